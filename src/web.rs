@@ -1,0 +1,327 @@
+//! The browser's entry point, and the crate's only `#[wasm_bindgen]` surface.
+//!
+//! It runs inside a dedicated Web Worker (`www/worker.js`), never on the page's main thread. The
+//! page fetches the models, checks them against their cards and hands the bytes over; this
+//! module starts a backend (WebGPU through burn's wgpu backend, or burn's CPU backend), loads the
+//! models onto it and runs the same pipeline as the CLI ([`Upscaler::process`]). Everything that
+//! crosses to JavaScript is plain data: options arrive as JSON, results and errors leave as
+//! objects with named fields, so that the worker can post them on unchanged.
+//!
+//! Which backend to use is decided in JavaScript, where the WebGPU adapter's details
+//! (`isFallbackAdapter`) are visible; retrying after a GPU failure is decided there too, because a
+//! panic in wasm aborts the whole instance and only a fresh worker can recover from it.
+
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, Uint8ClampedArray};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+
+use crate::Error;
+use crate::backend::Backend;
+use crate::codec::{self, OutputFormat};
+use crate::limits::Limits;
+use crate::upscale::{Fit, Progress, Target, Upscaler};
+use crate::weights::{ModelCard, ModelFile};
+
+thread_local! {
+    /// The message of the last panic: a panic aborts the instance, and the worker reads this to
+    /// say what happened (typically a WebGPU error) before it is replaced.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| info.to_string());
+        LAST_PANIC.set(Some(message));
+    }));
+}
+
+/// The message of the panic that aborted this instance, if one did.
+#[wasm_bindgen(js_name = lastPanic)]
+pub fn last_panic() -> Option<String> {
+    LAST_PANIC.with_borrow(Clone::clone)
+}
+
+/// Models on one backend, ready to upscale. Cheap to keep: a worker holds one for its lifetime.
+#[wasm_bindgen]
+pub struct Engine {
+    upscaler: Rc<Upscaler>,
+    /// `"webgpu"` or `"cpu"`.
+    backend: &'static str,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Starts `backend` (`"webgpu"` or `"cpu"`) and loads the models onto it.
+    ///
+    /// `models` is an array of `{ card: string (JSON), weights: Uint8Array }`. `description` and
+    /// `reason` say, for the page, which device this is and why it was chosen. `tile_size` is the
+    /// tile interior in input pixels (the page picks it per backend and shrinks it after a GPU
+    /// failure).
+    pub async fn start(
+        backend: String,
+        description: String,
+        reason: String,
+        models: Array,
+        tile_size: usize,
+    ) -> Result<Engine, JsValue> {
+        let files = model_files(&models).map_err(to_js)?;
+        let (kind, backend) = match backend.as_str() {
+            "cpu" => ("cpu", Backend::cpu(reason)),
+            "webgpu" => ("webgpu", Backend {
+                device: webgpu_device().await.map_err(to_js)?,
+                description,
+                reason,
+            }),
+            other => {
+                return Err(to_js(Error::Parameter(format!(
+                    "unknown backend {other:?}: expected webgpu or cpu"
+                ))));
+            }
+        };
+        let mut upscaler = Upscaler::new(backend, &files, Limits::default()).map_err(to_js)?;
+        upscaler.tile_size = Some(tile_size.max(1));
+        Ok(Engine {
+            upscaler: Rc::new(upscaler),
+            backend: kind,
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.into()
+    }
+
+    /// "cpu (burn flex)", or the WebGPU adapter's description.
+    #[wasm_bindgen(getter)]
+    pub fn description(&self) -> String {
+        self.upscaler.backend.description.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn reason(&self) -> String {
+        self.upscaler.backend.reason.clone()
+    }
+
+    /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label }`.
+    ///
+    /// `options` is JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
+    /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}},
+    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG only)}`.
+    ///
+    /// `on_progress` is called after every tile with `{ done, total, width, height, x, y,
+    /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
+    /// pixels of the region just filled. It returns `true` to cancel; the job then rejects with
+    /// kind `cancelled` before the next tile starts.
+    pub fn upscale(&self, bytes: Vec<u8>, options: String, on_progress: Function) -> Promise {
+        let upscaler = Rc::clone(&self.upscaler);
+        future_to_promise(async move {
+            let job = JobOptions::parse(&options).map_err(to_js)?;
+            let mut report = |progress: Progress<'_>| report_progress(&on_progress, progress);
+            let encoded = upscaler
+                .process(&bytes, job.target, job.format, &mut report)
+                .await
+                .map_err(to_js)?;
+            let result = Object::new();
+            set(&result, "bytes", &Uint8Array::from(encoded.bytes.as_slice()).into());
+            set(&result, "width", &encoded.width.into());
+            set(&result, "height", &encoded.height.into());
+            set(&result, "mime", &encoded.format.mime_type().into());
+            set(&result, "extension", &encoded.format.extension().into());
+            set(&result, "label", &job.target.label().into());
+            Ok(result.into())
+        })
+    }
+}
+
+/// Decodes a file as a job would, to tell the page its size or exactly what is wrong with it
+/// (not an image, corrupt, unsupported, over the limit) before any work is queued.
+///
+/// Resolves to `{ width, height, mime, hasAlpha }`.
+#[wasm_bindgen]
+pub fn inspect(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    let decoded = codec::decode(bytes, &Limits::default()).map_err(to_js)?;
+    let info = Object::new();
+    set(&info, "width", &decoded.rgb.width().into());
+    set(&info, "height", &decoded.rgb.height().into());
+    set(&info, "mime", &decoded.format.to_mime_type().into());
+    set(&info, "hasAlpha", &decoded.alpha.is_some().into());
+    Ok(info.into())
+}
+
+/// Lets the worker's event loop run: a cancel message, a probe of another file. On the CPU
+/// backend nothing in a tile ever awaits anything that is not already resolved, so without this
+/// a job would hold the worker until it finished. A macrotask (not a resolved promise, whose
+/// continuation runs before any message) costs well under a millisecond per tile.
+pub(crate) async fn yield_to_event_loop() {
+    let tick = Promise::new(&mut |resolve, _reject| {
+        set_timeout(&resolve, 0);
+    });
+    // setTimeout's callback resolves the promise and cannot fail.
+    let _ = JsFuture::from(tick).await;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, milliseconds: i32) -> JsValue;
+}
+
+/// The wgpu device, initialised once per worker: burn's runtime refuses a second initialisation.
+#[cfg(feature = "wgpu")]
+async fn webgpu_device() -> crate::Result<burn::prelude::Device> {
+    thread_local! {
+        static DEVICE: RefCell<Option<burn::prelude::Device>> = const { RefCell::new(None) };
+    }
+    if let Some(device) = DEVICE.with_borrow(Clone::clone) {
+        return Ok(device);
+    }
+    let device = burn::prelude::Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| Error::Backend(format!("WebGPU did not start: {e}")))?;
+    DEVICE.set(Some(device.clone()));
+    Ok(device)
+}
+
+#[cfg(not(feature = "wgpu"))]
+async fn webgpu_device() -> crate::Result<burn::prelude::Device> {
+    Err(Error::Backend("this build has no WebGPU backend".into()))
+}
+
+/// What one job asks for, as the page sends it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobJson {
+    target: TargetJson,
+    format: String,
+    quality: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum TargetJson {
+    Scale(usize),
+    LongEdge(u32),
+    Box { width: u32, height: u32, fit: FitJson },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum FitJson {
+    Contain,
+    Cover,
+}
+
+struct JobOptions {
+    target: Target,
+    format: OutputFormat,
+}
+
+impl JobOptions {
+    fn parse(json: &str) -> crate::Result<Self> {
+        let job: JobJson = serde_json::from_str(json)
+            .map_err(|e| Error::Parameter(format!("malformed job options: {e}")))?;
+        let target = match job.target {
+            TargetJson::Scale(scale) => Target::Scale(scale),
+            TargetJson::LongEdge(pixels) => Target::LongEdge(pixels),
+            TargetJson::Box { width, height, fit } => Target::Size {
+                width,
+                height,
+                fit: match fit {
+                    FitJson::Contain => Fit::Contain,
+                    FitJson::Cover => Fit::Cover,
+                },
+            },
+        };
+        target.validate()?;
+        Ok(Self {
+            target,
+            format: OutputFormat::parse(&job.format, job.quality)?,
+        })
+    }
+}
+
+/// `models`: an array of `{ card, weights }`.
+fn model_files(models: &Array) -> crate::Result<Vec<ModelFile>> {
+    models
+        .iter()
+        .map(|model| {
+            let card = Reflect::get(&model, &"card".into())
+                .ok()
+                .and_then(|card| card.as_string())
+                .ok_or_else(|| Error::Model("a model without its card".into()))?;
+            let weights = Reflect::get(&model, &"weights".into())
+                .ok()
+                .and_then(|weights| weights.dyn_into::<Uint8Array>().ok())
+                .ok_or_else(|| Error::Model("a model without its weights".into()))?;
+            ModelFile::new(ModelCard::from_json(&card)?, weights.to_vec())
+        })
+        .collect()
+}
+
+/// Sends one tile's worth of preview to the page; a `true` answer (or a throwing callback, which
+/// could not show progress anyway) cancels the job.
+fn report_progress(on_progress: &Function, progress: Progress<'_>) -> ControlFlow<()> {
+    let region = progress.region;
+    let row = progress.image.width() as usize * 3;
+    let raw = progress.image.as_raw();
+    let mut rgba = Vec::with_capacity(region.width * region.height * 4);
+    for y in region.y..region.y + region.height {
+        let start = y * row + region.x * 3;
+        for pixel in raw[start..start + region.width * 3].chunks_exact(3) {
+            rgba.extend_from_slice(&[pixel[0], pixel[1], pixel[2], u8::MAX]);
+        }
+    }
+    let report = Object::new();
+    set(&report, "done", &progress.done.into());
+    set(&report, "total", &progress.total.into());
+    set(&report, "width", &progress.image.width().into());
+    set(&report, "height", &progress.image.height().into());
+    set(&report, "x", &region.x.into());
+    set(&report, "y", &region.y.into());
+    set(&report, "regionWidth", &region.width.into());
+    set(&report, "regionHeight", &region.height.into());
+    set(&report, "pixels", &Uint8ClampedArray::from(rgba.as_slice()).into());
+    match on_progress.call1(&JsValue::NULL, &report) {
+        Ok(answer) if !answer.is_truthy() => ControlFlow::Continue(()),
+        _ => ControlFlow::Break(()),
+    }
+}
+
+/// An `Error` whose `name` says whose fault it was (`decode`, `unsupported`, `limits`,
+/// `parameter`, `encode`, `model`, `backend`, `cancelled`, `io`) and whose message is the
+/// pipeline's own, written for people.
+fn to_js(error: Error) -> JsValue {
+    let kind = match &error {
+        Error::Decode(_) => "decode",
+        Error::Unsupported(_) => "unsupported",
+        Error::Limits(_) => "limits",
+        Error::Parameter(_) => "parameter",
+        Error::Encode(_) => "encode",
+        Error::Model(_) => "model",
+        Error::Backend(_) => "backend",
+        Error::Cancelled => "cancelled",
+        Error::Io(_) => "io",
+    };
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name(kind);
+    js.into()
+}
+
+/// Sets a field on an object we just created (which cannot fail).
+fn set(object: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &key.into(), value);
+}

@@ -1,0 +1,41 @@
+// Offline support. The app shell is cached when the service worker installs; the wasm module
+// and the models are cached the first time the page downloads them (the page waits for this
+// worker to take control before it does), so a second visit works without a network. The cache
+// is named after the build (pkg/build.js, written by the build), and each new build's worker
+// deletes the caches of older ones. Only same-origin GET requests are touched.
+
+importScripts('./pkg/build.js');
+
+const CACHE = `upres-${self.UPRES_BUILD}`;
+const SHELL = [
+  './', './index.html', './style.css', './app.js', './upres.js', './options.js', './bridge.js',
+  './worker.js', './compare.js', './pkg/build.js', './pkg/upres.js', './vendor/fflate.js',
+];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names.filter((n) => n.startsWith('upres-') && n !== CACHE).map((n) => caches.delete(n)));
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  if (request.method !== 'GET' || !request.url.startsWith(self.registration.scope)) return;
+  event.respondWith(cacheFirst(event));
+});
+
+async function cacheFirst(event) {
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(event.request, { ignoreSearch: true });
+  if (cached) return cached;
+  const response = await fetch(event.request);
+  // Stored in the background: the page reads the download as it arrives (its progress bar).
+  if (response.ok) event.waitUntil(cache.put(event.request, response.clone()));
+  return response;
+}

@@ -1,0 +1,190 @@
+// The upscaler as the page sees it. It downloads the WebAssembly module and the models (with
+// progress, each model checked against the SHA-256 in its card), starts the worker's engine on
+// the backend the user prefers, and runs jobs. When the GPU fails mid-job (device lost, out of
+// memory, a WebGPU error that aborts the wasm instance) the job is retried in a fresh worker with
+// smaller tiles, then on the CPU, so that it still completes; each change of backend is announced
+// with a "backend" event.
+
+import { WorkerBridge } from './bridge.js';
+
+/** Tile interiors in input pixels. Small CPU tiles keep Cancel and the live preview prompt; the
+ *  GPU is faster with larger ones and halves them after a failure, down to the minimum. */
+const TILES = { webgpu: 256, cpu: 128 };
+const MIN_GPU_TILE = 64;
+
+export class Upres extends EventTarget {
+  #bridge = new WorkerBridge(new URL('./worker.js', import.meta.url));
+  #assets = null;
+  #preference = 'auto';
+  #gpuTile = TILES.webgpu;
+  #gpuFailure = null;
+  #engine = null;
+  #requestStart;
+  /** Resolves once the page has asked for a backend: no engine starts before that. */
+  #startRequested = new Promise((resolve) => { this.#requestStart = resolve; });
+
+  /**
+   * Downloads the wasm module and every model listed in models/index.json. `onProgress` gets
+   * `{ loaded, total }` in bytes as they arrive.
+   */
+  async load(signal, onProgress) {
+    const index = await (await get(new URL('./models/index.json', import.meta.url), signal)).json();
+    const cards = await Promise.all(
+      index.map(async (entry) => {
+        const url = new URL(`./models/${entry.card}`, import.meta.url);
+        const text = await (await get(url, signal)).text();
+        return { text, card: JSON.parse(text), url, bytes: entry.bytes };
+      }),
+    );
+    const downloads = [
+      { url: new URL('./pkg/upres_bg.wasm', import.meta.url), bytes: 0 },
+      ...cards.map(({ card, url, bytes }) => ({ url: new URL(card.weights, url), bytes })),
+    ];
+    const loaded = downloads.map(() => 0);
+    const report = () => onProgress({
+      loaded: loaded.reduce((a, b) => a + b, 0),
+      total: downloads.reduce((sum, d, i) => sum + Math.max(d.bytes, loaded[i]), 0),
+    });
+    const [wasm, ...weights] = await Promise.all(
+      downloads.map((download, i) => fetchBytes(download.url, signal, (n, expected) => {
+        loaded[i] = n;
+        download.bytes = expected || download.bytes;
+        report();
+      })),
+    );
+    const models = await Promise.all(
+      cards.map(async ({ text, card }, i) => {
+        await verify(card, weights[i]);
+        return { card: text, weights: weights[i], scale: card.config.scale, name: card.name };
+      }),
+    );
+    this.#assets = { wasm, models };
+    return models.map(({ name, scale }) => ({ name, scale }));
+  }
+
+  /** Starts (or restarts) the engine; `preference` is "auto", "webgpu" or "cpu". */
+  async start(signal, preference = this.#preference) {
+    this.#preference = preference;
+    this.#gpuTile = TILES.webgpu;
+    this.#gpuFailure = null;
+    this.#engine = null;
+    this.#bridge.restart('the backend was changed');
+    this.#requestStart();
+    return this.#ready(signal);
+  }
+
+  /** Size and format of an image file, or an error saying exactly what is wrong with it. */
+  async inspect(signal, file) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.#call(signal, 'inspect', { bytes })).value;
+      } catch (error) {
+        // The worker was replaced (a change of backend) while it looked: look again.
+        if (error.kind !== 'crashed' || attempt === 3) throw error;
+      }
+    }
+  }
+
+  /**
+   * Upscales `file` with `options` (see options.js); resolves to `{ blob, width, height, label,
+   * extension }`. `onProgress` gets the worker's tile reports, and `{ restart: true }` when a
+   * GPU failure makes the job start over.
+   */
+  async upscale(signal, file, options, onProgress) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    for (;;) {
+      try {
+        const { value } = await this.#call(signal, 'upscale', { bytes, options }, { onProgress });
+        return { ...value, blob: new Blob([value.bytes], { type: value.mime }) };
+      } catch (error) {
+        if (error.engine?.backend !== 'webgpu' || !['backend', 'crashed'].includes(error.kind)) throw error;
+        this.#degrade(error);
+        onProgress({ restart: true });
+      }
+    }
+  }
+
+  /** A call to the worker's engine; its errors carry the engine they happened on. */
+  async #call(signal, method, args, options) {
+    const engine = await this.#ready(signal);
+    try {
+      return { value: await this.#bridge.call(signal, method, args, options), engine };
+    } catch (error) {
+      // A crashed worker has been replaced by one with no engine yet.
+      if (error.kind === 'crashed') this.#engine = null;
+      throw Object.assign(error, { engine });
+    }
+  }
+
+  /** After a GPU failure: a fresh worker (a lost device is never usable again) with half the
+   *  tile size, or the CPU once tiles are as small as they go. */
+  #degrade(error) {
+    if (this.#gpuTile > MIN_GPU_TILE) {
+      this.#gpuTile /= 2;
+    } else {
+      this.#gpuFailure = `WebGPU failed even with ${MIN_GPU_TILE}-pixel tiles (${error.message}); using the CPU`;
+    }
+    this.#engine = null;
+    this.#bridge.restart('restarting after a GPU failure');
+  }
+
+  async #ready(signal) {
+    await this.#startRequested;
+    if (!this.#assets) throw new Error('load() must finish before the upscaler starts');
+    this.#engine ??= this.#bridge
+      .call(signal, 'start', {
+        wasm: this.#assets.wasm,
+        models: this.#assets.models.map(({ card, weights }) => ({ card, weights })),
+        preference: this.#gpuFailure ? 'cpu' : this.#preference,
+        tiles: { ...TILES, webgpu: this.#gpuTile },
+      })
+      .then((engine) => {
+        if (this.#gpuFailure) engine.reason = this.#gpuFailure;
+        else if (this.#gpuTile < TILES.webgpu) engine.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
+        this.dispatchEvent(new CustomEvent('backend', { detail: engine }));
+        return engine;
+      });
+    const engine = this.#engine;
+    engine.catch(() => {
+      if (this.#engine === engine) this.#engine = null;
+    });
+    return engine;
+  }
+}
+
+async function get(url, signal) {
+  const response = await fetch(url, { signal });
+  if (!response.ok) throw new Error(`could not download ${url.pathname} (HTTP ${response.status})`);
+  return response;
+}
+
+/** The body as bytes, reporting how many have arrived and how many are expected. */
+async function fetchBytes(url, signal, onBytes) {
+  const response = await get(url, signal);
+  // The compressed length when the server compresses: then only a lower bound.
+  const expected = Number(response.headers.get('Content-Length')) || 0;
+  const chunks = [];
+  let received = 0;
+  onBytes(received, expected);
+  for (const reader = response.body.getReader(); ;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onBytes(received, expected);
+  }
+  const bytes = new Uint8Array(received);
+  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
+  return bytes;
+}
+
+/** Refuses weights whose SHA-256 differs from the card's. */
+async function verify(card, weights) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weights));
+  const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  if (actual !== card.sha256) {
+    throw new Error(`the ×${card.config.scale} model (${card.name}) failed its integrity check: ` +
+      `its card says SHA-256 ${card.sha256}, the download has ${actual}. Reload the page to download it again.`);
+  }
+}
