@@ -1,0 +1,225 @@
+// What the browser tests share: the built www/ served under a sub-path (as a storefront would),
+// Debian's chromium driven by playwright-core (never a downloaded browser), generated PNG
+// fixtures, a small PNG reader and PSNR for comparing results, and the native CLI.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { serve } from '../../scripts/serve.mjs';
+
+export const ARTIFACTS = 'test-artifacts';
+export const PREFIX = '/shop/tools/upres/';
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** Serves www/ and launches a headless chromium with WebGPU enabled; `close()` ends both. */
+export async function start() {
+  const server = await serve({ root: 'www', prefix: PREFIX });
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      // WebGPU; headless here it gets SwiftShader, a software adapter (isFallbackAdapter).
+      '--enable-unsafe-webgpu',
+      // Nothing but the app may use the network (the request-log test counts on it).
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+  return {
+    origin,
+    url: `${origin}${PREFIX}`,
+    browser,
+    async close() {
+      await browser.close();
+      await new Promise((done) => server.close(done));
+    },
+  };
+}
+
+/**
+ * Opens the app in a fresh context; resolves once the models are loaded and a backend runs.
+ * `requests` collects every URL the page, its workers and its service worker ask for.
+ */
+export async function openApp(env, { backend = 'cpu', serviceWorkers = 'allow', context } = {}) {
+  context ??= await env.browser.newContext({ serviceWorkers, viewport: { width: 1100, height: 1000 } });
+  const requests = [];
+  context.on('request', (request) => requests.push(request.url()));
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error));
+  await page.goto(env.url);
+  await page.waitForSelector('#loading[data-state="done"]', { timeout: 120_000 });
+  await chooseBackend(page, backend);
+  return { context, page, requests, errors };
+}
+
+/** Selects a backend and waits until it runs; returns the status line. */
+export async function chooseBackend(page, backend) {
+  if ((await page.inputValue('select[name="backend"]')) !== backend) {
+    await page.selectOption('select[name="backend"]', backend);
+  }
+  await page.waitForFunction(
+    (want) => document.body.dataset.backend === want || (want === 'auto' && document.body.dataset.backend),
+    backend,
+    { timeout: 120_000 },
+  );
+  return page.textContent('#backend-status');
+}
+
+/** Adds a file through the file picker; resolves to its queue entry once it is checked. */
+export async function addFile(page, name, buffer) {
+  const count = await page.locator('#queue li').count();
+  await page.setInputFiles('#files', { name, mimeType: 'image/png', buffer });
+  const item = page.locator('#queue li').nth(count);
+  await page.waitForFunction((i) => document.querySelectorAll('#queue li')[i]?.dataset.status !== 'checking', count);
+  return item;
+}
+
+export async function setScale(page, scale) {
+  await page.check('input[name="size"][value="scale"]');
+  await page.selectOption('select[name="scale"]', String(scale));
+}
+
+/** Waits until queue entry `index` has a result or an error; returns its status and text. */
+export async function settled(page, index, timeout = 300_000) {
+  await page.waitForFunction(
+    (i) => ['done', 'failed', 'invalid'].includes(document.querySelectorAll('#queue li')[i]?.dataset.status),
+    index,
+    { timeout },
+  );
+  const item = page.locator('#queue li').nth(index);
+  return { status: await item.getAttribute('data-status'), text: await item.textContent() };
+}
+
+/** Runs the queue for entry `index` and downloads its result: { name, bytes, milliseconds }. */
+export async function upscaleAndDownload(page, index) {
+  const started = Date.now();
+  await page.click('#start');
+  const { status, text } = await settled(page, index);
+  if (status !== 'done') throw new Error(`the job ended ${status}: ${text}`);
+  const milliseconds = Date.now() - started;
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()), milliseconds };
+}
+
+// ---- Images --------------------------------------------------------------------------------
+
+/** A deterministic photo-like test image: gradients, edges, fine texture (RGB, row-major). */
+export function testImage(width, height) {
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const stripes = (Math.floor(x / 3) + Math.floor(y / 5)) % 2 === 0 ? 40 : 0;
+      rgb[i] = Math.floor((x * 255) / width);
+      rgb[i + 1] = Math.min(255, Math.floor(((y * 255) / height) * 0.7 + stripes));
+      rgb[i + 2] = Math.floor(128 + 100 * Math.sin(x * 0.3) * Math.cos(y * 0.2));
+    }
+  }
+  return rgb;
+}
+
+function chunk(type, data) {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
+}
+
+const SIGNATURE = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+
+/** An 8-bit RGB PNG. `declared` overrides the size written in the header (for hostile files). */
+export function encodePng(width, height, rgb, declared = { width, height }) {
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(declared.width, 0);
+  header.writeUInt32BE(declared.height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) rgb.copy(raw, y * (width * 3 + 1) + 1, y * width * 3, (y + 1) * width * 3);
+  return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Reads an 8-bit RGB or RGBA, non-interlaced PNG (what upres writes) into RGB. */
+export function decodePng(bytes) {
+  if (!bytes.subarray(0, 8).equals(SIGNATURE)) throw new Error('not a PNG');
+  let offset = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const data = [];
+  while (offset < bytes.length) {
+    const length = bytes.readUInt32BE(offset);
+    const type = bytes.toString('latin1', offset + 4, offset + 8);
+    const body = bytes.subarray(offset + 8, offset + 8 + length);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      if (body[8] !== 8 || body[12] !== 0) throw new Error('only 8-bit non-interlaced PNGs');
+      channels = { 2: 3, 6: 4 }[body[9]];
+      if (!channels) throw new Error(`PNG colour type ${body[9]} not supported here`);
+    } else if (type === 'IDAT') {
+      data.push(body);
+    }
+    offset += length + 12;
+  }
+  const raw = inflateSync(Buffer.concat(data));
+  const stride = width * channels;
+  const pixels = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? pixels[y * stride + x - channels] : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? pixels[(y - 1) * stride + x - channels] : 0;
+      const paeth = () => {
+        const p = a + b - c;
+        const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      };
+      const predictor = [0, a, b, (a + b) >> 1, paeth()][filter];
+      pixels[y * stride + x] = (raw[y * (stride + 1) + 1 + x] + predictor) & 255;
+    }
+  }
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < width * height; i++) pixels.copy(rgb, i * 3, i * channels, i * channels + 3);
+  return { width, height, rgb };
+}
+
+/** PSNR in dB between two same-sized 8-bit images (Infinity when identical). */
+export function psnr(a, b) {
+  if (a.width !== b.width || a.height !== b.height) throw new Error(`sizes differ: ${a.width}×${a.height} vs ${b.width}×${b.height}`);
+  let sum = 0;
+  for (let i = 0; i < a.rgb.length; i++) sum += (a.rgb[i] - b.rgb[i]) ** 2;
+  const mse = sum / a.rgb.length;
+  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+}
+
+// ---- The native CLI ------------------------------------------------------------------------
+
+/** Upscales `png` with the native CLI on the CPU backend and the shipped model for `scale`. */
+export function nativeUpscale(png, scale) {
+  const dir = mkdtempSync(join(tmpdir(), 'upres-e2e-'));
+  writeFileSync(join(dir, 'fixture.png'), png);
+  const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
+  const card = index.find((m) => m.scale === scale).card;
+  const binary = join(process.env.CARGO_TARGET_DIR ?? 'target', 'debug', 'upres');
+  execFileSync(binary, ['upscale', join(dir, 'fixture.png'), '-o', join(dir, 'out'), '--scale', String(scale),
+    '--backend', 'cpu', '--model', join('www/models', card)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [output] = readdirSync(join(dir, 'out'));
+  return decodePng(readFileSync(join(dir, 'out', output)));
+}
+
+export function artifact(name, bytes) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(join(ARTIFACTS, name), bytes);
+}
