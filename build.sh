@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# upres build entry point.
+#   ./build.sh          build the web app into www/ (serve that folder as it is, at any path)
+#   ./build.sh serve    build, then serve www/ on 127.0.0.1:${PORT:-8080}
+#   ./build.sh test     native tests (cargo test --all-targets), then the web app's browser tests
+#   ./build.sh cli      build the native command line (target/release/upres)
+#   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
+#
+# The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
+# of exactly the version in Cargo.lock, and the npm dev dependencies (fflate for "download all",
+# binaryen's wasm-opt, playwright-core for the tests). System packages (chromium) are .ci/run's job.
+# Models come from models/ (override with UPRES_MODELS=DIR).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+cmd=${1:-web}
+target_dir=${CARGO_TARGET_DIR:-target}
+models_dir=${UPRES_MODELS:-models}
+
+native_tests() {
+    # The test profile optimises dependencies (see Cargo.toml): burn is unusably slow unoptimised.
+    cargo test --all-targets 2>&1
+}
+
+install_web_tools() {
+    if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        rustup target add wasm32-unknown-unknown
+    fi
+    # The CLI must match the wasm-bindgen crate exactly, or the generated glue is refused.
+    local version
+    version=$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;}' Cargo.lock)
+    if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
+        cargo install wasm-bindgen-cli --version "=$version"
+    fi
+    # Playwright drives the system chromium; it must never fetch a browser of its own.
+    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+    fi
+}
+
+build_web() {
+    install_web_tools
+    # Size over speed for most of the code (it is mostly CubeCL's kernel generator), one codegen
+    # unit and fat LTO so that unused backends and ops disappear; SIMD for the CPU backend's
+    # matrix kernels (every current browser has it). Overrides of the release profile, so the
+    # native CLI keeps its own settings.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+    CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
+        cargo build --lib --release --target wasm32-unknown-unknown \
+            --no-default-features --features web,cpu,wgpu
+
+    rm -rf www/pkg
+    wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name upres \
+        "$target_dir/wasm32-unknown-unknown/release/upres.wasm"
+    # binaryen from npm (pinned in package-lock.json): distributions' older wasm-opt breaks
+    # wasm-bindgen's externref table.
+    node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+        --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-reference-types --enable-multivalue --enable-mutable-globals \
+        www/pkg/upres_bg.wasm -o www/pkg/upres_bg.wasm
+
+    node scripts/web-assets.mjs assets "$models_dir"
+    node scripts/web-assets.mjs sizes
+}
+
+case "$cmd" in
+    web)
+        build_web
+        ;;
+    serve)
+        build_web
+        exec node scripts/serve.mjs www "${PORT:-8080}"
+        ;;
+    cli)
+        cargo build --release --bin upres
+        echo "built $target_dir/release/upres"
+        ;;
+    sizes)
+        node scripts/web-assets.mjs sizes
+        ;;
+    test)
+        native_tests
+        build_web
+        # The browser-vs-native comparison runs the CLI built by the native tests.
+        cargo build --bin upres
+        node --test --test-concurrency=1 tests/e2e/
+        ;;
+    *)
+        echo "usage: $0 [web|serve|test|cli|sizes]" >&2
+        exit 2
+        ;;
+esac
