@@ -1,0 +1,28 @@
+//! Embeds the shipped models (`models/*.json` cards and their `*.bpk` weights) into the native
+//! CLI, so the binary works wherever it is copied. The web app fetches models instead.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=models");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = Vec::new();
+    if std::env::var_os("CARGO_FEATURE_CLI").is_some() {
+        if let Ok(entries) = std::fs::read_dir(manifest.join("models")) {
+            files = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "bpk"))
+                .collect();
+        }
+    }
+    files.sort();
+    let mut code = String::from("/// (file name, contents) of every model file in `models/`.\npub static EMBEDDED_MODEL_FILES: &[(&str, &[u8])] = &[\n");
+    for path in &files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).ok();
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_models.rs");
+    std::fs::write(out, code).expect("OUT_DIR is writable");
+}

@@ -1,0 +1,102 @@
+//! Command-line arguments and dispatch: one function per subcommand.
+//!
+//! Exit codes: 0 every file succeeded; 1 at least one input failed (the others were still
+//! written); 2 the command could not run at all (bad arguments, no model, no backend).
+
+mod eval;
+#[cfg(feature = "train")]
+mod train;
+mod upscale;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use upres::backend::{Backend, BackendChoice};
+use upres::weights::ModelFile;
+
+pub const EXIT_SOME_FAILED: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+/// How a run ended when it could run at all.
+pub enum Outcome {
+    Success,
+    SomeFailed,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "upres", version, about = "Private AI image upscaling: a compact super-resolution network, run locally")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Upscale images into a folder (outputs named STEM@4x.EXT, STEM@2000px.EXT, …).
+    Upscale(upscale::UpscaleArgs),
+    /// Score the models against bicubic and Lanczos3 on benchmark sets (PSNR/SSIM on Y).
+    Eval(eval::EvalArgs),
+    /// Train a network (resumes from its checkpoint when there is one).
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    match args.command {
+        Command::Upscale(args) => upscale::run(args),
+        Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(args),
+    }
+}
+
+/// Where models come from; shared by the subcommands that run them.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// A model card (JSON, weights beside it); repeat for several scales. Default: the models
+    /// built into this binary.
+    #[arg(long = "model", value_name = "CARD.json")]
+    models: Vec<PathBuf>,
+    /// Where to run the network: auto (a hardware GPU if any, else the CPU), wgpu, cpu.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
+}
+
+include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
+
+impl ModelArgs {
+    fn model_files(&self) -> Result<Vec<ModelFile>> {
+        let files = if self.models.is_empty() {
+            ModelFile::from_named_files(EMBEDDED_MODEL_FILES)?
+        } else {
+            self.models
+                .iter()
+                .map(|path| ModelFile::read(path))
+                .collect::<upres::Result<_>>()?
+        };
+        if files.is_empty() {
+            bail!("no models: this binary was built without any in models/, and no --model was given");
+        }
+        Ok(files)
+    }
+
+    fn backend(&self) -> Result<Backend> {
+        Backend::select(self.backend).context("cannot start the requested backend")
+    }
+}
+
+/// One line per model, so every run says exactly what produced its output.
+fn describe(upscaler: &upres::upscale::Upscaler) -> String {
+    let models: Vec<String> = upscaler
+        .models()
+        .iter()
+        .map(|m| format!("{} (×{}, sha256 {})", m.card.name, m.card.config.scale, m.card.short_hash()))
+        .collect();
+    format!(
+        "models: {}\nbackend: {} — {}",
+        models.join(", "),
+        upscaler.backend.description,
+        upscaler.backend.reason
+    )
+}

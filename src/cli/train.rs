@@ -1,0 +1,79 @@
+//! `upres train`: trains one network; resumes from `OUT/train/NAME/` when a checkpoint is there.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use upres::backend::{Backend, BackendChoice};
+use upres::model::NetConfig;
+use upres::train::{TrainOptions, train};
+
+use super::Outcome;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Model scale: 2, 3 or 4.
+    #[arg(long)]
+    scale: usize,
+    /// Folders of training images (searched recursively).
+    #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
+    data: Vec<PathBuf>,
+    /// Validation sets (HR folders with a sibling NAME_lr_matlab/X{S}); the best score is kept.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    validate: Vec<PathBuf>,
+    /// Model name (files NAME.bpk and NAME.json). Default: upres-x{S}.
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    /// Hidden 3×3 layers.
+    #[arg(long, default_value_t = 4)]
+    blocks: usize,
+    /// Total steps of the schedule (a resumed run continues to this).
+    #[arg(long, default_value_t = 100_000)]
+    steps: u64,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Output patch side in LR pixels.
+    #[arg(long, default_value_t = 32)]
+    patch: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 1000)]
+    validate_every: u64,
+    /// Stop, after saving a checkpoint, once this many minutes have passed.
+    #[arg(long, value_name = "MIN")]
+    minutes: Option<f64>,
+    /// A checkpoint folder (OUT/train/NAME) whose layers initialise this network, e.g. the ×2 one.
+    #[arg(long, value_name = "DIR")]
+    init_from: Option<PathBuf>,
+    /// Where models and checkpoints go.
+    #[arg(long, default_value = "models")]
+    out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    backend: BackendChoice,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn run(args: TrainArgs) -> Result<Outcome> {
+    let options = TrainOptions {
+        name: args.name.unwrap_or_else(|| format!("upres-x{}", args.scale)),
+        config: NetConfig::new(args.scale, args.channels, args.blocks),
+        steps: args.steps,
+        batch: args.batch.max(1),
+        patch: args.patch.max(1),
+        learning_rate: args.lr,
+        validate_every: args.validate_every.max(1),
+        max_seconds: args.minutes.map(|m| m * 60.0),
+        data: args.data,
+        validation: args.validate,
+        out_dir: args.out,
+        init_from: args.init_from,
+        seed: args.seed,
+    };
+    let backend = Backend::select(args.backend)?;
+    eprintln!("training on {} — {}", backend.description, backend.reason);
+    let card = train(&options, &backend)?;
+    eprintln!("best model: {}\n{}", card.name, card.to_json());
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,370 @@
+//! Reading and writing image files.
+//!
+//! The network works on 8-bit RGB. Whatever a person uploads (a grey scan, a 16-bit PNG, a palette
+//! GIF, a phone JPEG stored sideways with an EXIF rotation, a transparent logo) is brought to that
+//! form here, with alpha split off so that it is carried only when it holds information. The
+//! format is taken from the file's signature, never from its name, and the dimensions in the header
+//! are checked against the [`Limits`] before a single pixel is decoded: the bytes are untrusted.
+
+use std::error::Error as _;
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::metadata::Orientation;
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult, Luma,
+    Rgb, RgbImage, Rgba, RgbaImage,
+};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+
+/// The formats [`decode`] reads, for messages.
+const READABLE: &str = "PNG, JPEG, WebP, BMP, GIF and TIFF";
+
+/// Bytes per pixel of the widest layout a decoder hands back: RGBA as 32-bit floats (TIFF).
+const WIDEST_PIXEL_BYTES: u64 = 16;
+
+/// Room for what is not pixels: ICC profiles, EXIF and text chunks, coding tables.
+const METADATA_BYTES: u64 = 16 << 20;
+
+/// A decoded image ready for the pipeline: 8-bit RGB, plus alpha only when the source had a
+/// non-opaque alpha channel.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// The colour, upright (EXIF orientation already applied).
+    pub rgb: RgbImage,
+    /// Opacity, the same size as `rgb`; `None` when the file had no alpha or all of it was 255.
+    pub alpha: Option<GrayImage>,
+    /// The format the file was in, from its signature.
+    pub format: ImageFormat,
+    /// The file had no colour (grey or grey + alpha), so `rgb` has equal channels; a caller may
+    /// want to give back grey.
+    pub was_grey: bool,
+}
+
+/// Decodes an image file held in memory.
+///
+/// The format is recognised from the signature (PNG, JPEG, WebP, BMP, GIF, TIFF). The dimensions
+/// in the header are checked with [`Limits::check_input`] before any pixel is decoded, and the
+/// decoder is given a memory budget derived from the same pixel budget. The EXIF orientation is
+/// applied, so the result is upright. Grey, 16-bit, palette, CMYK and floating-point images come
+/// out as 8-bit RGB; of an animation (GIF, WebP), the first frame.
+///
+/// # Errors
+///
+/// [`Error::Decode`] for bytes that are not an image, or are truncated or corrupt;
+/// [`Error::Unsupported`] for a format or variant that upres does not read; [`Error::Limits`] for
+/// an image over `limits.max_input_pixels`.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
+    let format = sniff(bytes)?;
+    // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut
+    // short after its header would be called corrupt even when the header already shows that it
+    // is over the limit, which is the more useful thing to say.
+    if format == ImageFormat::Png
+        && let Some((width, height)) = png_size(bytes)
+    {
+        limits.check_input(width, height)?;
+    }
+    let budget = decoder_budget(limits);
+
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(budget.clone());
+    // Building the decoder parses the header (for PNG, every chunk before the pixel data) but
+    // allocates no pixel buffer.
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|err| decode_error(err, format))?;
+    let (width, height) = decoder.dimensions();
+    limits.check_input(width, height)?;
+
+    // As `ImageReader::decode` does: the output buffer is charged to the budget, and what is left
+    // bounds the decoder's own working memory.
+    let mut working = budget;
+    working
+        .reserve(decoder.total_bytes())
+        .and_then(|()| decoder.set_limits(working))
+        .map_err(|err| decode_error(err, format))?;
+
+    // A damaged metadata block should not cost anyone their picture: show it as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|err| decode_error(err, format))?;
+    image.apply_orientation(orientation);
+
+    let was_grey = !image.color().has_color();
+    let (rgb, alpha) = split_alpha(image);
+    Ok(Decoded {
+        rgb,
+        alpha,
+        format,
+        was_grey,
+    })
+}
+
+/// Recognises the format from the first bytes, and refuses those upres does not read.
+fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
+    if bytes.is_empty() {
+        return Err(Error::Decode("not an image (the file is empty)".into()));
+    }
+    let format = image::guess_format(bytes).map_err(|_| {
+        Error::Decode(format!(
+            "not an image (unrecognised file signature); upres reads {READABLE}"
+        ))
+    })?;
+    match format_name(format) {
+        Some(_) => Ok(format),
+        None => Err(Error::Unsupported(format!(
+            "unsupported format {format:?}; upres reads {READABLE}"
+        ))),
+    }
+}
+
+/// The size in a PNG's IHDR chunk, which the format fixes as the first, straight after the
+/// signature. Its CRC is not checked: a damaged size is refused as too large or left to the decoder.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let chunk: [u8; 12] = bytes.get(12..24)?.try_into().ok()?;
+    match chunk {
+        [b'I', b'H', b'D', b'R', w0, w1, w2, w3, h0, h1, h2, h3] => Some((
+            u32::from_be_bytes([w0, w1, w2, w3]),
+            u32::from_be_bytes([h0, h1, h2, h3]),
+        )),
+        _ => None,
+    }
+}
+
+/// The name of a format upres reads, or `None` for one it does not.
+fn format_name(format: ImageFormat) -> Option<&'static str> {
+    match format {
+        ImageFormat::Png => Some("PNG"),
+        ImageFormat::Jpeg => Some("JPEG"),
+        ImageFormat::WebP => Some("WebP"),
+        ImageFormat::Bmp => Some("BMP"),
+        ImageFormat::Gif => Some("GIF"),
+        ImageFormat::Tiff => Some("TIFF"),
+        _ => None,
+    }
+}
+
+/// The `image` crate's allocation budget for an input at the pixel limit: its output buffer at the
+/// widest layout, as much again for working buffers beside it (TIFF strips, the RGBA scratch of
+/// lossless WebP), and room for metadata.
+fn decoder_budget(limits: &Limits) -> image::Limits {
+    let mut budget = image::Limits::default();
+    budget.max_alloc = Some(
+        limits
+            .max_input_pixels
+            .saturating_mul(2 * WIDEST_PIXEL_BYTES)
+            .saturating_add(METADATA_BYTES),
+    );
+    budget
+}
+
+/// Says what went wrong while decoding, in terms of the file.
+fn decode_error(err: ImageError, format: ImageFormat) -> Error {
+    let name = format_name(format).unwrap_or("image");
+    match err {
+        ImageError::Unsupported(err) => Error::Unsupported(err.to_string()),
+        // The pixel budget was checked from the header first, so the decoder ran out of its
+        // allowance on something else: a huge metadata chunk, or working buffers out of all
+        // proportion to the image.
+        ImageError::Limits(_) => Error::Unsupported(format!(
+            "this {name} file needs more memory to decode than its size justifies"
+        )),
+        // The underlying error is the informative part ("unexpected end of file", "CRC error");
+        // `image` wraps it in "Format error decoding Png: ...".
+        ImageError::Decoding(err) => {
+            let detail = err
+                .source()
+                .map_or_else(|| err.to_string(), ToString::to_string);
+            // zune-jpeg ends its messages with a newline.
+            Error::Decode(format!(
+                "truncated or corrupt {name} data: {}",
+                detail.trim_end()
+            ))
+        }
+        // Reading from memory fails only when the data ends early; a parameter error from a
+        // decoder means the stream contradicts itself (a GIF with no frames).
+        err => Error::Decode(format!("truncated or corrupt {name} data: {err}")),
+    }
+}
+
+/// Splits off alpha, dropping it when it is opaque everywhere: many PNGs carry an alpha channel
+/// that is all 255, and upscaling it would double the work for nothing.
+fn split_alpha(image: DynamicImage) -> (RgbImage, Option<GrayImage>) {
+    if !image.color().has_alpha() {
+        return (image.into_rgb8(), None);
+    }
+    let rgba = image.into_rgba8();
+    let alpha = if rgba.pixels().all(|pixel| pixel[3] == u8::MAX) {
+        None
+    } else {
+        Some(GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            Luma([rgba.get_pixel(x, y)[3]])
+        }))
+    };
+    (DynamicImage::ImageRgba8(rgba).into_rgb8(), alpha)
+}
+
+/// The file formats upres writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Lossless, with alpha.
+    Png,
+    /// Lossy, no alpha; `quality` is 1..=100.
+    Jpeg { quality: u8 },
+    /// Lossless WebP (the `image` crate's encoder writes no lossy WebP), with alpha.
+    WebP,
+}
+
+impl OutputFormat {
+    /// The JPEG quality when none is given.
+    const DEFAULT_QUALITY: u8 = 90;
+
+    /// Parses a format name as a person types it: `png`, `jpeg` or `jpg`, `webp` (any case).
+    ///
+    /// `quality` (1..=100, default 90) applies to JPEG only; giving it for a lossless format is an
+    /// error rather than silently ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parameter`] for an unknown name, a quality outside 1..=100, or a quality given for
+    /// a lossless format.
+    pub fn parse(name: &str, quality: Option<u8>) -> Result<Self> {
+        let lossless = |format: Self| match quality {
+            None => Ok(format),
+            Some(_) => Err(Error::Parameter(format!(
+                "quality applies to JPEG only; {} output is lossless",
+                format.name()
+            ))),
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "png" => lossless(OutputFormat::Png),
+            "webp" => lossless(OutputFormat::WebP),
+            "jpeg" | "jpg" => match quality.unwrap_or(Self::DEFAULT_QUALITY) {
+                quality @ 1..=100 => Ok(OutputFormat::Jpeg { quality }),
+                quality => Err(Error::Parameter(format!(
+                    "JPEG quality must be between 1 and 100, not {quality}"
+                ))),
+            },
+            _ => Err(Error::Parameter(format!(
+                "unknown output format {name:?}; expected png, jpeg (or jpg) or webp"
+            ))),
+        }
+    }
+
+    /// The usual file name extension, without the dot.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            OutputFormat::Png => "png",
+            OutputFormat::Jpeg { .. } => "jpg",
+            OutputFormat::WebP => "webp",
+        }
+    }
+
+    /// The media type, for the web page's download link.
+    pub fn mime_type(&self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpeg { .. } => "image/jpeg",
+            OutputFormat::WebP => "image/webp",
+        }
+    }
+
+    /// The name of the format, for messages.
+    fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "PNG",
+            OutputFormat::Jpeg { .. } => "JPEG",
+            OutputFormat::WebP => "WebP",
+        }
+    }
+
+    /// The longest side the format can store, where that is less than `u32::MAX`.
+    fn max_side(self) -> Option<u32> {
+        match self {
+            OutputFormat::Png => None,
+            OutputFormat::Jpeg { .. } => Some(65_535),
+            OutputFormat::WebP => Some(16_383),
+        }
+    }
+}
+
+/// Encodes an image, with optional alpha of the same size, to the bytes of a file.
+///
+/// JPEG has no alpha channel, so a transparent image is composited over white, which is how
+/// most viewers show transparency.
+///
+/// # Errors
+///
+/// [`Error::Parameter`] if `alpha` is not the size of `rgb`; [`Error::Encode`] if the format
+/// cannot store an image this size (JPEG: 65535 pixels a side, WebP: 16383) or the encoder fails.
+pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -> Result<Vec<u8>> {
+    let (width, height) = rgb.dimensions();
+    if let Some(alpha) = alpha
+        && alpha.dimensions() != (width, height)
+    {
+        return Err(Error::Parameter(format!(
+            "the alpha channel is {}×{} but the image is {width}×{height}",
+            alpha.width(),
+            alpha.height()
+        )));
+    }
+    // Checked here for a message that names the way out; the encoders' own errors do not.
+    if let Some(max) = format.max_side()
+        && (width > max || height > max)
+    {
+        return Err(Error::Encode(format!(
+            "{} cannot store a {width}×{height} image (at most {max} pixels a side); choose PNG",
+            format.name()
+        )));
+    }
+
+    let mut out = Vec::new();
+    let written = match (format, alpha) {
+        (OutputFormat::Jpeg { .. }, Some(alpha)) => {
+            write(&over_white(rgb, alpha), format, &mut out)
+        }
+        (_, Some(alpha)) => write(&with_alpha(rgb, alpha), format, &mut out),
+        (_, None) => write(rgb, format, &mut out),
+    };
+    written.map_err(|err| Error::Encode(err.to_string()))?;
+    Ok(out)
+}
+
+/// Writes 8-bit RGB or RGBA with the encoder for `format`.
+fn write<P>(
+    image: &image::ImageBuffer<P, Vec<u8>>,
+    format: OutputFormat,
+    out: &mut Vec<u8>,
+) -> ImageResult<()>
+where
+    P: image::PixelWithColorType<Subpixel = u8>,
+{
+    match format {
+        OutputFormat::Png => image.write_with_encoder(PngEncoder::new(out)),
+        OutputFormat::Jpeg { quality } => {
+            image.write_with_encoder(JpegEncoder::new_with_quality(out, quality))
+        }
+        OutputFormat::WebP => image.write_with_encoder(WebPEncoder::new_lossless(out)),
+    }
+}
+
+/// Interleaves colour and alpha. The caller has checked that they are the same size.
+fn with_alpha(rgb: &RgbImage, alpha: &GrayImage) -> RgbaImage {
+    RgbaImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let Rgb([r, g, b]) = *rgb.get_pixel(x, y);
+        Rgba([r, g, b, alpha.get_pixel(x, y)[0]])
+    })
+}
+
+/// Composites over white. The caller has checked that colour and alpha are the same size.
+fn over_white(rgb: &RgbImage, alpha: &GrayImage) -> RgbImage {
+    RgbImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+        let a = u16::from(alpha.get_pixel(x, y)[0]);
+        // c·a + 255·(255 − a), divided by 255 with rounding; at most 255·255 + 127, so no overflow.
+        let blend = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+        Rgb(rgb.get_pixel(x, y).0.map(blend))
+    })
+}

@@ -1,0 +1,173 @@
+//! Scoring upscalers on the standard benchmark sets, exactly as published tables do (see
+//! `../shared/data/README.md`): HR modcropped to the scale, the MATLAB-made LR files as input,
+//! PSNR and SSIM on luma with `scale` pixels shaved, means over the set.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::RgbImage;
+
+use crate::metrics;
+use crate::resample::{self, Filter};
+use crate::upscale::{Plan, Target, Upscaler};
+use crate::{Error, Result};
+
+/// 8-bit interleaved pixels; greyscale images keep one channel (the protocol scores them on the
+/// grey value itself).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pixels {
+    pub data: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+}
+
+impl Pixels {
+    fn read(path: &Path) -> Result<Self> {
+        let image = image::open(path)
+            .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        Ok(if image.color().has_color() {
+            Self { data: image.to_rgb8().into_raw(), width, height, channels: 3 }
+        } else {
+            Self { data: image.to_luma8().into_raw(), width, height, channels: 1 }
+        })
+    }
+
+    /// RGB for the network (grey replicated).
+    pub fn to_rgb(&self) -> RgbImage {
+        let data = if self.channels == 3 {
+            self.data.clone()
+        } else {
+            self.data.iter().flat_map(|&v| [v, v, v]).collect()
+        };
+        RgbImage::from_raw(self.width as u32, self.height as u32, data)
+            .unwrap_or_else(|| RgbImage::new(self.width as u32, self.height as u32))
+    }
+
+    /// Back from RGB, with `channels` of the original (grey = mean of R, G, B).
+    pub fn from_rgb(rgb: &RgbImage, channels: usize) -> Self {
+        let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+        let data = if channels == 3 {
+            rgb.as_raw().clone()
+        } else {
+            rgb.pixels()
+                .map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8)
+                .collect()
+        };
+        Self { data, width, height, channels }
+    }
+}
+
+/// One benchmark image: ground truth and its LR input.
+#[derive(Clone, Debug)]
+pub struct EvalImage {
+    pub name: String,
+    pub hr: Pixels,
+    pub lr: Pixels,
+}
+
+/// A benchmark set at one scale.
+#[derive(Clone, Debug)]
+pub struct EvalSet {
+    pub name: String,
+    pub scale: usize,
+    pub images: Vec<EvalImage>,
+}
+
+impl EvalSet {
+    /// `dir` holds the HR originals (e.g. `eval/set5`); the LR files are in the sibling
+    /// `set5_lr_matlab/X{scale}` under the same names.
+    pub fn load(dir: &Path, scale: usize) -> Result<Self> {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        let lr_dir: PathBuf = dir.with_file_name(format!("{name}_lr_matlab")).join(format!("X{scale}"));
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::Parameter(format!("cannot read evaluation set {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .collect();
+        names.sort();
+        if names.is_empty() {
+            return Err(Error::Parameter(format!("no PNG images in {}", dir.display())));
+        }
+        let images = names
+            .iter()
+            .map(|hr_path| {
+                let file = hr_path.file_name().unwrap_or_default();
+                let hr = Pixels::read(hr_path)?;
+                let lr = Pixels::read(&lr_dir.join(file))?;
+                let (data, width, height) =
+                    metrics::modcrop(&hr.data, hr.width, hr.height, hr.channels, scale)?;
+                let hr = Pixels { data, width, height, ..hr };
+                if lr.width * scale != hr.width || lr.height * scale != hr.height {
+                    return Err(Error::Parameter(format!(
+                        "{}: LR is {}×{}, expected the HR {}×{} divided by {scale}",
+                        lr_dir.join(file).display(), lr.width, lr.height, hr.width, hr.height
+                    )));
+                }
+                Ok(EvalImage { name: file.to_string_lossy().into_owned(), hr, lr })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { name, scale, images })
+    }
+}
+
+/// Means over a set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    pub psnr: f64,
+    pub ssim: f64,
+    pub ms_per_image: f64,
+}
+
+/// Runs `upscale` on every LR image of the set and scores it against the HR.
+pub fn score(set: &EvalSet, mut upscale: impl FnMut(&Pixels) -> Result<Pixels>) -> Result<Score> {
+    let (mut psnr, mut ssim, mut seconds) = (0.0, 0.0, 0.0);
+    for image in &set.images {
+        let started = Instant::now();
+        let output = upscale(&image.lr)?;
+        seconds += started.elapsed().as_secs_f64();
+        let hr = &image.hr;
+        if (output.width, output.height) != (hr.width, hr.height) {
+            return Err(Error::Parameter(format!(
+                "{}: output {}×{} does not match the HR {}×{}",
+                image.name, output.width, output.height, hr.width, hr.height
+            )));
+        }
+        let a = metrics::luma(&output.data, output.width, output.height, output.channels)?;
+        let b = metrics::luma(&hr.data, hr.width, hr.height, hr.channels)?;
+        psnr += metrics::psnr(&a, &b, hr.width, hr.height, set.scale)?;
+        ssim += metrics::ssim(&a, &b, hr.width, hr.height, set.scale)?;
+    }
+    let n = set.images.len() as f64;
+    Ok(Score { psnr: psnr / n, ssim: ssim / n, ms_per_image: 1000.0 * seconds / n })
+}
+
+/// MATLAB `imresize(lr, s, 'bicubic')`: the reference baseline of every published table.
+pub fn bicubic(lr: &Pixels, scale: usize) -> Pixels {
+    let data = resample::imresize_matlab(
+        &lr.data, lr.width, lr.height, lr.channels, lr.width * scale, lr.height * scale,
+    );
+    Pixels { data, width: lr.width * scale, height: lr.height * scale, channels: lr.channels }
+}
+
+/// Lanczos3, as most image editors upscale.
+pub fn lanczos3(lr: &Pixels, scale: usize) -> Pixels {
+    let values: Vec<f32> = lr.data.iter().map(|&v| f32::from(v)).collect();
+    let (width, height) = (lr.width * scale, lr.height * scale);
+    let out = resample::resize(&values, lr.width, lr.height, lr.channels, width, height, Filter::Lanczos3);
+    let data = out.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+    Pixels { data, width, height, channels: lr.channels }
+}
+
+/// The network passes `upscaler` makes for `scale` (8× = 4× then 2×), on the whole LR image.
+pub fn network(upscaler: &Upscaler, scale: usize, lr: &Pixels) -> Result<Pixels> {
+    let rgb = lr.to_rgb();
+    let plan = Plan::new(rgb.width(), rgb.height(), Target::Scale(scale), &upscaler.limits)?;
+    let passes = upscaler.plan_passes(rgb.width(), rgb.height(), &plan.passes)?;
+    let output = pollster::block_on(upscaler.run_passes(rgb, &passes, &mut |_, _| Ok(())))?;
+    Ok(Pixels::from_rgb(&output, lr.channels))
+}

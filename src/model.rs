@@ -1,0 +1,338 @@
+//! The super-resolution network: one definition for training, fusion and inference.
+//!
+//! Every layer runs at the low resolution (cheap on WebGPU and on a CPU); the head is a 3×3
+//! convolution to `3·s²` channels followed by a pixel shuffle, plus a global residual of the input
+//! upsampled by nearest neighbour (folded in before the shuffle, so it costs one add).
+//!
+//! All convolutions are *valid* (no padding): the network maps an input with `context()` pixels
+//! of border on every side to the exact output of its interior. Borders are the caller's
+//! business (the tiler pads with reflection), which makes tiled and untiled results identical and
+//! lets a 1×1→3×3 branch fuse exactly (zero padding would make it differ at image borders).
+//!
+//! Training uses [`TrainNet`], whose blocks are re-parameterisable (RepVGG/ECBSR style:
+//! 3×3 + 1×1 + 1×1→3×3 + identity); [`TrainNet::fuse`] folds each block into one 3×3 convolution,
+//! giving the deployed [`Net`]: a plain chain of 3×3 convolutions and PReLUs.
+
+use burn::module::{Initializer, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{PRelu, PReluConfig, PaddingConfig2d};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
+pub const MODEL_SCALES: [usize; 3] = [2, 3, 4];
+
+/// Channels and depth of the network: everything needed to rebuild it before loading weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Upscaling factor: 2, 3 or 4.
+    pub scale: usize,
+    /// Feature channels of the hidden layers.
+    pub channels: usize,
+    /// Hidden 3×3 layers between the first and the last convolution.
+    pub blocks: usize,
+}
+
+impl NetConfig {
+    pub fn new(scale: usize, channels: usize, blocks: usize) -> Self {
+        Self {
+            scale,
+            channels,
+            blocks,
+        }
+    }
+
+    /// Checks the configuration before anything is allocated from it (it may come from a file).
+    pub fn validate(&self) -> crate::Result<()> {
+        if !MODEL_SCALES.contains(&self.scale) {
+            return Err(crate::Error::Model(format!(
+                "scale {} is not one of the model scales {MODEL_SCALES:?}",
+                self.scale
+            )));
+        }
+        if !(1..=256).contains(&self.channels) || self.blocks > 64 {
+            return Err(crate::Error::Model(format!(
+                "implausible architecture: {} channels, {} blocks",
+                self.channels, self.blocks
+            )));
+        }
+        Ok(())
+    }
+
+    /// Pixels of input border each output pixel depends on (one per 3×3 layer).
+    pub fn context(&self) -> usize {
+        self.blocks + 2
+    }
+
+    fn out_channels(&self) -> usize {
+        3 * self.scale * self.scale
+    }
+
+    /// (input channels, output channels) of each 3×3 layer, first to last.
+    fn layer_channels(&self) -> Vec<[usize; 2]> {
+        let c = self.channels;
+        std::iter::once([3, c])
+            .chain(std::iter::repeat_n([c, c], self.blocks))
+            .chain(std::iter::once([c, self.out_channels()]))
+            .collect()
+    }
+
+    /// Parameters of the deployed (fused) network.
+    pub fn fused_parameters(&self) -> usize {
+        let convs: usize = self
+            .layer_channels()
+            .iter()
+            .map(|[i, o]| i * o * 9 + o)
+            .sum();
+        let prelus = self.channels * (self.blocks + 1);
+        convs + prelus
+    }
+
+    /// Multiply-accumulates of the deployed network per input (low-resolution) pixel.
+    pub fn macs_per_input_pixel(&self) -> usize {
+        self.layer_channels().iter().map(|[i, o]| i * o * 9).sum()
+    }
+
+    /// The deployed network, with freshly initialised weights (load a record into it).
+    pub fn init(&self, device: &Device) -> Net {
+        let layers = self.layer_channels();
+        Net {
+            convs: layers.iter().map(|&ch| conv(ch, 3, device)).collect(),
+            activations: self.activations(device),
+            scale: self.scale,
+        }
+    }
+
+    /// The re-parameterisable network used for training.
+    pub fn init_train(&self, device: &Device) -> TrainNet {
+        let layers = self.layer_channels();
+        let last = layers.len() - 1;
+        TrainNet {
+            blocks: layers
+                .iter()
+                .enumerate()
+                // A small last layer starts the network near the plain upsampled input.
+                .map(|(index, &[i, o])| RepBlock::new(i, o, if index == last { 0.1 } else { 1.0 }, device))
+                .collect(),
+            activations: self.activations(device),
+            scale: self.scale,
+        }
+    }
+
+    fn activations(&self, device: &Device) -> Vec<PRelu> {
+        (0..=self.blocks)
+            .map(|_| {
+                PReluConfig::new()
+                    .with_num_parameters(self.channels)
+                    .init(device)
+            })
+            .collect()
+    }
+}
+
+fn conv([input, output]: [usize; 2], kernel: usize, device: &Device) -> Conv2d {
+    scaled_conv([input, output], kernel, 1.0, device)
+}
+
+/// A valid convolution with burn's default (Kaiming uniform) initialisation scaled by `gain`.
+fn scaled_conv([input, output]: [usize; 2], kernel: usize, gain: f64, device: &Device) -> Conv2d {
+    Conv2dConfig::new([input, output], [kernel, kernel])
+        .with_padding(PaddingConfig2d::Valid)
+        .with_initializer(Initializer::KaimingUniform {
+            gain: gain / 3f64.sqrt(),
+            fan_out_only: false,
+        })
+        .init(device)
+}
+
+/// The deployed network: 3×3 valid convolutions with a PReLU after all but the last.
+#[derive(Module, Debug)]
+pub struct Net {
+    convs: Vec<Conv2d>,
+    activations: Vec<PRelu>,
+    scale: usize,
+}
+
+impl Net {
+    /// `input`: `[N, 3, H, W]`, values in 0..1, with `context` pixels of border on each side.
+    /// Returns `[N, 3, s·(H − 2·context), s·(W − 2·context)]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        for (index, conv) in self.convs.iter().enumerate() {
+            x = conv.forward(x);
+            if let Some(activation) = self.activations.get(index) {
+                x = activation.forward(x);
+            }
+        }
+        add_upsampled_input(x, input, self.convs.len(), self.scale)
+    }
+}
+
+/// Adds the nearest-upsampled centre of `input` to the head's `[N, 3·s², h, w]` output and pixel-shuffles.
+fn add_upsampled_input(head: Tensor<4>, input: Tensor<4>, context: usize, scale: usize) -> Tensor<4> {
+    let [n, _, h, w] = head.dims();
+    let centre = input.slice(s![.., .., context..context + h, context..context + w]);
+    // Pixel shuffle sends channel c·s² + k to colour c, so repeating each colour s² times
+    // before the shuffle is exactly a nearest-neighbour upsampling after it.
+    let repeated = centre
+        .reshape([n, 3, 1, h, w])
+        .expand([n, 3, scale * scale, h, w])
+        .reshape([n, 3 * scale * scale, h, w]);
+    pixel_shuffle(head + repeated, scale)
+}
+
+fn pixel_shuffle(x: Tensor<4>, scale: usize) -> Tensor<4> {
+    let [n, channels, h, w] = x.dims();
+    let colours = channels / (scale * scale);
+    x.reshape([n, colours, scale, scale, h, w])
+        .permute([0, 1, 4, 2, 5, 3])
+        .reshape([n, colours, h * scale, w * scale])
+}
+
+/// A training-time block that fuses into one 3×3 convolution:
+/// `3×3(x) + 1×1(x) + 3×3(1×1expand(x)) [+ x when shapes allow]`.
+#[derive(Module, Debug)]
+pub struct RepBlock {
+    conv3: Conv2d,
+    conv1: Conv2d,
+    expand: Conv2d,
+    expand3: Conv2d,
+    identity: bool,
+}
+
+impl RepBlock {
+    fn new(input: usize, output: usize, gain: f64, device: &Device) -> Self {
+        // A wider hidden layer in the 1×1→3×3 branch gives the optimiser more room (ECBSR's
+        // depth multiplier of 2); it costs nothing after fusion.
+        let hidden = 2 * output.max(input);
+        Self {
+            conv3: scaled_conv([input, output], 3, gain, device),
+            conv1: scaled_conv([input, output], 1, gain, device),
+            expand: conv([input, hidden], 1, device),
+            expand3: scaled_conv([hidden, output], 3, gain, device),
+            identity: input == output,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let inner = x.clone().slice(s![.., .., 1..h - 1, 1..w - 1]);
+        let y = self.conv3.forward(x.clone())
+            + self.conv1.forward(inner.clone())
+            + self.expand3.forward(self.expand.forward(x));
+        if self.identity { y + inner } else { y }
+    }
+
+    /// The one 3×3 convolution this block computes, as (weights `[o, i, 3, 3]`, bias `[o]`).
+    fn fused_kernel(&self) -> (Vec<f32>, Vec<f32>) {
+        let (w3, b3, [o, i, _, _]) = weights(&self.conv3);
+        let (w1, b1, _) = weights(&self.conv1);
+        let (we, be, [m, _, _, _]) = weights(&self.expand);
+        let (wk, bk, _) = weights(&self.expand3);
+
+        let mut kernel = w3;
+        let mut bias: Vec<f32> = b3.iter().zip(&b1).zip(&bk).map(|((a, b), c)| a + b + c).collect();
+        for out in 0..o {
+            for inp in 0..i {
+                let centre = ((out * i + inp) * 3 + 1) * 3 + 1;
+                kernel[centre] += w1[out * i + inp];
+                if self.identity && out == inp {
+                    kernel[centre] += 1.0;
+                }
+                for tap in 0..9 {
+                    let composed: f32 = (0..m)
+                        .map(|mid| wk[(out * m + mid) * 9 + tap] * we[mid * i + inp])
+                        .sum();
+                    kernel[(out * i + inp) * 9 + tap] += composed;
+                }
+            }
+            // The expand bias passes through every tap of the 3×3 that follows it.
+            bias[out] += (0..m)
+                .map(|mid| be[mid] * (0..9).map(|tap| wk[(out * m + mid) * 9 + tap]).sum::<f32>())
+                .sum::<f32>();
+        }
+        (kernel, bias)
+    }
+}
+
+/// A convolution's weights and bias as plain vectors (reads the device synchronously: native only).
+fn weights(conv: &Conv2d) -> (Vec<f32>, Vec<f32>, [usize; 4]) {
+    let weight = conv.weight.val();
+    let dims = weight.dims();
+    let weight = weight.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    let bias = match &conv.bias {
+        Some(bias) => bias.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default(),
+        None => vec![0.0; dims[0]],
+    };
+    (weight, bias, dims)
+}
+
+/// The network as trained: re-parameterisable blocks, fused into a [`Net`] for deployment.
+#[derive(Module, Debug)]
+pub struct TrainNet {
+    blocks: Vec<RepBlock>,
+    activations: Vec<PRelu>,
+    scale: usize,
+}
+
+impl TrainNet {
+    /// Same contract as [`Net::forward`].
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        for (index, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x);
+            if let Some(activation) = self.activations.get(index) {
+                x = activation.forward(x);
+            }
+        }
+        add_upsampled_input(x, input, self.blocks.len(), self.scale)
+    }
+
+    /// Takes every layer but the last (which depends on the scale) from `donor`.
+    pub fn with_body_from(mut self, donor: &TrainNet) -> crate::Result<Self> {
+        let shapes = |net: &TrainNet| -> Vec<[usize; 4]> {
+            net.blocks.iter().map(|b| b.conv3.weight.dims()).collect()
+        };
+        let (mine, theirs) = (shapes(&self), shapes(donor));
+        let body = mine.len() - 1;
+        if mine.len() != theirs.len() || mine[..body] != theirs[..body] {
+            return Err(crate::Error::Model(format!(
+                "cannot initialise from a network of another shape ({theirs:?} vs {mine:?})"
+            )));
+        }
+        self.blocks.splice(..body, donor.blocks[..body].iter().cloned());
+        self.activations = donor.activations.clone();
+        Ok(self)
+    }
+
+    /// Folds every block into a single 3×3 convolution: the deployed network.
+    pub fn fuse(&self, device: &Device) -> Net {
+        let convs = self
+            .blocks
+            .iter()
+            .map(|block| {
+                let (kernel, bias) = block.fused_kernel();
+                let [o, i, _, _] = block.conv3.weight.dims();
+                let mut fused = conv([i, o], 3, device);
+                fused.weight = Param::from_tensor(Tensor::from_data(
+                    TensorData::new(kernel, [o, i, 3, 3]),
+                    device,
+                ));
+                fused.bias = Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(bias, [o]),
+                    device,
+                )));
+                fused
+            })
+            .collect();
+        Net {
+            convs,
+            activations: self
+                .activations
+                .iter()
+                .map(|activation| activation.valid().to_device(device))
+                .collect(),
+            scale: self.scale,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Splitting an image into tiles of one constant shape, and stitching the results.
+//!
+//! A GPU (and a browser tab) has a memory limit that a whole photo can exceed, and a compiled
+//! kernel is cheapest reused on one shape; so the network sees tiles of a fixed size. Each tile
+//! carries `context` pixels of border on every side (the network's receptive radius; its
+//! convolutions are all *valid*), read from the image with reflection where the border falls
+//! outside. Each output pixel is then computed from exactly the inputs it would see untiled,
+//! so stitching is a plain copy of each tile's interior and the result does not depend on the
+//! tile size. The last tile of a row or column is shifted back inside the image rather than
+//! padded, which keeps every tile the same shape.
+
+use image::RgbImage;
+
+use crate::{Error, Result};
+
+/// A rectangle of pixels: a tile's interior in input-image coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x: usize,
+    pub y: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// How one image is cut into tiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TilePlan {
+    /// Interior size shared by every tile (at most the requested tile size).
+    pub tile_width: usize,
+    pub tile_height: usize,
+    /// Border pixels each tile carries on every side.
+    pub context: usize,
+    /// Tile interiors, row by row; the last ones of a row or column may overlap their neighbours.
+    pub tiles: Vec<Rect>,
+}
+
+impl TilePlan {
+    /// Plans tiles of at most `tile_size`² interior pixels for a `width`×`height` image.
+    pub fn new(width: usize, height: usize, tile_size: usize, context: usize) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(Error::Parameter(format!(
+                "cannot tile an empty image ({width}×{height})"
+            )));
+        }
+        if tile_size == 0 {
+            return Err(Error::Parameter("the tile size must be at least 1 pixel".into()));
+        }
+        let tile_width = tile_size.min(width);
+        let tile_height = tile_size.min(height);
+        let xs = starts(width, tile_width);
+        let tiles = starts(height, tile_height)
+            .into_iter()
+            .flat_map(|y| {
+                xs.iter().map(move |&x| Rect {
+                    x,
+                    y,
+                    width: tile_width,
+                    height: tile_height,
+                })
+            })
+            .collect();
+        Ok(Self {
+            tile_width,
+            tile_height,
+            context,
+            tiles,
+        })
+    }
+
+    /// Input size of every tile: the interior plus its border.
+    pub fn input_size(&self) -> (usize, usize) {
+        (
+            self.tile_width + 2 * self.context,
+            self.tile_height + 2 * self.context,
+        )
+    }
+
+    /// The network input for `tile`: planar RGB (`[3, h, w]`), values in 0..1, borders reflected.
+    pub fn extract(&self, tile: Rect, source: &RgbImage) -> Vec<f32> {
+        let (width, height) = self.input_size();
+        let (source_width, source_height) = (source.width() as usize, source.height() as usize);
+        let columns: Vec<usize> = (0..width)
+            .map(|i| reflect(tile.x as isize + i as isize - self.context as isize, source_width))
+            .collect();
+        let mut planes = vec![0.0f32; 3 * width * height];
+        let raw = source.as_raw();
+        for row in 0..height {
+            let y = reflect(tile.y as isize + row as isize - self.context as isize, source_height);
+            let line = &raw[y * source_width * 3..(y + 1) * source_width * 3];
+            for (i, &x) in columns.iter().enumerate() {
+                for channel in 0..3 {
+                    planes[(channel * height + row) * width + i] =
+                        f32::from(line[x * 3 + channel]) / 255.0;
+                }
+            }
+        }
+        planes
+    }
+
+    /// Writes the network output for `tile` (planar RGB, `scale`× the interior, values in 0..1)
+    /// into `dest`, which is `scale`× the input image.
+    pub fn paste(&self, tile: Rect, scale: usize, output: &[f32], dest: &mut RgbImage) {
+        let (width, height) = (tile.width * scale, tile.height * scale);
+        let dest_width = dest.width() as usize;
+        let raw: &mut [u8] = dest;
+        for row in 0..height {
+            let start = ((tile.y * scale + row) * dest_width + tile.x * scale) * 3;
+            let line = &mut raw[start..start + width * 3];
+            for column in 0..width {
+                for channel in 0..3 {
+                    let value = output[(channel * height + row) * width + column];
+                    line[column * 3 + channel] = to_u8(value);
+                }
+            }
+        }
+    }
+}
+
+/// Rounds a 0..1 sample to 8 bits, clamping what the network overshoots.
+pub fn to_u8(value: f32) -> u8 {
+    (value * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// Start offsets of tiles of length `tile` covering `0..len`, the last one flush with the end.
+fn starts(len: usize, tile: usize) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..len).step_by(tile).take_while(|&x| x + tile < len).collect();
+    starts.push(len - tile);
+    starts
+}
+
+/// Maps any index onto `0..len` by mirroring about the edge pixels (…2 1 | 0 1 2 … n−1 | n−2…),
+/// folding again as often as needed, so even a 1-pixel-wide image can carry a wide border.
+pub fn reflect(index: isize, len: usize) -> usize {
+    if len <= 1 {
+        return 0;
+    }
+    let period = 2 * (len as isize - 1);
+    let folded = index.rem_euclid(period);
+    (if folded >= len as isize { period - folded } else { folded }) as usize
+}
+
+/// The largest tile interior whose input, with its border, keeps the network's activations
+/// within `budget_bytes`, given the activation bytes per tile input pixel.
+pub fn tile_size_for_budget(budget_bytes: u64, bytes_per_pixel: u64, context: usize) -> usize {
+    let pixels = budget_bytes / bytes_per_pixel.max(1);
+    let side = (pixels as f64).sqrt() as usize;
+    side.saturating_sub(2 * context).clamp(MIN_TILE, MAX_TILE)
+}
+
+/// Below this the border dominates the work; above it progress reports become too coarse.
+pub const MIN_TILE: usize = 32;
+pub const MAX_TILE: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_mirrors_about_edge_pixels_and_folds() {
+        let mapped: Vec<usize> = (-4..8).map(|i| reflect(i, 4)).collect();
+        assert_eq!(mapped, [2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]);
+        assert_eq!(reflect(-7, 1), 0);
+        assert_eq!(reflect(5, 2), 1);
+    }
+
+    #[test]
+    fn tiles_cover_the_image_with_one_shape() {
+        let plan = TilePlan::new(10, 7, 4, 2).unwrap();
+        assert_eq!((plan.tile_width, plan.tile_height), (4, 4));
+        let xs: Vec<usize> = plan.tiles.iter().filter(|t| t.y == 0).map(|t| t.x).collect();
+        let ys: Vec<usize> = plan.tiles.iter().filter(|t| t.x == 0).map(|t| t.y).collect();
+        assert_eq!(xs, [0, 4, 6]);
+        assert_eq!(ys, [0, 3]);
+        let mut covered = vec![false; 70];
+        for tile in &plan.tiles {
+            for y in tile.y..tile.y + tile.height {
+                for x in tile.x..tile.x + tile.width {
+                    covered[y * 10 + x] = true;
+                }
+            }
+        }
+        assert!(covered.iter().all(|&c| c));
+    }
+
+    #[test]
+    fn small_images_get_one_tile_of_their_own_size() {
+        let plan = TilePlan::new(1, 4000, 256, 6).unwrap();
+        assert_eq!((plan.tile_width, plan.tile_height), (1, 256));
+        assert_eq!(plan.tiles.len(), 16);
+        assert!(TilePlan::new(0, 5, 8, 1).is_err());
+        assert!(TilePlan::new(5, 5, 0, 1).is_err());
+    }
+
+    #[test]
+    fn extract_then_paste_at_scale_one_round_trips() {
+        let source = RgbImage::from_fn(9, 5, |x, y| image::Rgb([x as u8 * 20, y as u8 * 40, 7]));
+        let plan = TilePlan::new(9, 5, 4, 3).unwrap();
+        let mut dest = RgbImage::new(9, 5);
+        for &tile in &plan.tiles {
+            let input = plan.extract(tile, &source);
+            let (w, h) = plan.input_size();
+            // Crop the border off, as the network's valid convolutions do.
+            let c = plan.context;
+            let interior: Vec<f32> = (0..3)
+                .flat_map(|ch| {
+                    let input = &input;
+                    (c..h - c).flat_map(move |y| (c..w - c).map(move |x| input[(ch * h + y) * w + x]))
+                })
+                .collect();
+            plan.paste(tile, 1, &interior, &mut dest);
+        }
+        assert_eq!(dest, source);
+    }
+
+    #[test]
+    fn budget_gives_bigger_tiles_for_more_memory() {
+        let small = tile_size_for_budget(16 << 20, 400, 6);
+        let large = tile_size_for_budget(256 << 20, 400, 6);
+        assert!(small < large, "{small} vs {large}");
+        assert_eq!(tile_size_for_budget(1, 400, 6), MIN_TILE);
+        assert_eq!(tile_size_for_budget(u64::MAX, 1, 6), MAX_TILE);
+    }
+}

@@ -1,0 +1,390 @@
+//! Training with burn's autodiff, so training and inference share one network definition.
+//!
+//! Patches are cut from the training images on the fly: a random HR crop (textured ones
+//! preferred: much of the photo set is out of focus), a random flip/rotation, and its LR made by
+//! the same MATLAB-style bicubic the evaluation protocol uses. L1 loss, Adam, cosine schedule.
+//! Every `validate_every` steps the network is fused, saved and scored on the validation sets
+//! with the crate's own pipeline and metrics; the best is kept as the shipped model. Everything
+//! needed to resume (weights, optimiser, step, best score) is checkpointed, so a long run can
+//! continue in a later session.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use image::RgbImage;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::eval::{self, EvalSet};
+use crate::limits::Limits;
+use crate::model::{NetConfig, TrainNet};
+use crate::resample;
+use crate::upscale::Upscaler;
+use crate::weights::{self, Evaluation, ModelCard, ModelFile, Training};
+use crate::{Error, Result};
+
+/// Everything a training run is asked to do.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub name: String,
+    pub config: NetConfig,
+    /// Total steps of the schedule (a resumed run continues up to this).
+    pub steps: u64,
+    pub batch: usize,
+    /// Output patch side in LR pixels (the network sees this plus its context).
+    pub patch: usize,
+    pub learning_rate: f64,
+    pub validate_every: u64,
+    /// Stop (after a checkpoint) once this much wall time has passed in this run.
+    pub max_seconds: Option<f64>,
+    /// Folders of training images (searched recursively).
+    pub data: Vec<PathBuf>,
+    /// Validation sets (folders of HR images with a sibling `NAME_lr_matlab/X{s}`).
+    pub validation: Vec<PathBuf>,
+    /// Where the shipped model (`NAME.bpk`, `NAME.json`) goes; checkpoints go to `train/NAME/`.
+    pub out_dir: PathBuf,
+    /// A checkpoint of another run whose hidden layers initialise this one (e.g. ×2 → ×4).
+    pub init_from: Option<PathBuf>,
+    pub seed: u64,
+}
+
+/// Progress of a run, saved beside the checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct RunState {
+    config: Option<NetConfig>,
+    step: u64,
+    best_score: f64,
+    wall_seconds: f64,
+    backend: String,
+}
+
+/// Trains (or resumes) and returns the best model's card.
+pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
+    let config = options.config;
+    config.validate()?;
+    let device = backend.device.clone().autodiff();
+    device.seed(options.seed);
+    let checkpoint_dir = options.out_dir.join("train").join(&options.name);
+    std::fs::create_dir_all(&checkpoint_dir)?;
+
+    let images = load_images(&options.data)?;
+    let validation: Vec<EvalSet> = options
+        .validation
+        .iter()
+        .map(|dir| EvalSet::load(dir, config.scale))
+        .collect::<Result<_>>()?;
+    eprintln!(
+        "{}: {} training images ({:.1} megapixels), validation on {}",
+        options.name,
+        images.len(),
+        images.iter().map(|i| i.width() as f64 * i.height() as f64).sum::<f64>() / 1e6,
+        validation.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+
+    let mut net = config.init_train(&device);
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut state = RunState::default();
+    let state_path = checkpoint_dir.join("state.json");
+    if state_path.exists() {
+        state = serde_json::from_slice(&std::fs::read(&state_path)?)
+            .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
+        net = net.load_record(read_record(&checkpoint_dir.join("net.bpk"))?);
+        optimizer = optimizer
+            .load(checkpoint_dir.join("optimizer.bpk"))
+            .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+        eprintln!("resuming at step {} (best {:.3} dB)", state.step, state.best_score);
+    } else if let Some(init) = &options.init_from {
+        net = initialise_body(net, init, &device)?;
+        eprintln!("initialised hidden layers from {}", init.display());
+    }
+    state.backend = backend.description.clone();
+    state.config = Some(config);
+
+    let context = config.context();
+    let input = options.patch + 2 * context;
+    let mut rng = StdRng::seed_from_u64(options.seed ^ state.step);
+    let started = Instant::now();
+    let wall_before = state.wall_seconds;
+    let mut loss_sum = 0.0;
+    let mut best = None;
+    while state.step < options.steps {
+        let (lr_batch, hr_batch) = sample_batch(&images, options, input, &mut rng);
+        let lr_tensor = Tensor::<4>::from_data(
+            TensorData::new(lr_batch, [options.batch, 3, input, input]),
+            &device,
+        );
+        let side = options.patch * config.scale;
+        let hr_tensor = Tensor::<4>::from_data(
+            TensorData::new(hr_batch, [options.batch, 3, side, side]),
+            &device,
+        );
+        let loss = (net.forward(lr_tensor) - hr_tensor).abs().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        let progress = state.step as f64 / options.steps as f64;
+        // Cosine decay to 1 % of the initial rate.
+        let rate = options.learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        net = optimizer.step(rate, net, grads);
+        state.step += 1;
+        loss_sum += f64::from(loss.into_scalar::<f32>());
+
+        let out_of_time = options
+            .max_seconds
+            .is_some_and(|max| started.elapsed().as_secs_f64() >= max);
+        if state.step % options.validate_every == 0 || state.step == options.steps || out_of_time {
+            state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+            let (card, score) = validate(&net, options, &state, &validation)?;
+            eprintln!(
+                "step {:>7}  loss {:.5}  lr {:.2e}  {}  ({:.0} s)",
+                state.step,
+                loss_sum / options.validate_every as f64,
+                rate,
+                card.evaluation
+                    .iter()
+                    .map(|e| format!("{} {:.3} dB / {:.4}", e.set, e.psnr, e.ssim))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                state.wall_seconds
+            );
+            loss_sum = 0.0;
+            if score > state.best_score {
+                state.best_score = score;
+                best = Some(card);
+            }
+            // Write the checkpoint last: it is what a resumed run starts from.
+            net.clone()
+                .into_record()
+                .save(checkpoint_dir.join("net.bpk"))
+                .map_err(|e| Error::Model(format!("checkpoint: {e}")))?;
+            optimizer
+                .save(checkpoint_dir.join("optimizer.bpk"))
+                .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+            std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap_or_default())?;
+            if out_of_time {
+                break;
+            }
+        }
+    }
+    match best {
+        Some(card) => Ok(card),
+        None => ModelFile::read(&options.out_dir.join(format!("{}.json", options.name)))
+            .map(|file| file.card),
+    }
+}
+
+fn read_record(path: &Path) -> Result<ModuleRecord> {
+    ModuleRecord::load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+}
+
+/// Starts from the layers of another run's checkpoint folder (e.g. ×2 for ×4) wherever the
+/// architecture allows: everything but the scale-specific last layer.
+fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Result<TrainNet> {
+    let state_path = checkpoint_dir.join("state.json");
+    let donor: RunState = serde_json::from_slice(&std::fs::read(&state_path)?)
+        .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
+    let donor_config = donor.config.ok_or_else(|| {
+        Error::Model(format!("{} does not say which architecture it holds", state_path.display()))
+    })?;
+    let donor = donor_config
+        .init_train(device)
+        .try_load_record(read_record(&checkpoint_dir.join("net.bpk"))?)
+        .map_err(|e| Error::Model(format!("{}: {e}", checkpoint_dir.display())))?;
+    net.with_body_from(&donor)
+}
+
+/// Fuses, saves if best, and scores the network; returns the card and the score to maximise
+/// (mean PSNR over the validation sets).
+fn validate(
+    net: &TrainNet,
+    options: &TrainOptions,
+    state: &RunState,
+    sets: &[EvalSet],
+) -> Result<(ModelCard, f64)> {
+    let cpu = Backend::cpu("validation");
+    let fused = net.valid().fuse(&cpu.device);
+    let config = options.config;
+    let bytes = weights::to_bytes(fused)?;
+    let mut card = ModelCard {
+        name: options.name.clone(),
+        config,
+        weights: format!("{}.bpk", options.name),
+        sha256: weights::sha256_hex(&bytes),
+        parameters: config.fused_parameters(),
+        macs_per_input_pixel: config.macs_per_input_pixel(),
+        training: Training {
+            data: options
+                .data
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            backend: state.backend.clone(),
+            steps: state.step,
+            batch: options.batch,
+            patch: options.patch,
+            wall_seconds: state.wall_seconds.round(),
+            notes: format!(
+                "L1, Adam, cosine from {:.1e}{}",
+                options.learning_rate,
+                options
+                    .init_from
+                    .as_ref()
+                    .map(|p| format!(", hidden layers initialised from {}", p.display()))
+                    .unwrap_or_default()
+            ),
+        },
+        evaluation: Vec::new(),
+    };
+    let file = ModelFile::new(card.clone(), bytes)?;
+    let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Limits::default())?;
+    for set in sets {
+        let ours = eval::score(set, |lr| eval::network(&upscaler, set.scale, lr))?;
+        let bicubic = eval::score(set, |lr| Ok(eval::bicubic(lr, set.scale)))?;
+        card.evaluation.push(Evaluation {
+            set: set.name.clone(),
+            scale: set.scale,
+            psnr: ours.psnr,
+            ssim: ours.ssim,
+            bicubic_psnr: bicubic.psnr,
+            bicubic_ssim: bicubic.ssim,
+        });
+    }
+    let score = card.evaluation.iter().map(|e| e.psnr).sum::<f64>() / card.evaluation.len().max(1) as f64;
+    if score > state.best_score {
+        std::fs::write(options.out_dir.join(&card.weights), &file.weights)?;
+        std::fs::write(options.out_dir.join(format!("{}.json", options.name)), card.to_json())?;
+    }
+    Ok((card, score))
+}
+
+/// Decodes every image under the folders (recursively), in a stable order.
+fn load_images(folders: &[PathBuf]) -> Result<Vec<RgbImage>> {
+    let mut paths = Vec::new();
+    for folder in folders {
+        collect_files(folder, &mut paths)?;
+    }
+    paths.sort();
+    let mut images = Vec::new();
+    for path in paths {
+        match image::open(&path) {
+            Ok(image) => images.push(image.to_rgb8()),
+            Err(e) => eprintln!("skipping {}: {e}", path.display()),
+        }
+    }
+    if images.is_empty() {
+        return Err(Error::Parameter(format!("no training images found in {folders:?}")));
+    }
+    Ok(images)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "bmp"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// LR margin cut beyond the network's input, so that the bicubic kernel (±2 LR pixels) sees real
+/// pixels rather than the crop's mirrored edge.
+const MARGIN: usize = 2;
+
+/// One batch: LR inputs `[B, 3, input, input]` and HR targets `[B, 3, s·patch, s·patch]`, planar.
+fn sample_batch(
+    images: &[RgbImage],
+    options: &TrainOptions,
+    input: usize,
+    rng: &mut StdRng,
+) -> (Vec<f32>, Vec<f32>) {
+    let scale = options.config.scale;
+    let context = options.config.context();
+    let crop = (input + 2 * MARGIN) * scale;
+    let mut lr = Vec::with_capacity(options.batch * 3 * input * input);
+    let mut hr = Vec::new();
+    for _ in 0..options.batch {
+        let patch = textured_crop(images, crop, rng);
+        let patch = augment(patch, rng.random_range(0..8));
+        let small = resample::imresize_matlab(
+            patch.as_raw(),
+            crop,
+            crop,
+            3,
+            crop / scale,
+            crop / scale,
+        );
+        push_planar(&mut lr, &small, crop / scale, MARGIN, input);
+        let offset = (MARGIN + context) * scale;
+        push_planar(&mut hr, patch.as_raw(), crop, offset, options.patch * scale);
+    }
+    (lr, hr)
+}
+
+/// Appends the `side`² square at (`offset`, `offset`) of an interleaved RGB image, planar, 0..1.
+fn push_planar(out: &mut Vec<f32>, pixels: &[u8], width: usize, offset: usize, side: usize) {
+    for channel in 0..3 {
+        for y in offset..offset + side {
+            let row = &pixels[(y * width + offset) * 3..(y * width + offset + side) * 3];
+            out.extend(row.chunks_exact(3).map(|p| f32::from(p[channel]) / 255.0));
+        }
+    }
+}
+
+/// A random square crop, preferring textured ones: up to 8 tries for one whose mean absolute
+/// luma gradient passes a threshold (flat sky and bokeh teach the network nothing).
+fn textured_crop(images: &[RgbImage], side: usize, rng: &mut StdRng) -> RgbImage {
+    let usable: Vec<&RgbImage> = images
+        .iter()
+        .filter(|i| i.width() as usize >= side && i.height() as usize >= side)
+        .collect();
+    let mut crop = RgbImage::new(side as u32, side as u32);
+    for _ in 0..8 {
+        let image = usable[rng.random_range(0..usable.len())];
+        let x = rng.random_range(0..=image.width() - side as u32);
+        let y = rng.random_range(0..=image.height() - side as u32);
+        crop = image::imageops::crop_imm(image, x, y, side as u32, side as u32).to_image();
+        if mean_gradient(&crop) > 6.0 {
+            break;
+        }
+    }
+    crop
+}
+
+fn mean_gradient(image: &RgbImage) -> f64 {
+    let luma = |x: u32, y: u32| {
+        let p = image.get_pixel(x, y).0;
+        0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+    };
+    let (w, h) = image.dimensions();
+    let mut sum = 0.0;
+    for y in 0..h - 1 {
+        for x in 0..w - 1 {
+            sum += (luma(x + 1, y) - luma(x, y)).abs() + (luma(x, y + 1) - luma(x, y)).abs();
+        }
+    }
+    sum / f64::from((w - 1) * (h - 1))
+}
+
+/// One of the 8 symmetries of the square.
+fn augment(image: RgbImage, which: u8) -> RgbImage {
+    use image::imageops::{flip_horizontal, rotate90, rotate180, rotate270};
+    let rotated = match which % 4 {
+        0 => image,
+        1 => rotate90(&image),
+        2 => rotate180(&image),
+        _ => rotate270(&image),
+    };
+    if which >= 4 { flip_horizontal(&rotated) } else { rotated }
+}

@@ -1,0 +1,150 @@
+//! The pipeline end to end through the library: planning, alpha, targets, progress, cancel.
+
+mod common;
+
+use std::ops::ControlFlow;
+
+use upres::backend::Backend;
+use upres::codec::{self, OutputFormat};
+use upres::limits::Limits;
+use upres::upscale::{Fit, Plan, Target, Upscaler};
+use upres::Error;
+
+fn upscaler() -> Upscaler {
+    Upscaler::new(Backend::cpu("test"), &common::random_models(), Limits::default()).unwrap()
+}
+
+fn png(image: image::DynamicImage) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+fn run(upscaler: &Upscaler, bytes: &[u8], target: Target) -> upres::Result<upres::upscale::Encoded> {
+    pollster::block_on(upscaler.process(bytes, target, OutputFormat::Png, &mut |_| ControlFlow::Continue(())))
+}
+
+#[test]
+fn plan_picks_the_smallest_sufficient_scale() {
+    let limits = Limits::default();
+    let plan = |w, h, t| Plan::new(w, h, t, &limits).unwrap();
+    assert_eq!(plan(600, 400, Target::Scale(8)).passes, [4, 2]);
+    let long_edge = plan(600, 400, Target::LongEdge(2000));
+    assert_eq!(long_edge.passes, [4]);
+    assert_eq!(long_edge.network_size, (2400, 1600));
+    assert_eq!(long_edge.output, (2000, 1333));
+    assert_eq!(plan(800, 500, Target::LongEdge(2000)).passes, [3]);
+    assert_eq!(plan(1000, 500, Target::LongEdge(2000)).passes, [2]);
+    let shrink = plan(3000, 2000, Target::LongEdge(2000));
+    assert!(shrink.passes.is_empty());
+    assert_eq!(shrink.output, (2000, 1333));
+    let cover = plan(600, 400, Target::Size { width: 1000, height: 1000, fit: Fit::Cover });
+    assert_eq!((cover.passes.as_slice(), cover.resized, cover.output), (&[3][..], (1500, 1000), (1000, 1000)));
+    let contain = plan(600, 400, Target::Size { width: 1000, height: 1000, fit: Fit::Contain });
+    assert_eq!((contain.passes.as_slice(), contain.output), (&[2][..], (1000, 667)));
+    assert_eq!(plan(100, 100, Target::LongEdge(1000)).passes, [4, 2], "10× is 8× then Lanczos3");
+}
+
+#[test]
+fn plan_refuses_outputs_over_the_limit_and_bad_options() {
+    let limits = Limits { max_input_pixels: 40_000_000, max_output_pixels: 1_000_000 };
+    let error = Plan::new(400, 300, Target::Scale(4), &limits).unwrap_err();
+    assert!(matches!(error, Error::Limits(_)), "{error}");
+    assert!(error.to_string().contains("1.0 megapixels"), "{error}");
+    assert!(matches!(Plan::new(4, 3, Target::Scale(5), &limits), Err(Error::Parameter(_))));
+    assert!(matches!(Plan::new(4, 3, Target::LongEdge(0), &limits), Err(Error::Parameter(_))));
+}
+
+#[test]
+fn every_scale_gives_the_right_size() {
+    let upscaler = upscaler();
+    let bytes = png(common::test_image(21, 13).into());
+    for scale in [2, 3, 4, 8] {
+        let out = run(&upscaler, &bytes, Target::Scale(scale)).unwrap();
+        assert_eq!((out.width, out.height), (21 * scale as u32, 13 * scale as u32));
+        let decoded = image::load_from_memory(&out.bytes).unwrap();
+        assert_eq!(decoded.width(), 21 * scale as u32);
+    }
+}
+
+#[test]
+fn eight_times_is_four_then_two() {
+    let upscaler = upscaler();
+    let image = common::test_image(17, 11);
+    let eight = run(&upscaler, &png(image.clone().into()), Target::Scale(8)).unwrap();
+    let four = run(&upscaler, &png(image.into()), Target::Scale(4)).unwrap();
+    let two_of_four = run(&upscaler, &four.bytes, Target::Scale(2)).unwrap();
+    assert_eq!(eight.bytes, two_of_four.bytes);
+}
+
+#[test]
+fn long_edge_target_and_cover_crop() {
+    let upscaler = upscaler();
+    let bytes = png(common::test_image(40, 30).into());
+    let out = run(&upscaler, &bytes, Target::LongEdge(100)).unwrap();
+    assert_eq!((out.width, out.height), (100, 75));
+    let out = run(&upscaler, &bytes, Target::Size { width: 90, height: 90, fit: Fit::Cover }).unwrap();
+    assert_eq!((out.width, out.height), (90, 90));
+}
+
+#[test]
+fn alpha_is_kept_when_used_and_dropped_when_opaque() {
+    let upscaler = upscaler();
+    let rgb = common::test_image(16, 12);
+    let rgba = image::RgbaImage::from_fn(16, 12, |x, y| {
+        let p = rgb.get_pixel(x, y).0;
+        image::Rgba([p[0], p[1], p[2], if x < 8 { 0 } else { 255 }])
+    });
+    let out = run(&upscaler, &png(rgba.clone().into()), Target::Scale(2)).unwrap();
+    let decoded = image::load_from_memory(&out.bytes).unwrap();
+    assert!(decoded.color().has_alpha());
+    let alpha = decoded.to_rgba8();
+    assert_eq!(alpha.get_pixel(2, 5)[3], 0);
+    assert_eq!(alpha.get_pixel(30, 5)[3], 255);
+
+    let opaque = image::RgbaImage::from_fn(16, 12, |x, y| {
+        let p = rgb.get_pixel(x, y).0;
+        image::Rgba([p[0], p[1], p[2], 255])
+    });
+    let out = run(&upscaler, &png(opaque.into()), Target::Scale(2)).unwrap();
+    assert!(!image::load_from_memory(&out.bytes).unwrap().color().has_alpha());
+}
+
+#[test]
+fn progress_counts_every_tile_and_cancel_stops_between_tiles() {
+    let mut upscaler = upscaler();
+    upscaler.tile_size = Some(16);
+    let decoded = codec::decode(&png(common::test_image(40, 40).into()), &Limits::default()).unwrap();
+    let mut seen = Vec::new();
+    pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(8), &mut |p| {
+        seen.push((p.done, p.total));
+        ControlFlow::Continue(())
+    }))
+    .unwrap();
+    // 8×: 9 tiles of the ×4 pass, then 10×10 tiles of the ×2 pass on the 160×160 result.
+    assert_eq!(seen.len(), 109);
+    assert!(seen.iter().enumerate().all(|(i, &(done, total))| done == i + 1 && total == 109));
+
+    let mut calls = 0;
+    let result = pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(2), &mut |_| {
+        calls += 1;
+        if calls == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    }));
+    assert!(matches!(result, Err(Error::Cancelled)));
+    assert_eq!(calls, 2, "no tile runs after a cancel");
+    // The models stay loaded: the next job runs at once.
+    let again = pollster::block_on(upscaler.upscale(decoded, Target::Scale(2), &mut |_| ControlFlow::Continue(())));
+    assert_eq!(again.unwrap().rgb.dimensions(), (80, 80));
+}
+
+#[test]
+fn tiny_and_one_pixel_wide_images_upscale() {
+    // 1×1 and 1×N inputs must work: reflection folds over a one-pixel edge.
+    let upscaler = upscaler();
+    for (w, h) in [(1, 1), (1, 40), (40, 1)] {
+        let out = run(&upscaler, &png(common::test_image(w, h).into()), Target::Scale(3)).unwrap();
+        assert_eq!((out.width, out.height), (3 * w, 3 * h));
+    }
+}
