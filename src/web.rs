@@ -149,7 +149,7 @@ impl Engine {
 /// Decodes a file as a job would, to tell the page its size or exactly what is wrong with it
 /// (not an image, corrupt, unsupported, over the limit) before any work is queued.
 ///
-/// Resolves to `{ width, height, mime, hasAlpha }`.
+/// Resolves to `{ width, height, mime }`.
 #[wasm_bindgen]
 pub fn inspect(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let decoded = codec::decode(bytes, &Limits::default()).map_err(to_js)?;
@@ -157,7 +157,6 @@ pub fn inspect(bytes: &[u8]) -> Result<JsValue, JsValue> {
     set(&info, "width", &decoded.rgb.width().into());
     set(&info, "height", &decoded.rgb.height().into());
     set(&info, "mime", &decoded.format.to_mime_type().into());
-    set(&info, "hasAlpha", &decoded.alpha.is_some().into());
     Ok(info.into())
 }
 

@@ -121,7 +121,8 @@ function render(item, note, status = item.status) {
   li.dataset.status = status;
   li.replaceChildren();
   const name = Object.assign(document.createElement('strong'), { textContent: file.name });
-  const facts = [info && `${info.width}×${info.height}`, formatBytes(file.size)].filter(Boolean).join(' · ');
+  const format = info?.mime.replace('image/', '').toUpperCase();
+  const facts = [format, info && `${info.width}×${info.height}`, formatBytes(file.size)].filter(Boolean).join(' · ');
   li.append(name, ` ${facts}`);
   if (note) li.append(Object.assign(document.createElement('span'), { className: 'note', textContent: ` — ${note}` }));
   updateButtons();

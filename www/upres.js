@@ -123,7 +123,9 @@ export class Upres extends EventTarget {
     if (this.#gpuTile > MIN_GPU_TILE) {
       this.#gpuTile /= 2;
     } else {
-      this.#gpuFailure = `WebGPU failed even with ${MIN_GPU_TILE}-pixel tiles (${error.message}); using the CPU`;
+      // The first line says what happened; the rest is the backend's chain of causes.
+      const cause = error.message.split('\n')[0];
+      this.#gpuFailure = `WebGPU failed even with ${MIN_GPU_TILE}-pixel tiles (${cause}); using the CPU`;
     }
     this.#engine = null;
     this.#bridge.restart('restarting after a GPU failure');

@@ -133,7 +133,9 @@ test('a failing GPU is retried with smaller tiles, then the CPU finishes the job
   const result = await h.upscaleAndDownload(page, 0);
   assert.deepEqual([h.decodePng(result.bytes).width, h.decodePng(result.bytes).height], [192, 128]);
   assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
-  assert.match(await page.textContent('#backend-status'), /WebGPU failed even with 64-pixel tiles/);
+  const status = await page.textContent('#backend-status');
+  t.diagnostic(status);
+  assert.match(status, /WebGPU failed even with 64-pixel tiles/);
 });
 
 test('target sizes, formats and remembered options', async (t) => {
