@@ -51,15 +51,19 @@ build_web() {
         cargo build --lib --release --target wasm32-unknown-unknown \
             --no-default-features --features web,cpu,wgpu
 
-    rm -rf www/pkg
-    wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name upres \
-        "$target_dir/wasm32-unknown-unknown/release/upres.wasm"
-    # binaryen from npm (pinned in package-lock.json): distributions' older wasm-opt breaks
-    # wasm-bindgen's externref table.
-    node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
-        --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-        --enable-reference-types --enable-multivalue --enable-mutable-globals \
-        www/pkg/upres_bg.wasm -o www/pkg/upres_bg.wasm
+    # wasm-bindgen and wasm-opt (minutes, for binaryen's JavaScript build) only when cargo
+    # produced a new module.
+    local wasm="$target_dir/wasm32-unknown-unknown/release/upres.wasm"
+    if [ ! www/pkg/upres_bg.wasm -nt "$wasm" ]; then
+        rm -rf www/pkg
+        wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name upres "$wasm"
+        # binaryen from npm (pinned in package-lock.json): distributions' older wasm-opt breaks
+        # wasm-bindgen's externref table.
+        node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+            --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+            --enable-reference-types --enable-multivalue --enable-mutable-globals \
+            www/pkg/upres_bg.wasm -o www/pkg/upres_bg.wasm
+    fi
 
     node scripts/web-assets.mjs assets "$models_dir"
     node scripts/web-assets.mjs sizes
