@@ -5,6 +5,7 @@
 #   ./build.sh test     native tests (cargo test --all-targets), then the web app's browser tests
 #   ./build.sh cli      build the native command line (target/release/upres)
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
+#   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
 # of exactly the version in Cargo.lock, and the npm dev dependencies (fflate for "download all",
@@ -84,6 +85,10 @@ case "$cmd" in
     sizes)
         node scripts/web-assets.mjs sizes
         ;;
+    models-readme)
+        cargo build --bin upres
+        node scripts/models-readme.mjs "$target_dir/debug/upres" "${UPRES_DATA:-../shared/data}"
+        ;;
     test)
         native_tests
         build_web
@@ -92,7 +97,7 @@ case "$cmd" in
         node --test --test-concurrency=1 tests/e2e/
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes]" >&2
+        echo "usage: $0 [web|serve|test|cli|sizes|models-readme]" >&2
         exit 2
         ;;
 esac

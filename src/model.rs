@@ -2,7 +2,10 @@
 //!
 //! Every layer runs at the low resolution (cheap on WebGPU and on a CPU); the head is a 3×3
 //! convolution to `3·s²` channels followed by a pixel shuffle, plus a global residual of the input
-//! upsampled by nearest neighbour (folded in before the shuffle, so it costs one add).
+//! upsampled with bicubic, computed as a fixed grouped 5×5 convolution to the same `3·s²` phases
+//! before the shuffle (75·s² multiply-adds per pixel: 7 % of the ×4 network). Compared with a
+//! nearest-neighbour residual, a freshly initialised network starts at bicubic quality and
+//! every step of training improves on it, which matters when training runs on a laptop CPU.
 //!
 //! All convolutions are *valid* (no padding): the network maps an input with `context()` pixels
 //! of border on every side to the exact output of its interior. Borders are the caller's
@@ -17,6 +20,8 @@ use burn::module::{Initializer, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{PRelu, PReluConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
 /// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
@@ -168,17 +173,60 @@ impl Net {
     }
 }
 
-/// Adds the nearest-upsampled centre of `input` to the head's `[N, 3·s², h, w]` output and pixel-shuffles.
+/// Adds the bicubic upsampling of the centre of `input` to the head's `[N, 3·s², h, w]` output
+/// and pixel-shuffles.
 fn add_upsampled_input(head: Tensor<4>, input: Tensor<4>, context: usize, scale: usize) -> Tensor<4> {
-    let [n, _, h, w] = head.dims();
-    let centre = input.slice(s![.., .., context..context + h, context..context + w]);
-    // Pixel shuffle sends channel c·s² + k to colour c, so repeating each colour s² times
-    // before the shuffle is exactly a nearest-neighbour upsampling after it.
-    let repeated = centre
-        .reshape([n, 3, 1, h, w])
-        .expand([n, 3, scale * scale, h, w])
-        .reshape([n, 3 * scale * scale, h, w]);
-    pixel_shuffle(head + repeated, scale)
+    let [_, _, h, w] = head.dims();
+    let reach = BICUBIC_TAPS / 2;
+    let window = input.slice(s![
+        ..,
+        ..,
+        context - reach..context + h + reach,
+        context - reach..context + w + reach
+    ]);
+    let kernel = Tensor::<4>::from_data(
+        TensorData::new(bicubic_phases(scale), [3 * scale * scale, 1, BICUBIC_TAPS, BICUBIC_TAPS]),
+        &head.device(),
+    );
+    let base = conv2d(window, kernel, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 3));
+    pixel_shuffle(head + base, scale)
+}
+
+/// Taps of the bicubic kernel per dimension at the low resolution (support ±2 pixels).
+const BICUBIC_TAPS: usize = 5;
+
+/// Bicubic (Keys, a = −0.5, as MATLAB's `imresize` upscales) as a grouped convolution: for each
+/// colour, `s²` output channels, one per sub-pixel phase, ordered as the pixel shuffle reads
+/// them (channel `c·s² + i·s + j` is row phase `i`, column phase `j`). Weights `[3·s², 1, 5, 5]`.
+fn bicubic_phases(scale: usize) -> Vec<f32> {
+    let cubic = |x: f64| {
+        let x = x.abs();
+        if x <= 1.0 {
+            1.5 * x.powi(3) - 2.5 * x.powi(2) + 1.0
+        } else if x < 2.0 {
+            -0.5 * x.powi(3) + 2.5 * x.powi(2) - 4.0 * x + 2.0
+        } else {
+            0.0
+        }
+    };
+    // Output pixel s·i + p samples the input at i + (p + ½)/s − ½.
+    let taps: Vec<[f64; BICUBIC_TAPS]> = (0..scale)
+        .map(|phase| {
+            let offset = (phase as f64 + 0.5) / scale as f64 - 0.5;
+            std::array::from_fn(|k| cubic(offset - (k as f64 - 2.0)))
+        })
+        .collect();
+    let mut kernel = Vec::with_capacity(3 * scale * scale * BICUBIC_TAPS * BICUBIC_TAPS);
+    for _colour in 0..3 {
+        for rows in &taps {
+            for columns in &taps {
+                for row in rows {
+                    kernel.extend(columns.iter().map(|column| (row * column) as f32));
+                }
+            }
+        }
+    }
+    kernel
 }
 
 fn pixel_shuffle(x: Tensor<4>, scale: usize) -> Tensor<4> {
@@ -333,6 +381,64 @@ impl TrainNet {
                 .map(|activation| activation.valid().to_device(device))
                 .collect(),
             scale: self.scale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resample::imresize_matlab;
+
+    #[test]
+    fn bicubic_phases_sum_to_one() {
+        for scale in MODEL_SCALES {
+            let kernel = bicubic_phases(scale);
+            for phase in kernel.chunks(BICUBIC_TAPS * BICUBIC_TAPS) {
+                let sum: f32 = phase.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "×{scale}: a phase sums to {sum}");
+            }
+        }
+    }
+
+    /// With its last layer silenced, the network is exactly MATLAB's bicubic upscale (away from
+    /// the borders, where MATLAB replicates and the tiler reflects).
+    #[test]
+    fn residual_base_is_matlab_bicubic() {
+        let device = Device::flex();
+        for scale in MODEL_SCALES {
+            let config = NetConfig::new(scale, 4, 1);
+            let mut net = config.init(&device);
+            let last = net.convs.len() - 1;
+            let silent = net.convs[last].weight.val().zeros_like();
+            net.convs[last].weight = Param::from_tensor(silent);
+            net.convs[last].bias = None;
+
+            let (width, height) = (24, 20);
+            let pixels: Vec<u8> = (0..width * height * 3).map(|i| ((i * 37) % 251) as u8).collect();
+            let expected = imresize_matlab(&pixels, width, height, 3, width * scale, height * scale);
+            let planar: Vec<f32> = (0..3)
+                .flat_map(|c| pixels.iter().skip(c).step_by(3).map(|&v| f32::from(v) / 255.0))
+                .collect();
+            let input = Tensor::<4>::from_data(TensorData::new(planar, [1, 3, height, width]), &device);
+            let output = net.forward(input).into_data().try_to_vec::<f32>().unwrap();
+
+            let context = config.context();
+            let (out_w, out_h) = ((width - 2 * context) * scale, (height - 2 * context) * scale);
+            let mut worst = 0.0f32;
+            // Skip two more LR pixels, where MATLAB's replicated border reaches in.
+            for y in 2 * scale..out_h - 2 * scale {
+                for x in 2 * scale..out_w - 2 * scale {
+                    for c in 0..3 {
+                        let ours = output[(c * out_h + y) * out_w + x] * 255.0;
+                        let theirs = expected
+                            [((y + context * scale) * width * scale + x + context * scale) * 3 + c];
+                        worst = worst.max((ours - f32::from(theirs)).abs());
+                    }
+                }
+            }
+            // MATLAB rounds to 8 bits between its two passes and at the end; we do not.
+            assert!(worst <= 1.1, "×{scale}: differs from MATLAB bicubic by {worst}");
         }
     }
 }

@@ -59,7 +59,8 @@ fn weights_round_trip_through_bytes() {
 fn damaged_weights_are_refused_with_the_model_name() {
     let file = common::random_model(2, 3);
     let mut bytes = file.weights.clone();
-    bytes[bytes.len() / 2] ^= 0x40;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
     let error = ModelFile::new(file.card.clone(), bytes).unwrap_err().to_string();
     assert!(error.contains("random-x2") && error.contains("do not match"), "{error}");
 
