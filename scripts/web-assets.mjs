@@ -74,15 +74,22 @@ function sizes() {
     const card = JSON.parse(readFileSync(join(WWW, 'models', model.card), 'utf8'));
     return [`models/${model.card}`, `models/${card.weights}`];
   })();
-  console.log('| file | raw | gzip |\n| --- | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.file} | ${kib(r.raw)} | ${kib(r.gzip)} |`);
+  const table = ['| file | raw | gzip |', '| --- | ---: | ---: |'];
+  for (const r of rows) table.push(`| ${r.file} | ${kib(r.raw)} | ${kib(r.gzip)} |`);
   for (const [label, pick] of [
     ['**first load: page + wasm + JS + default (×4) model**', (r) => isCode(r) || defaultWeights.includes(r.file)],
     ['**page + wasm + JS + every model**', (r) => isCode(r) || isModel(r)],
     ['**everything in www/**', () => true],
   ]) {
     const total = sum(pick);
-    console.log(`| ${label} | ${kib(total.raw)} | ${kib(total.gzip)} |`);
+    table.push(`| ${label} | ${kib(total.raw)} | ${kib(total.gzip)} |`);
+  }
+  console.log(table.join('\n'));
+  // The README's table is this output, replaced between its markers: numbers are never typed.
+  const readme = readFileSync('README.md', 'utf8');
+  const marked = /(<!-- sizes:begin -->\n)[\s\S]*?(<!-- sizes:end -->)/;
+  if (marked.test(readme)) {
+    writeFileSync('README.md', readme.replace(marked, `$1${table.join('\n')}\n$2`));
   }
 }
 

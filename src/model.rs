@@ -162,15 +162,30 @@ impl Net {
     /// `input`: `[N, 3, H, W]`, values in 0..1, with `context` pixels of border on each side.
     /// Returns `[N, 3, s·(H − 2·context), s·(W − 2·context)]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = input.clone();
-        for (index, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
-            if let Some(activation) = self.activations.get(index) {
-                x = activation.forward(x);
-            }
-        }
-        add_upsampled_input(x, input, self.convs.len(), self.scale)
+        forward_chain(input, self.convs.len(), &self.activations, self.scale, |index, x| {
+            self.convs[index].forward(x)
+        })
     }
+}
+
+/// The shape both networks share: `layers` 3×3 layers (`layer(index, x)`), a PReLU after all but
+/// the last, then the bicubic residual and the pixel shuffle.
+fn forward_chain(
+    input: Tensor<4>,
+    layers: usize,
+    activations: &[PRelu],
+    scale: usize,
+    layer: impl Fn(usize, Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let mut x = input.clone();
+    for index in 0..layers {
+        x = layer(index, x);
+        if let Some(activation) = activations.get(index) {
+            x = activation.forward(x);
+        }
+    }
+    // Each valid 3×3 layer eats one pixel of border.
+    add_upsampled_input(x, input, layers, scale)
 }
 
 /// Adds the bicubic upsampling of the centre of `input` to the head's `[N, 3·s², h, w]` output
@@ -326,14 +341,9 @@ pub struct TrainNet {
 impl TrainNet {
     /// Same contract as [`Net::forward`].
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = input.clone();
-        for (index, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x);
-            if let Some(activation) = self.activations.get(index) {
-                x = activation.forward(x);
-            }
-        }
-        add_upsampled_input(x, input, self.blocks.len(), self.scale)
+        forward_chain(input, self.blocks.len(), &self.activations, self.scale, |index, x| {
+            self.blocks[index].forward(x)
+        })
     }
 
     /// Takes every layer but the last (which depends on the scale) from `donor`.
