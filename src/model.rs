@@ -93,9 +93,11 @@ impl NetConfig {
         convs + prelus
     }
 
-    /// Multiply-accumulates of the deployed network per input (low-resolution) pixel.
+    /// Multiply-accumulates of the deployed network per input (low-resolution) pixel, the
+    /// bicubic residual included.
     pub fn macs_per_input_pixel(&self) -> usize {
-        self.layer_channels().iter().map(|[i, o]| i * o * 9).sum()
+        let layers: usize = self.layer_channels().iter().map(|[i, o]| i * o * 9).sum();
+        layers + self.out_channels() * BICUBIC_TAPS * BICUBIC_TAPS
     }
 
     /// The deployed network, with freshly initialised weights (load a record into it).
