@@ -108,6 +108,13 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
 
     let context = config.context();
     let input = options.patch + 2 * context;
+    let crop = (input + 2 * MARGIN) * config.scale;
+    if !images.iter().any(|i| i.width() as usize >= crop && i.height() as usize >= crop) {
+        return Err(Error::Parameter(format!(
+            "no training image is at least {crop}×{crop} pixels, the HR crop that --patch {} needs at ×{}",
+            options.patch, config.scale
+        )));
+    }
     let mut rng = StdRng::seed_from_u64(options.seed ^ state.step);
     let started = Instant::now();
     let wall_before = state.wall_seconds;
