@@ -156,10 +156,8 @@ pub fn bicubic(lr: &Pixels, scale: usize) -> Pixels {
 
 /// Lanczos3, as most image editors upscale.
 pub fn lanczos3(lr: &Pixels, scale: usize) -> Pixels {
-    let values: Vec<f32> = lr.data.iter().map(|&v| f32::from(v)).collect();
     let (width, height) = (lr.width * scale, lr.height * scale);
-    let out = resample::resize(&values, lr.width, lr.height, lr.channels, width, height, Filter::Lanczos3);
-    let data = out.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+    let data = resample::resize_u8(&lr.data, lr.width, lr.height, lr.channels, width, height, Filter::Lanczos3);
     Pixels { data, width, height, channels: lr.channels }
 }
 

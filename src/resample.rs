@@ -147,7 +147,26 @@ impl Sample for u8 {
     }
 }
 
-/// The one resampling engine behind both public functions: two passes of [`resample_axis`].
+/// [`resize`] for 8-bit pixels: computed in `f32`, rounded and clamped once at the end (unlike
+/// [`imresize_matlab`], which rounds between its passes as MATLAB does).
+#[must_use]
+pub fn resize_u8(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    new_width: usize,
+    new_height: usize,
+    filter: Filter,
+) -> Vec<u8> {
+    let values: Vec<f32> = src.iter().map(|&v| f32::from(v)).collect();
+    resize(&values, width, height, channels, new_width, new_height, filter)
+        .into_iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// The one resampling engine behind the public functions: two passes of [`resample_axis`].
 fn separable<T: Sample>(
     src: &[T],
     width: usize,

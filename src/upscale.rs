@@ -304,10 +304,10 @@ impl Upscaler {
         let rgb = self.run_passes(image.rgb, &passes, &mut tile_done).await?;
         let alpha = image
             .alpha
-            .map(|alpha| resize_gray(&alpha, plan.network_size, Filter::Bicubic));
+            .map(|alpha| resize(&alpha, plan.network_size, Filter::Bicubic));
 
-        let rgb = finish_rgb(rgb, &plan);
-        let alpha = alpha.map(|a| finish_gray(a, &plan));
+        let rgb = finish(rgb, &plan);
+        let alpha = alpha.map(|a| finish(a, &plan));
         Ok(Upscaled { rgb, alpha })
     }
 
@@ -378,46 +378,27 @@ impl Upscaler {
     }
 }
 
-/// Lanczos3 to the planned size, then the centred crop of fit cover.
-fn finish_rgb(rgb: RgbImage, plan: &Plan) -> RgbImage {
-    let resized = if rgb.dimensions() == plan.resized {
-        rgb
+/// Lanczos3 to the planned size, then the centred crop of fit cover (colour and alpha alike).
+fn finish<P: image::Pixel<Subpixel = u8> + 'static>(image: Buffer<P>, plan: &Plan) -> Buffer<P> {
+    let resized = if image.dimensions() == plan.resized {
+        image
     } else {
-        let (w, h) = rgb.dimensions();
-        let pixels: Vec<f32> = rgb.as_raw().iter().map(|&v| f32::from(v)).collect();
-        let out = resample::resize(
-            &pixels,
-            w as usize,
-            h as usize,
-            3,
-            plan.resized.0 as usize,
-            plan.resized.1 as usize,
-            Filter::Lanczos3,
-        );
-        RgbImage::from_raw(plan.resized.0, plan.resized.1, quantize(&out))
-            .unwrap_or_else(|| RgbImage::new(plan.resized.0, plan.resized.1))
+        resize(&image, plan.resized, Filter::Lanczos3)
     };
     crop_centre(resized, plan.output)
 }
 
-fn finish_gray(alpha: GrayImage, plan: &Plan) -> GrayImage {
-    let resized = if alpha.dimensions() == plan.resized {
-        alpha
-    } else {
-        resize_gray(&alpha, plan.resized, Filter::Lanczos3)
-    };
-    crop_centre(resized, plan.output)
-}
+type Buffer<P> = image::ImageBuffer<P, Vec<u8>>;
 
-fn resize_gray(alpha: &GrayImage, (width, height): (u32, u32), filter: Filter) -> GrayImage {
-    let (w, h) = alpha.dimensions();
-    let pixels: Vec<f32> = alpha.as_raw().iter().map(|&v| f32::from(v)).collect();
-    let out = resample::resize(&pixels, w as usize, h as usize, 1, width as usize, height as usize, filter);
-    GrayImage::from_raw(width, height, quantize(&out)).unwrap_or_else(|| GrayImage::new(width, height))
-}
-
-fn quantize(values: &[f32]) -> Vec<u8> {
-    values.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect()
+fn resize<P: image::Pixel<Subpixel = u8> + 'static>(
+    image: &Buffer<P>,
+    (width, height): (u32, u32),
+    filter: Filter,
+) -> Buffer<P> {
+    let (w, h) = image.dimensions();
+    let channels = usize::from(P::CHANNEL_COUNT);
+    let pixels = resample::resize_u8(image.as_raw(), w as usize, h as usize, channels, width as usize, height as usize, filter);
+    Buffer::from_raw(width, height, pixels).unwrap_or_else(|| Buffer::new(width, height))
 }
 
 fn crop_centre<P: image::Pixel + 'static>(
