@@ -279,57 +279,57 @@ impl RepBlock {
         }
     }
 
+    /// Trains through the fused kernel ("online re-parameterisation"): the four branches are
+    /// linear in `x` and every convolution is valid, so one 3×3 convolution with the composed
+    /// kernel computes exactly their sum, and gradients still reach every branch's parameters.
+    /// It costs the 3×3 convolution of the deployed layer instead of four convolutions with a
+    /// twice-as-wide hidden one (3.3× fewer multiply-adds for 16 channels).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let inner = x.clone().slice(s![.., .., 1..h - 1, 1..w - 1]);
-        let y = self.conv3.forward(x.clone())
-            + self.conv1.forward(inner.clone())
-            + self.expand3.forward(self.expand.forward(x));
-        if self.identity { y + inner } else { y }
+        let (weight, bias) = self.kernel();
+        conv2d(x, weight, Some(bias), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
     }
 
-    /// The one 3×3 convolution this block computes, as (weights `[o, i, 3, 3]`, bias `[o]`).
-    fn fused_kernel(&self) -> (Vec<f32>, Vec<f32>) {
-        let (w3, b3, [o, i, _, _]) = weights(&self.conv3);
-        let (w1, b1, _) = weights(&self.conv1);
-        let (we, be, [m, _, _, _]) = weights(&self.expand);
-        let (wk, bk, _) = weights(&self.expand3);
-
-        let mut kernel = w3;
-        let mut bias: Vec<f32> = b3.iter().zip(&b1).zip(&bk).map(|((a, b), c)| a + b + c).collect();
-        for out in 0..o {
-            for inp in 0..i {
-                let centre = ((out * i + inp) * 3 + 1) * 3 + 1;
-                kernel[centre] += w1[out * i + inp];
-                if self.identity && out == inp {
-                    kernel[centre] += 1.0;
-                }
-                for tap in 0..9 {
-                    let composed: f32 = (0..m)
-                        .map(|mid| wk[(out * m + mid) * 9 + tap] * we[mid * i + inp])
-                        .sum();
-                    kernel[(out * i + inp) * 9 + tap] += composed;
-                }
-            }
-            // The expand bias passes through every tap of the 3×3 that follows it.
-            bias[out] += (0..m)
-                .map(|mid| be[mid] * (0..9).map(|tap| wk[(out * m + mid) * 9 + tap]).sum::<f32>())
-                .sum::<f32>();
+    /// The one 3×3 convolution this block computes, as (weights `[o, i, 3, 3]`, bias `[o]`),
+    /// built from the branch parameters with differentiable tensor operations.
+    fn kernel(&self) -> (Tensor<4>, Tensor<1>) {
+        let w3 = self.conv3.weight.val();
+        let [o, i, _, _] = w3.dims();
+        let [m, ..] = self.expand.weight.dims();
+        let device = w3.device();
+        let bias_of = |conv: &Conv2d, n: usize| match &conv.bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([n], &device),
+        };
+        // 1×1 kernels act on the centre tap of a 3×3 one.
+        let centre = Tensor::<4>::from_data(
+            TensorData::new(vec![0., 0., 0., 0., 1., 0., 0., 0., 0.], [1, 1, 3, 3]),
+            &device,
+        );
+        let mut weight = w3 + self.conv1.weight.val() * centre.clone();
+        if self.identity {
+            let eye = Tensor::<2>::eye(o, &device).reshape([o, i, 1, 1]);
+            weight = weight + eye * centre;
         }
-        (kernel, bias)
+        // 3×3 after 1×1: kernel[o, i, tap] = Σ_m expand3[o, m, tap] · expand[m, i].
+        let expand3 = self.expand3.weight.val();
+        let expand = self.expand.weight.val().reshape([1, m, i]);
+        let composed = expand3
+            .clone()
+            .permute([2, 3, 0, 1])
+            .reshape([9, o, m])
+            .matmul(expand)
+            .reshape([3, 3, o, i])
+            .permute([2, 3, 0, 1]);
+        // The expand bias passes through every tap of the 3×3 that follows it.
+        let expand_bias = expand3
+            .sum_dim(3)
+            .sum_dim(2)
+            .reshape([o, m])
+            .matmul(bias_of(&self.expand, m).reshape([m, 1]))
+            .reshape([o]);
+        let bias = bias_of(&self.conv3, o) + bias_of(&self.conv1, o) + bias_of(&self.expand3, o) + expand_bias;
+        (weight + composed, bias)
     }
-}
-
-/// A convolution's weights and bias as plain vectors (reads the device synchronously: native only).
-fn weights(conv: &Conv2d) -> (Vec<f32>, Vec<f32>, [usize; 4]) {
-    let weight = conv.weight.val();
-    let dims = weight.dims();
-    let weight = weight.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-    let bias = match &conv.bias {
-        Some(bias) => bias.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default(),
-        None => vec![0.0; dims[0]],
-    };
-    (weight, bias, dims)
 }
 
 /// The network as trained: re-parameterisable blocks, fused into a [`Net`] for deployment.
@@ -371,17 +371,11 @@ impl TrainNet {
             .blocks
             .iter()
             .map(|block| {
-                let (kernel, bias) = block.fused_kernel();
-                let [o, i, _, _] = block.conv3.weight.dims();
+                let (weight, bias) = block.kernel();
+                let [o, i, _, _] = weight.dims();
                 let mut fused = conv([i, o], 3, device);
-                fused.weight = Param::from_tensor(Tensor::from_data(
-                    TensorData::new(kernel, [o, i, 3, 3]),
-                    device,
-                ));
-                fused.bias = Some(Param::from_tensor(Tensor::from_data(
-                    TensorData::new(bias, [o]),
-                    device,
-                )));
+                fused.weight = Param::from_tensor(weight.to_device(device));
+                fused.bias = Some(Param::from_tensor(bias.to_device(device)));
                 fused
             })
             .collect();
@@ -410,6 +404,33 @@ mod tests {
                 let sum: f32 = phase.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-5, "×{scale}: a phase sums to {sum}");
             }
+        }
+    }
+
+    /// The composed kernel is the definition's sum of branches, biases included (the branch
+    /// sum is what the block means; the fused kernel is how it is computed).
+    #[test]
+    fn block_kernel_equals_the_sum_of_its_branches() {
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        device.seed(3);
+        for (input, output) in [(3, 8), (8, 8), (8, 12)] {
+            let mut block = RepBlock::new(input, output, 1.0, &device);
+            for conv in [&mut block.conv3, &mut block.conv1, &mut block.expand, &mut block.expand3] {
+                let [channels, ..] = conv.weight.dims();
+                let bias = Tensor::random([channels], Distribution::Uniform(-1.0, 1.0), &device);
+                conv.bias = Some(Param::from_tensor(bias));
+            }
+            let x = Tensor::<4>::random([2, input, 9, 11], Distribution::Default, &device);
+            let inner = x.clone().slice(s![.., .., 1..8, 1..10]);
+            let mut expected = block.conv3.forward(x.clone())
+                + block.conv1.forward(inner.clone())
+                + block.expand3.forward(block.expand.forward(x.clone()));
+            if input == output {
+                expected = expected + inner;
+            }
+            let difference = (block.forward(x) - expected).abs().max().into_scalar::<f32>();
+            assert!(difference < 1e-5, "{input}→{output}: differs by {difference}");
         }
     }
 

@@ -119,9 +119,14 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     let started = Instant::now();
     let wall_before = state.wall_seconds;
     let mut loss_sum = 0.0;
+    // Where the time of the steps since the last report went: making patches, or the network.
+    let (mut data_seconds, mut step_seconds) = (0.0, 0.0);
     let mut best = None;
     while state.step < options.steps {
+        let sampling = Instant::now();
         let (lr_batch, hr_batch) = sample_batch(&images, options, input, &mut rng);
+        data_seconds += sampling.elapsed().as_secs_f64();
+        let stepping = Instant::now();
         let lr_tensor = Tensor::<4>::from_data(
             TensorData::new(lr_batch, [options.batch, 3, input, input]),
             &device,
@@ -139,6 +144,8 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
         net = optimizer.step(rate, net, grads);
         state.step += 1;
         loss_sum += f64::from(loss.into_scalar::<f32>());
+        step_seconds += stepping.elapsed().as_secs_f64();
+        let steps_since_report = state.step % options.validate_every;
 
         let out_of_time = options
             .max_seconds
@@ -146,11 +153,14 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
         if state.step % options.validate_every == 0 || state.step == options.steps || out_of_time {
             state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
             let (card, score) = validate(&net, options, &state, &validation)?;
+            let steps = if steps_since_report == 0 { options.validate_every } else { steps_since_report };
             eprintln!(
-                "step {:>7}  loss {:.5}  lr {:.2e}  {}  ({:.0} s)",
+                "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data  {}  ({:.0} s)",
                 state.step,
-                loss_sum / options.validate_every as f64,
+                loss_sum / steps as f64,
                 rate,
+                1000.0 * step_seconds / steps as f64,
+                1000.0 * data_seconds / steps as f64,
                 card.evaluation
                     .iter()
                     .map(|e| format!("{} {:.3} dB / {:.4}", e.set, e.psnr, e.ssim))
@@ -158,7 +168,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
                     .join(", "),
                 state.wall_seconds
             );
-            loss_sum = 0.0;
+            (loss_sum, data_seconds, step_seconds) = (0.0, 0.0, 0.0);
             if score > state.best_score {
                 state.best_score = score;
                 best = Some(card);
