@@ -1,8 +1,8 @@
 // The page: picking images, options, the job queue, progress, the result. Everything heavy runs
-// in the worker behind upres.js; this module only moves data between it and the DOM, so the main
+// in the worker behind engine.js; this module only moves data between it and the DOM, so the main
 // thread stays free while a job runs.
 
-import { Upres } from './upres.js';
+import { Upres, describeError, unsupportedBrowser } from './engine.js';
 import { jobOptions, loadOptions, outputName, saveOptions } from './options.js';
 import { zipSync } from './vendor/fflate.js';
 import './compare.js';
@@ -16,34 +16,6 @@ let options = loadOptions();
 let engineReady = false;
 /** Aborts the batch in progress. */
 let batch = null;
-
-const ERROR_TITLES = {
-  decode: 'Can’t read this file',
-  unsupported: 'Unsupported image',
-  limits: 'Too large',
-  parameter: 'Invalid option',
-  encode: 'Could not write the result',
-  model: 'Model problem',
-  backend: 'The compute backend failed',
-  crashed: 'The upscaler stopped unexpectedly',
-};
-
-const describeError = (error) => `${ERROR_TITLES[error.kind] ?? 'Something went wrong'}: ${error.message}`;
-
-// The smallest module that uses WebAssembly SIMD, which the CPU backend's kernels are built with.
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-
-function unsupportedBrowser() {
-  const webgpu = 'gpu' in navigator;
-  if (typeof WebAssembly !== 'object') {
-    return `This browser cannot run WebAssembly${webgpu ? '' : ' and has no WebGPU'}, so upres cannot work here. ` +
-      'Use a current Chrome, Edge, Firefox or Safari, and check that WebAssembly is not disabled.';
-  }
-  if (!WebAssembly.validate(SIMD_PROBE)) {
-    return 'This browser’s WebAssembly lacks SIMD, which upres needs. Update the browser (Chrome 91, Firefox 89, Safari 16.4 or later).';
-  }
-  return null;
-}
 
 function showMessage(text) {
   $('message').textContent = text ?? '';

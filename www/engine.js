@@ -1,9 +1,10 @@
-// The upscaler as the page sees it. It downloads the WebAssembly module and the models (with
-// progress, each model checked against the SHA-256 in its card), starts the worker's engine on
-// the backend the user prefers, and runs jobs. When the GPU fails mid-job (device lost, out of
-// memory, a WebGPU error that aborts the wasm instance) the job is retried in a fresh worker with
-// smaller tiles, then on the CPU, so that it still completes; each change of backend is announced
-// with a "backend" event.
+// The upscaler as a page sees it: the app (app.js) and the embeddable API (api.js) both drive
+// one of these. It downloads the WebAssembly module and the models (with progress, each model
+// checked against the SHA-256 in its card), starts the worker's engine on the backend the user
+// prefers, and runs jobs. When the GPU fails mid-job (device lost, out of memory, a WebGPU error
+// that aborts the wasm instance) the job is retried in a fresh worker with smaller tiles, then on
+// the CPU, so that it still completes; each change of backend is announced with a "backend"
+// event. Every URL is relative to this module, so www/ can be hosted under any path.
 
 import { WorkerBridge } from './bridge.js';
 
@@ -12,26 +13,69 @@ import { WorkerBridge } from './bridge.js';
 const TILES = { webgpu: 256, cpu: 128 };
 const MIN_GPU_TILE = 64;
 
+/** What each kind of engine error (`error.kind`) means, for people. */
+const ERROR_TITLES = {
+  browser: 'Unsupported browser',
+  download: 'Could not download the upscaler',
+  decode: 'Can’t read this file',
+  unsupported: 'Unsupported image',
+  limits: 'Too large',
+  parameter: 'Invalid option',
+  encode: 'Could not write the result',
+  model: 'Model problem',
+  backend: 'The compute backend failed',
+  crashed: 'The upscaler stopped unexpectedly',
+};
+
+export const describeError = (error) => `${ERROR_TITLES[error.kind] ?? 'Something went wrong'}: ${error.message}`;
+
+// The smallest module that uses WebAssembly SIMD, which the CPU backend's kernels are built with.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/** Why this browser cannot run upres at all, or null when it can. */
+export function unsupportedBrowser() {
+  const webgpu = 'gpu' in navigator;
+  if (typeof WebAssembly !== 'object') {
+    return `This browser cannot run WebAssembly${webgpu ? '' : ' and has no WebGPU'}, so upres cannot work here. ` +
+      'Use a current Chrome, Edge, Firefox or Safari, and check that WebAssembly is not disabled.';
+  }
+  if (!WebAssembly.validate(SIMD_PROBE)) {
+    return 'This browser’s WebAssembly lacks SIMD, which upres needs. Update the browser (Chrome 91, Firefox 89, Safari 16.4 or later).';
+  }
+  return null;
+}
+
 export class Upres extends EventTarget {
   #bridge = new WorkerBridge(new URL('./worker.js', import.meta.url));
+  /** The folder with index.json and the model cards. */
+  #models;
   #assets = null;
   #preference = 'auto';
   #gpuTile = TILES.webgpu;
   #gpuFailure = null;
   #engine = null;
+  /** What the running engine reported when it started; null until then. */
+  #running = null;
   #requestStart;
   /** Resolves once the page has asked for a backend: no engine starts before that. */
   #startRequested = new Promise((resolve) => { this.#requestStart = resolve; });
 
+  /** `models`: the URL of the folder that holds index.json and the model cards (default: the
+   *  models/ folder beside this module). */
+  constructor({ models = new URL('./models/', import.meta.url) } = {}) {
+    super();
+    this.#models = models;
+  }
+
   /**
-   * Downloads the wasm module and every model listed in models/index.json. `onProgress` gets
-   * `{ loaded, total }` in bytes as they arrive.
+   * Downloads the wasm module and every model listed in the models folder's index.json.
+   * `onProgress` gets `{ loaded, total }` in bytes as they arrive.
    */
   async load(signal, onProgress) {
-    const index = await (await get(new URL('./models/index.json', import.meta.url), signal)).json();
+    const index = await (await get(new URL('index.json', this.#models), signal)).json();
     const cards = await Promise.all(
       index.map(async (entry) => {
-        const url = new URL(`./models/${entry.card}`, import.meta.url);
+        const url = new URL(entry.card, this.#models);
         const text = await (await get(url, signal)).text();
         return { text, card: JSON.parse(text), url, bytes: entry.bytes };
       }),
@@ -68,9 +112,32 @@ export class Upres extends EventTarget {
     this.#gpuTile = TILES.webgpu;
     this.#gpuFailure = null;
     this.#engine = null;
+    this.#running = null;
     this.#bridge.restart('the backend was changed');
     this.#requestStart();
     return this.#ready(signal);
+  }
+
+  /**
+   * `{ backend, reason, adapter, started }`: the backend the engine runs on (`started`), or the
+   * one it would start on, and why; `adapter` is the WebGPU adapter's `{ vendor, architecture,
+   * device, description, fallback }`, or null without one. Needs neither the wasm module nor
+   * the models.
+   */
+  async capabilities(signal) {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#running) {
+        const { backend, reason, adapter } = this.#running;
+        return { backend, reason, adapter, started: true };
+      }
+      try {
+        const preference = this.#gpuFailure ? 'cpu' : this.#preference;
+        return { ...(await this.#bridge.call(signal, 'probe', { preference })), started: false };
+      } catch (error) {
+        // The engine started (and replaced the worker) while it looked: look again.
+        if (error.kind !== 'crashed' || attempt === 3) throw error;
+      }
+    }
   }
 
   /** Size and format of an image file, or an error saying exactly what is wrong with it. */
@@ -112,7 +179,10 @@ export class Upres extends EventTarget {
       return { value: await this.#bridge.call(signal, method, args, options), engine };
     } catch (error) {
       // A crashed worker has been replaced by one with no engine yet.
-      if (error.kind === 'crashed') this.#engine = null;
+      if (error.kind === 'crashed') {
+        this.#engine = null;
+        this.#running = null;
+      }
       throw Object.assign(error, { engine });
     }
   }
@@ -128,36 +198,47 @@ export class Upres extends EventTarget {
       this.#gpuFailure = `WebGPU failed even with ${MIN_GPU_TILE}-pixel tiles (${cause}); using the CPU`;
     }
     this.#engine = null;
+    this.#running = null;
     this.#bridge.restart('restarting after a GPU failure');
   }
 
   async #ready(signal) {
     await this.#startRequested;
     if (!this.#assets) throw new Error('load() must finish before the upscaler starts');
-    this.#engine ??= this.#bridge
-      .call(signal, 'start', {
-        wasm: this.#assets.wasm,
-        models: this.#assets.models.map(({ card, weights }) => ({ card, weights })),
-        preference: this.#gpuFailure ? 'cpu' : this.#preference,
-        tiles: { ...TILES, webgpu: this.#gpuTile },
-      })
-      .then((engine) => {
-        if (this.#gpuFailure) engine.reason = this.#gpuFailure;
-        else if (this.#gpuTile < TILES.webgpu) engine.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
-        this.dispatchEvent(new CustomEvent('backend', { detail: engine }));
-        return engine;
+    if (!this.#engine) {
+      const engine = this.#bridge
+        .call(signal, 'start', {
+          wasm: this.#assets.wasm,
+          models: this.#assets.models.map(({ card, weights }) => ({ card, weights })),
+          preference: this.#gpuFailure ? 'cpu' : this.#preference,
+          tiles: { ...TILES, webgpu: this.#gpuTile },
+        })
+        .then((info) => {
+          if (this.#gpuFailure) info.reason = this.#gpuFailure;
+          else if (this.#gpuTile < TILES.webgpu) info.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
+          // Unless a restart replaced this engine while it started.
+          if (this.#engine === engine) this.#running = info;
+          this.dispatchEvent(new CustomEvent('backend', { detail: info }));
+          return info;
+        });
+      engine.catch(() => {
+        if (this.#engine === engine) this.#engine = null;
       });
-    const engine = this.#engine;
-    engine.catch(() => {
-      if (this.#engine === engine) this.#engine = null;
-    });
-    return engine;
+      this.#engine = engine;
+    }
+    return this.#engine;
   }
 }
 
 async function get(url, signal) {
-  const response = await fetch(url, { signal });
-  if (!response.ok) throw new Error(`could not download ${url.pathname} (HTTP ${response.status})`);
+  const response = await fetch(url, { signal }).catch((error) => {
+    if (signal.aborted) throw error;
+    // Offline, or a host that refuses (CORS, CSP): the browser says which in the console only.
+    throw Object.assign(new Error(`could not download ${url.pathname}: ${error.message}`), { kind: 'download' });
+  });
+  if (!response.ok) {
+    throw Object.assign(new Error(`could not download ${url.pathname} (HTTP ${response.status})`), { kind: 'download' });
+  }
   return response;
 }
 
@@ -186,7 +267,7 @@ async function verify(card, weights) {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weights));
   const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   if (actual !== card.sha256) {
-    throw new Error(`the ×${card.config.scale} model (${card.name}) failed its integrity check: ` +
-      `its card says SHA-256 ${card.sha256}, the download has ${actual}. Reload the page to download it again.`);
+    throw Object.assign(new Error(`the ×${card.config.scale} model (${card.name}) failed its integrity check: ` +
+      `its card says SHA-256 ${card.sha256}, the download has ${actual}. Reload the page to download it again.`), { kind: 'model' });
   }
 }

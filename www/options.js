@@ -14,7 +14,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 const KEY = 'upres.options';
-const SCALES = [2, 3, 4, 8];
+export const SCALES = [2, 3, 4, 8];
 
 /** The remembered options, with anything missing or invalid replaced by its default. */
 export function loadOptions(storage = localStorage) {

@@ -8,7 +8,7 @@ importScripts('./pkg/build.js');
 
 const CACHE = `upres-${self.UPRES_BUILD}`;
 const SHELL = [
-  './', './index.html', './style.css', './app.js', './upres.js', './options.js', './bridge.js',
+  './', './index.html', './style.css', './app.js', './engine.js', './options.js', './bridge.js',
   './worker.js', './compare.js', './pkg/build.js', './pkg/upres.js', './vendor/fflate.js',
 ];
 

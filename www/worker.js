@@ -1,6 +1,6 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
-// and answers the calls that bridge.js sends: `start`, `inspect`, `upscale`. Heavy work never
-// touches the page's main thread.
+// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`. Heavy work
+// never touches the page's main thread.
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
@@ -13,6 +13,12 @@ let engine = null;
 const running = { id: 0, cancelled: false };
 
 const methods = {
+  /** The backend `start` would choose, and why, without the wasm module or the models. */
+  async probe({ preference }) {
+    const { backend, reason, adapter } = await chooseBackend(preference);
+    return { backend, reason, adapter };
+  },
+
   /** Instantiates the wasm module (bytes from the page) and loads the models onto a backend. */
   async start({ wasm, models, preference, tiles }) {
     await init({ module_or_path: wasm });
@@ -30,6 +36,7 @@ const methods = {
       backend: engine.backend,
       description: engine.description,
       reason: engine.reason,
+      adapter: choice.adapter,
     };
   },
 
@@ -46,20 +53,33 @@ const methods = {
   },
 };
 
-/** WebGPU when a hardware adapter exists (or the page insists), else the CPU; and why. */
+/** WebGPU when a hardware adapter exists (or the page insists), else the CPU; and why. `adapter`
+ *  describes the WebGPU adapter, or is null when there is none. */
 async function chooseBackend(preference) {
-  const cpu = (reason) => ({ backend: 'cpu', description: '', reason });
+  // Asked for even when the CPU is chosen: the page reports the adapter either way.
+  const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  const info = adapter ? describeAdapter(adapter) : null;
+  const cpu = (reason) => ({ backend: 'cpu', description: '', reason, adapter: info });
   if (preference === 'cpu') return cpu('you chose the CPU');
   if (!navigator.gpu) return cpu('this browser has no WebGPU');
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
   if (!adapter) return cpu('WebGPU is present but offers no adapter');
-  const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
-  const software = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-  const description = `WebGPU: ${name}${software ? ' (software)' : ''}`;
-  if (preference === 'webgpu') return { backend: 'webgpu', description, reason: 'you chose WebGPU' };
-  if (software) return cpu(`the only WebGPU adapter is a software one (${name}), slower than the CPU backend`);
-  return { backend: 'webgpu', description, reason: 'a hardware GPU is available' };
+  const description = `WebGPU: ${name}${info.fallback ? ' (software)' : ''}`;
+  if (preference === 'webgpu') return { backend: 'webgpu', description, reason: 'you chose WebGPU', adapter: info };
+  if (info.fallback) return cpu(`the only WebGPU adapter is a software one (${name}), slower than the CPU backend`);
+  return { backend: 'webgpu', description, reason: 'a hardware GPU is available', adapter: info };
+}
+
+/** GPUAdapterInfo as plain data, which can be posted to the page. */
+function describeAdapter(adapter) {
+  const info = adapter.info ?? {};
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    fallback: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+  };
 }
 
 /** A trap leaves the instance unusable: say why, and let the bridge replace this worker. */

@@ -1,0 +1,232 @@
+// The embeddable JavaScript API behind upres.js: upscale(), preload() and capabilities().
+//
+// A page gets one shared engine (one worker, one download of the wasm module and the models, one
+// backend) however many calls and <upres-upscaler> widgets use it; jobs queue in its worker and
+// run one at a time. Nothing is downloaded until preload() or the first upscale(). Each call's
+// AbortSignal stops that call only: a download that other calls wait for carries on.
+
+import { Upres, unsupportedBrowser } from './engine.js';
+import { DEFAULTS, SCALES, outputName } from './options.js';
+
+const MAX_SIDE = 65535;
+const FORMATS = ['png', 'jpeg', 'webp'];
+const OPTIONS = ['scale', 'target', 'format', 'quality', 'signal', 'onProgress', 'modelBaseUrl'];
+const TARGET_OPTIONS = ['longEdge', 'width', 'height', 'fit'];
+
+/** Shared engines by the URL of their models folder: normally just the one. */
+const engines = new Map();
+
+/**
+ * Upscales `input` (a File, Blob, ImageBitmap or ImageData); resolves to the encoded result, a
+ * File named like `photo@2000px.jpg` when the input was a File, else a Blob.
+ */
+export async function upscale(input, options = {}) {
+  return (await upscaleImage(input, options)).blob;
+}
+
+/** upscale(), resolving to `{ blob, width, height }`: what the widget reports. */
+export async function upscaleImage(input, options = {}) {
+  const job = jobOptions(options);
+  const { signal, onProgress } = callbacks(options);
+  signal.throwIfAborted();
+  const image = await encodedImage(input);
+  signal.throwIfAborted();
+  const engine = await startedEngine(options, signal, onProgress);
+  const result = await engine.upscale(signal, image, job, (report) => {
+    // A GPU failure restarts the job ({ restart: true }); its next tile starts the count again.
+    if (!report.restart) onProgress({ stage: 'upscale', done: report.done, total: report.total });
+  });
+  const blob = input instanceof File
+    ? new File([result.blob], outputName(input.name, result), { type: result.blob.type })
+    : result.blob;
+  return { blob, width: result.width, height: result.height };
+}
+
+/**
+ * Downloads the wasm module and the models and starts the engine, so that the first upscale()
+ * starts at once; resolves to what capabilities() says once it runs. Takes `signal`,
+ * `onProgress` and `modelBaseUrl` like upscale().
+ */
+export async function preload(options = {}) {
+  checkKeys(options, ['signal', 'onProgress', 'modelBaseUrl'], 'preload()');
+  const { signal, onProgress } = callbacks(options);
+  const engine = await startedEngine(options, signal, onProgress);
+  return engine.capabilities(signal);
+}
+
+/**
+ * `{ backend, reason, adapter, started }`: "webgpu" or "cpu" (null when this browser cannot run
+ * upres at all) and why; the WebGPU adapter's `{ vendor, architecture, device, description,
+ * fallback }`, or null; and whether the engine already runs (else `backend` is the one it would
+ * start on). Downloads neither the wasm module nor the models.
+ */
+export async function capabilities(options = {}) {
+  checkKeys(options, ['signal', 'modelBaseUrl'], 'capabilities()');
+  const { signal } = callbacks(options);
+  const problem = unsupportedBrowser();
+  if (problem) return { backend: null, reason: problem, adapter: null, started: false };
+  return sharedEngine(options.modelBaseUrl).engine.capabilities(signal);
+}
+
+// ---- The shared engine ---------------------------------------------------------------------
+
+function sharedEngine(modelBaseUrl) {
+  // Relative to the page, as a fetch() would be; a folder, so that cards resolve inside it.
+  const models = modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
+  if (!models.pathname.endsWith('/')) models.pathname += '/';
+  if (!engines.has(models.href)) engines.set(models.href, { engine: new Upres({ models }), listeners: new Set(), started: null });
+  return engines.get(models.href);
+}
+
+/** The shared engine once it runs, reporting download progress to `onProgress` meanwhile. */
+async function startedEngine({ modelBaseUrl }, signal, onProgress) {
+  const problem = unsupportedBrowser();
+  if (problem) throw Object.assign(new Error(problem), { kind: 'browser' });
+  const shared = sharedEngine(modelBaseUrl);
+  const listener = ({ loaded, total }) => onProgress({ stage: 'download', done: loaded, total });
+  shared.listeners.add(listener);
+  try {
+    shared.started ??= start(shared);
+    return await abortable(shared.started, signal);
+  } finally {
+    shared.listeners.delete(listener);
+  }
+}
+
+function start(shared) {
+  // Not any one caller's signal: the others wait for the same download.
+  const signal = new AbortController().signal;
+  const started = (async () => {
+    await shared.engine.load(signal, (progress) => shared.listeners.forEach((listener) => listener(progress)));
+    await shared.engine.start(signal, 'auto');
+    return shared.engine;
+  })();
+  // A failed download or start is tried again by the next call.
+  started.catch(() => {
+    if (shared.started === started) shared.started = null;
+  });
+  return started;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function abortable(promise, signal) {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+// ---- Input ---------------------------------------------------------------------------------
+
+/** The image as an encoded file, which is what the engine reads (PNG for decoded pixels). */
+async function encodedImage(input) {
+  if (input instanceof Blob) return input;
+  const bitmap = typeof ImageBitmap === 'function' && input instanceof ImageBitmap;
+  if (!bitmap && !(input instanceof ImageData)) {
+    throw invalid(`upscale() takes a File, Blob, ImageBitmap or ImageData, not ${describe(input)}; ` +
+      'for an <img>, <canvas> or video frame, pass createImageBitmap(it)', TypeError);
+  }
+  if (input.width === 0) throw invalid('the ImageBitmap has been closed: it has no pixels left to upscale', TypeError);
+  const canvas = new OffscreenCanvas(input.width, input.height);
+  // An sRGB canvas, which is what the engine assumes: other colour spaces are converted.
+  if (bitmap) canvas.getContext('2d').drawImage(input, 0, 0);
+  else canvas.getContext('2d').putImageData(input, 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+// ---- Options -------------------------------------------------------------------------------
+
+/** The worker's job options (the JSON that src/web.rs reads), or an error naming the option. */
+export function jobOptions(options) {
+  checkKeys(options, OPTIONS, 'upscale()');
+  const { scale, target, quality } = options;
+  if (scale !== undefined && target !== undefined) throw invalid('give either scale or target, not both', TypeError);
+
+  const format = formatName(options.format ?? DEFAULTS.format);
+  const job = { target: target === undefined ? { scale: scaleFactor(scale ?? DEFAULTS.scale) } : targetSize(target), format };
+  if (quality !== undefined) {
+    if (format !== 'jpeg') throw invalid(`quality applies to JPEG only; ${format} output is lossless`, TypeError);
+    if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+      const hint = quality > 0 && quality < 1 ? ' (a percentage, unlike the 0–1 of canvas.toBlob)' : '';
+      throw invalid(`quality must be a whole number from 1 to 100${hint}, not ${describe(quality)}`);
+    }
+    job.quality = quality;
+  }
+  return job;
+}
+
+/** The caller's signal (or one that never aborts) and progress callback, checked. A callback
+ *  that throws is reported, not allowed to fail a download that other calls share. */
+function callbacks({ signal = new AbortController().signal, onProgress = () => {} }) {
+  if (!(signal instanceof AbortSignal)) throw invalid(`signal must be an AbortSignal, not ${describe(signal)}`, TypeError);
+  if (typeof onProgress !== 'function') throw invalid(`onProgress must be a function, not ${describe(onProgress)}`, TypeError);
+  const report = (progress) => {
+    try {
+      onProgress(progress);
+    } catch (error) {
+      reportError(error);
+    }
+  };
+  return { signal, onProgress: report };
+}
+
+function scaleFactor(scale) {
+  if (!SCALES.includes(scale)) throw invalid(`scale must be 2, 3, 4 or 8, not ${describe(scale)}`);
+  return scale;
+}
+
+function targetSize(target) {
+  if (typeof target !== 'object' || target === null) {
+    throw invalid(`target must be { longEdge } or { width, height, fit }, not ${describe(target)}`, TypeError);
+  }
+  checkKeys(target, TARGET_OPTIONS, 'target');
+  const { longEdge, width, height, fit = 'contain' } = target;
+  if (longEdge !== undefined) {
+    if (width !== undefined || height !== undefined) throw invalid('target takes either longEdge or width and height, not both', TypeError);
+    return { longEdge: pixels('target.longEdge', longEdge) };
+  }
+  if (width === undefined || height === undefined) {
+    throw invalid('target needs longEdge, or both width and height: e.g. { longEdge: 2000 } or { width: 1200, height: 800, fit: "cover" }', TypeError);
+  }
+  if (fit !== 'contain' && fit !== 'cover') throw invalid(`target.fit must be "contain" or "cover", not ${describe(fit)}`);
+  return { box: { width: pixels('target.width', width), height: pixels('target.height', height), fit } };
+}
+
+function pixels(name, value) {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_SIDE) {
+    throw invalid(`${name} must be a whole number of pixels from 1 to ${MAX_SIDE}, not ${describe(value)}`);
+  }
+  return value;
+}
+
+/** "png", "jpeg" or "webp"; also takes "jpg" and MIME types such as "image/jpeg". */
+function formatName(format) {
+  const name = typeof format === 'string' ? format.toLowerCase().replace(/^image\//, '').replace(/^jpg$/, 'jpeg') : format;
+  if (!FORMATS.includes(name)) throw invalid(`format must be "png", "jpeg" or "webp", not ${describe(format)}`);
+  return name;
+}
+
+/** Refuses unknown option names: a misplaced `longEdge` would otherwise be silently ignored. */
+function checkKeys(object, known, where) {
+  if (typeof object !== 'object' || object === null) throw invalid(`${where} options must be an object, not ${describe(object)}`, TypeError);
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const hint = TARGET_OPTIONS.includes(key) && where === 'upscale()' ? `; did you mean target: { ${key}: … }?` : '';
+    throw invalid(`${where} has no option "${key}" (it takes ${known.join(', ')})${hint}`, TypeError);
+  }
+}
+
+/** An error of kind "parameter", like the engine's own for options it refuses. */
+function invalid(message, Type = RangeError) {
+  return Object.assign(new Type(message), { kind: 'parameter' });
+}
+
+/** How an error message quotes a value it refuses. */
+function describe(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  const type = value.constructor?.name ?? 'Object';
+  return `${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`;
+}

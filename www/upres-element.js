@@ -1,0 +1,239 @@
+// <upres-upscaler scale="4" | long-edge="2000" format="jpeg" quality="90" for="input-id">: a drop
+// zone, a button and a progress bar that upscale an image in this browser, for pages that are
+// not ours (a store's product form). Bound to the page's own <input type="file"> (`for`), it
+// upscales what is chosen there too and puts the result into that input, so the form's ordinary
+// submit sends the upscaled file; until then the input reports itself invalid, so the form is not
+// sent with the small original. A failure leaves the input as the user left it.
+//
+// Styles live in the shadow root: the page's selectors cannot reach in and ours cannot leak
+// out. What is inherited through the shadow boundary (font, colour, spacing) is reset on the
+// widget's root, in pixels rather than rem, which follows the page's root font size.
+//
+// Events (they bubble and cross shadow roots): `upres-progress` ({ stage, done, total }),
+// `upres-done` ({ blob, width, height }: blob is a File named like `photo@2000px.jpg`) and
+// `upres-error` ({ error, message }).
+
+import { jobOptions, upscaleImage } from './api.js';
+import { describeError } from './engine.js';
+
+const sheet = new CSSStyleSheet();
+sheet.replaceSync(`
+  :host { display: block; }
+  :host([hidden]) { display: none; }
+  .widget {
+    all: initial; box-sizing: border-box; display: flex; flex-direction: column; gap: 8px;
+    max-width: 100%; padding: 12px 14px; border: 2px dashed #8c959f; border-radius: 8px;
+    background: #f6f8fa; color: #1f2328; color-scheme: light;
+    font: 400 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  }
+  .widget.over { border-color: #3b6fd8; background: #e9effb; }
+  .row { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px; }
+  button {
+    all: initial; font: inherit; font-weight: 600; padding: 6px 14px; border-radius: 6px;
+    background: #3b6fd8; color: #fff; cursor: pointer;
+  }
+  button:focus-visible { outline: 2px solid #3b6fd8; outline-offset: 2px; }
+  progress { display: block; width: 100%; height: 8px; }
+  .status { margin: 0; font-size: 13px; color: #57606a; overflow-wrap: anywhere; }
+  .status.error { color: #c62828; }
+  [hidden] { display: none !important; }
+`);
+
+const WAIT = 'This image is still being upscaled: save again once it is done.';
+
+class UpresUpscaler extends HTMLElement {
+  static observedAttributes = ['for', 'scale', 'long-edge', 'format', 'quality'];
+
+  #widget;
+  #picker;
+  #progress;
+  #status;
+  /** The document (or shadow root) the widget is in, while it is in one. */
+  #home = null;
+  /** Aborts the job in progress: a newer image replaces it (choosing one never waits for the
+   *  last), or the widget leaves the page. */
+  #job = null;
+  /** Listens on the whole document, in the capture phase: the bound input may be rendered after
+   *  the widget, or replaced, and the page's own handlers may stop the event. */
+  #onChange = ({ target }) => {
+    if (target === this.#boundInput(false) && target.files.length > 0) this.#run([...target.files]);
+  };
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    root.adoptedStyleSheets = [sheet];
+    root.innerHTML = `
+      <div class="widget">
+        <div class="row">
+          <button type="button">Choose image</button>
+          <span>or drop one here</span>
+        </div>
+        <input type="file" accept="image/*" hidden>
+        <progress max="1" value="0" hidden></progress>
+        <p class="status" role="status" aria-live="polite"></p>
+      </div>`;
+    const $ = (selector) => root.querySelector(selector);
+    this.#widget = $('.widget');
+    this.#picker = $('input');
+    this.#progress = $('progress');
+    this.#status = $('.status');
+
+    $('button').addEventListener('click', () => this.#picker.click());
+    this.#picker.addEventListener('change', () => {
+      const files = [...this.#picker.files];
+      this.#picker.value = '';
+      if (files.length > 0) this.#run(files);
+    });
+    for (const type of ['dragenter', 'dragover']) {
+      this.#widget.addEventListener(type, (event) => {
+        event.preventDefault();
+        this.#widget.classList.add('over');
+      });
+    }
+    this.#widget.addEventListener('dragleave', () => this.#widget.classList.remove('over'));
+    this.#widget.addEventListener('drop', (event) => {
+      event.preventDefault();
+      this.#widget.classList.remove('over');
+      const files = [...event.dataTransfer.files];
+      if (files.length > 0) this.#run(this.#picker.multiple ? files : files.slice(0, 1));
+    });
+  }
+
+  connectedCallback() {
+    this.#home = this.getRootNode();
+    this.#home.addEventListener('change', this.#onChange, true);
+    this.#showIdle();
+  }
+
+  disconnectedCallback() {
+    this.#job?.abort();
+    this.#home.removeEventListener('change', this.#onChange, true);
+    this.#home = null;
+  }
+
+  attributeChangedCallback() {
+    if (this.isConnected && !this.#job) this.#showIdle();
+  }
+
+  /**
+   * The <input type="file"> that `for` names, or null without `for`. Looked up each time, since
+   * the page may render or replace it after the widget; when it names nothing usable, that is an
+   * error (or null, when `strict` is false).
+   */
+  #boundInput(strict = true) {
+    const id = this.getAttribute('for');
+    if (id === null || !this.#home) return null;
+    const input = this.#home.getElementById(id);
+    if (input instanceof HTMLInputElement && input.type === 'file') return input;
+    if (!strict) return null;
+    const found = input ? `#${id} is a <${input.localName}${input.type ? ` type="${input.type}"` : ''}>` : `there is no element with id "${id}"`;
+    throw Object.assign(new Error(`for="${id}" should name an <input type="file"> on this page, but ${found}`), { kind: 'parameter' });
+  }
+
+  /** The options the attributes ask for, as upscale() takes them. */
+  #options() {
+    // Numbers as numbers; anything else as written, for the error message to quote.
+    const value = (name) => {
+      const text = this.getAttribute(name);
+      if (text === null) return undefined;
+      return text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text;
+    };
+    const scale = value('scale');
+    const longEdge = value('long-edge');
+    const quality = value('quality');
+    if (scale !== undefined && longEdge !== undefined) {
+      throw Object.assign(new TypeError('<upres-upscaler> takes a scale or a long-edge attribute, not both'), { kind: 'parameter' });
+    }
+    return {
+      ...(scale !== undefined && { scale }),
+      ...(longEdge !== undefined && { target: { longEdge } }),
+      ...(this.hasAttribute('format') && { format: this.getAttribute('format') }),
+      ...(quality !== undefined && { quality }),
+    };
+  }
+
+  /** What the widget will do, or what is wrong with its attributes. */
+  #showIdle() {
+    this.#progress.hidden = true;
+    let job;
+    let input;
+    try {
+      job = jobOptions(this.#options());
+      input = this.#boundInput();
+    } catch (error) {
+      return this.#show(describeError(error), true);
+    }
+    this.#picker.multiple = input?.multiple ?? false;
+    const size = job.target.scale ? `${job.target.scale}×` : `to ${job.target.longEdge} px on the long edge`;
+    this.#show(input
+      ? `Images chosen for the form are upscaled ${size} in this browser before it sends them.`
+      : `Images are upscaled ${size} in this browser: nothing is uploaded.`);
+  }
+
+  #show(text, error = false) {
+    this.#status.textContent = text;
+    this.#status.classList.toggle('error', error);
+  }
+
+  async #run(files) {
+    this.#job?.abort();
+    const job = (this.#job = new AbortController());
+    let input = null;
+    const results = [];
+    this.#progress.hidden = false;
+    this.#progress.value = 0;
+    try {
+      const options = this.#options();
+      input = this.#boundInput();
+      input?.setCustomValidity(WAIT);
+      for (const [index, file] of files.entries()) {
+        const which = files.length > 1 ? ` image ${index + 1} of ${files.length}` : '';
+        this.#show(`Starting to upscale${which}…`);
+        const onProgress = (progress) => {
+          if (job.signal.aborted) return;
+          this.#progress.value = progress.total ? progress.done / progress.total : 0;
+          const percent = `${Math.floor(this.#progress.value * 100)}%`;
+          this.#show(progress.stage === 'download' ? `Downloading the upscaler: ${percent}` : `Upscaling${which}: ${percent}`);
+          this.#emit('upres-progress', progress);
+        };
+        results.push(await upscaleImage(file, { ...options, signal: job.signal, onProgress }));
+      }
+    } catch (error) {
+      if (job.signal.aborted) return this.#abandon(job, input);
+      this.#finish(input);
+      this.#show(describeError(error), true);
+      this.#emit('upres-error', { error, message: error.message });
+      return;
+    }
+    if (job.signal.aborted) return this.#abandon(job, input);
+    if (input) {
+      const transfer = new DataTransfer();
+      for (const { blob } of results) transfer.items.add(blob);
+      input.files = transfer.files;
+    }
+    this.#finish(input);
+    const sizes = results.map(({ width, height }) => `${width}×${height} px`).join(', ');
+    const names = results.map(({ blob }) => blob.name).join(', ');
+    this.#show(input ? `Upscaled to ${sizes}: the form will send ${names}.` : `Upscaled to ${sizes}.`);
+    for (const result of results) this.#emit('upres-done', result);
+  }
+
+  /** A job ended early, with nothing to report: by a newer image, whose job now owns the input,
+   *  or by the widget's removal, which must not leave the form refusing to be sent. */
+  #abandon(job, input) {
+    if (job === this.#job) this.#finish(input);
+  }
+
+  #finish(input) {
+    this.#job = null;
+    input?.setCustomValidity('');
+    this.#progress.hidden = true;
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+}
+
+if (!customElements.get('upres-upscaler')) customElements.define('upres-upscaler', UpresUpscaler);
