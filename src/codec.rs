@@ -48,16 +48,18 @@ pub struct Decoded {
 /// Decodes an image file held in memory.
 ///
 /// The format is recognised from the signature (PNG, JPEG, WebP, BMP, GIF, TIFF). The dimensions
-/// in the header are checked with [`Limits::check_input`] before any pixel is decoded, and the
-/// decoder is given a memory budget derived from the same pixel budget. The EXIF orientation is
-/// applied, so the result is upright. Grey, 16-bit, palette, CMYK and floating-point images come
-/// out as 8-bit RGB; of an animation (GIF, WebP), the first frame.
+/// in the header are checked with [`Limits::check_input`] before any pixel is decoded; the
+/// decoder may allocate 16 MiB for metadata while it reads the header, then a budget in
+/// proportion to the image's own size. The EXIF orientation is applied, so the result is
+/// upright. Grey, 16-bit, palette, CMYK and floating-point images come out as 8-bit RGB; of an
+/// animation (GIF, WebP), the first frame.
 ///
 /// # Errors
 ///
 /// [`Error::Decode`] for bytes that are not an image, or are truncated or corrupt;
-/// [`Error::Unsupported`] for a format or variant that upres does not read; [`Error::Limits`] for
-/// an image over `limits.max_input_pixels`.
+/// [`Error::Unsupported`] for a format or variant that upres does not read (an SVG, a QOI file),
+/// or a file that needs more memory than its size justifies; [`Error::Limits`] for an image over
+/// `limits.max_input_pixels`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let format = sniff(bytes)?;
     // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut
@@ -68,21 +70,22 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     {
         limits.check_input(width, height)?;
     }
-    let budget = decoder_budget(limits);
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(budget.clone());
     // Building the decoder parses the header (for PNG, every chunk before the pixel data) but
-    // allocates no pixel buffer.
+    // allocates no pixel buffer; what it does allocate is metadata, held to the metadata
+    // allowance. That matters for PNG, which inflates its ICC profile here: a 1×1 image can carry
+    // a profile that inflates to gigabytes.
+    reader.limits(allocation_limit(METADATA_BYTES));
     let mut decoder = reader
         .into_decoder()
         .map_err(|err| decode_error(err, format))?;
     let (width, height) = decoder.dimensions();
     limits.check_input(width, height)?;
 
-    // As `ImageReader::decode` does: the output buffer is charged to the budget, and what is left
-    // bounds the decoder's own working memory.
-    let mut working = budget;
+    // As `ImageReader::decode` does: the output buffer is charged to a budget for this image's
+    // size, and what is left bounds the decoder's own working memory.
+    let mut working = decoder_budget(u64::from(width) * u64::from(height));
     working
         .reserve(decoder.total_bytes())
         .and_then(|()| decoder.set_limits(working))
@@ -109,9 +112,16 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
         return Err(Error::Decode("not an image (the file is empty)".into()));
     }
     let format = image::guess_format(bytes).map_err(|_| {
-        Error::Decode(format!(
-            "not an image (unrecognised file signature); upres reads {READABLE}"
-        ))
+        if is_svg(bytes) {
+            Error::Unsupported(format!(
+                "this is an SVG, a vector drawing: it has no pixels to upscale and is sharp at \
+                 any size already; upres reads {READABLE}"
+            ))
+        } else {
+            Error::Decode(format!(
+                "not an image (unrecognised file signature); upres reads {READABLE}"
+            ))
+        }
     })?;
     match format_name(format) {
         Some(_) => Ok(format),
@@ -119,6 +129,15 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
             "unsupported format {format:?}; upres reads {READABLE}"
         ))),
     }
+}
+
+/// An SVG starts with markup (an XML declaration, a doctype or a comment may come first) and has
+/// an `<svg` element near the start. Worth recognising: shops get logos as SVG, and "not an
+/// image" would be a puzzling thing to say about one.
+fn is_svg(bytes: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]);
+    let start = start.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    start.starts_with('<') && start.contains("<svg")
 }
 
 /// The size in a PNG's IHDR chunk, which the format fixes as the first, straight after the
@@ -147,18 +166,22 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
     }
 }
 
-/// The `image` crate's allocation budget for an input at the pixel limit: its output buffer at the
-/// widest layout, as much again for working buffers beside it (TIFF strips, the RGBA scratch of
-/// lossless WebP), and room for metadata.
-fn decoder_budget(limits: &Limits) -> image::Limits {
-    let mut budget = image::Limits::default();
-    budget.max_alloc = Some(
-        limits
-            .max_input_pixels
+/// The `image` crate's allocation budget for decoding an image of `pixels` pixels: its output
+/// buffer at the widest layout, as much again for working buffers beside it (TIFF strips, the
+/// RGBA scratch of lossless WebP), and room for metadata. Derived from the image's own size, not
+/// the input limit, so that a small image cannot make the decoder allocate what a large one may.
+fn decoder_budget(pixels: u64) -> image::Limits {
+    allocation_limit(
+        pixels
             .saturating_mul(2 * WIDEST_PIXEL_BYTES)
             .saturating_add(METADATA_BYTES),
-    );
-    budget
+    )
+}
+
+fn allocation_limit(bytes: u64) -> image::Limits {
+    let mut limit = image::Limits::default();
+    limit.max_alloc = Some(bytes);
+    limit
 }
 
 /// Says what went wrong while decoding, in terms of the file.

@@ -35,6 +35,25 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// A short, stable name for whose fault it was: `decode`, `unsupported`, `limits`,
+    /// `parameter`, `encode`, `model`, `backend`, `cancelled` or `io`. The web page picks its
+    /// wording and the state it shows by this name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Decode(_) => "decode",
+            Error::Unsupported(_) => "unsupported",
+            Error::Limits(_) => "limits",
+            Error::Parameter(_) => "parameter",
+            Error::Encode(_) => "encode",
+            Error::Model(_) => "model",
+            Error::Backend(_) => "backend",
+            Error::Cancelled => "cancelled",
+            Error::Io(_) => "io",
+        }
+    }
+}
+
 /// A size limit that an input or output would exceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitError {

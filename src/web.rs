@@ -300,23 +300,11 @@ fn report_progress(on_progress: &Function, progress: Progress<'_>) -> ControlFlo
     }
 }
 
-/// An `Error` whose `name` says whose fault it was (`decode`, `unsupported`, `limits`,
-/// `parameter`, `encode`, `model`, `backend`, `cancelled`, `io`) and whose message is the
+/// An `Error` whose `name` says whose fault it was ([`Error::kind`]) and whose message is the
 /// pipeline's own, written for people.
 fn to_js(error: Error) -> JsValue {
-    let kind = match &error {
-        Error::Decode(_) => "decode",
-        Error::Unsupported(_) => "unsupported",
-        Error::Limits(_) => "limits",
-        Error::Parameter(_) => "parameter",
-        Error::Encode(_) => "encode",
-        Error::Model(_) => "model",
-        Error::Backend(_) => "backend",
-        Error::Cancelled => "cancelled",
-        Error::Io(_) => "io",
-    };
     let js = js_sys::Error::new(&error.to_string());
-    js.set_name(kind);
+    js.set_name(error.kind());
     js.into()
 }
 
