@@ -23,7 +23,7 @@ pub struct Pixels {
 }
 
 impl Pixels {
-    fn read(path: &Path) -> Result<Self> {
+    pub fn read(path: &Path) -> Result<Self> {
         let image = image::open(path)
             .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
         let (width, height) = (image.width() as usize, image.height() as usize);
@@ -123,12 +123,13 @@ pub struct Score {
     pub ms_per_image: f64,
 }
 
-/// Runs `upscale` on every LR image of the set and scores it against the HR.
-pub fn score(set: &EvalSet, mut upscale: impl FnMut(&Pixels) -> Result<Pixels>) -> Result<Score> {
+/// Runs `upscale` on every image of the set (it reads `image.lr`, or fetches an output made
+/// elsewhere by `image.name`) and scores the result against the HR.
+pub fn score(set: &EvalSet, mut upscale: impl FnMut(&EvalImage) -> Result<Pixels>) -> Result<Score> {
     let (mut psnr, mut ssim, mut seconds) = (0.0, 0.0, 0.0);
     for image in &set.images {
         let started = Instant::now();
-        let output = upscale(&image.lr)?;
+        let output = upscale(image)?;
         seconds += started.elapsed().as_secs_f64();
         let hr = &image.hr;
         if (output.width, output.height) != (hr.width, hr.height) {

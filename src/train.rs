@@ -260,8 +260,8 @@ fn validate(
     let file = ModelFile::new(card.clone(), bytes)?;
     let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Limits::default())?;
     for set in sets {
-        let ours = eval::score(set, |lr| eval::network(&upscaler, set.scale, lr))?;
-        let bicubic = eval::score(set, |lr| Ok(eval::bicubic(lr, set.scale)))?;
+        let ours = eval::score(set, |image| eval::network(&upscaler, set.scale, &image.lr))?;
+        let bicubic = eval::score(set, |image| Ok(eval::bicubic(&image.lr, set.scale)))?;
         card.evaluation.push(Evaluation {
             set: set.name.clone(),
             scale: set.scale,

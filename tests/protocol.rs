@@ -166,3 +166,49 @@ fn bicubic_baseline_matches_the_published_scores() {
         );
     }
 }
+
+/// `upres eval --outputs NAME=DIR` scores images another tool made, by the same protocol: here
+/// the "other tool" is our own Lanczos3, so its row must equal the built-in Lanczos3 row.
+#[test]
+fn outputs_of_another_tool_are_scored_like_our_own() {
+    let Some(data) = common::shared_data("outputs_of_another_tool_are_scored_like_our_own") else {
+        return;
+    };
+    let set5 = data.join("eval/set5");
+    let set = upres::eval::EvalSet::load(&set5, 4).expect("set5 ×4");
+    let dir = std::env::temp_dir().join(format!("upres-outputs-{}", std::process::id()));
+    let folder = dir.join("set5/X4");
+    std::fs::create_dir_all(&folder).unwrap();
+    for image in &set.images {
+        let out = upres::eval::lanczos3(&image.lr, 4);
+        let colour = if out.channels == 3 { image::ExtendedColorType::Rgb8 } else { image::ExtendedColorType::L8 };
+        image::save_buffer(folder.join(&image.name), &out.data, out.width as u32, out.height as u32, colour).unwrap();
+    }
+    let json = dir.join("scores.json");
+    let outputs = format!("elsewhere={}", dir.display());
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_upres"))
+        .args(["eval", "--backend", "cpu", "--scale", "4", "--data"])
+        .arg(&set5)
+        .args(["--outputs", &outputs, "--json"])
+        .arg(&json)
+        .output()
+        .expect("upres eval runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let row = |method: &str| rows.iter().find(|r| r["method"] == method).unwrap_or_else(|| panic!("no {method} row in {rows:?}"));
+    let (theirs, ours) = (row("elsewhere"), row("lanczos3"));
+    assert_eq!(theirs["psnr"], ours["psnr"]);
+    assert_eq!(theirs["ssim"], ours["ssim"]);
+    assert!(theirs["ms_per_image"].is_null(), "another tool's time is not ours to report");
+    std::fs::remove_dir_all(&dir).ok();
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_upres"))
+        .args(["eval", "--backend", "cpu", "--scale", "4", "--data"])
+        .arg(&set5)
+        .args(["--outputs", "ghost=/no/such/folder"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ghost") && stderr.contains("/no/such/folder/set5/X4"), "{stderr}");
+}

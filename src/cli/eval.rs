@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use upres::eval::{self, EvalSet, Score};
+use upres::eval::{self, EvalSet, Pixels, Score};
 use upres::limits::Limits;
 use upres::upscale::Upscaler;
 
@@ -18,6 +18,10 @@ pub struct EvalArgs {
     /// Scale: 2, 3, 4 or 8 (8 = the ×4 model then the ×2 model).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["2", "3", "4", "8"]))]
     scale: String,
+    /// Also score images made by another tool: NAME=DIR, with DIR/<set>/X<scale>/<image>.png
+    /// upscaled from the same LR files (repeatable).
+    #[arg(long = "outputs", value_name = "NAME=DIR", value_parser = parse_outputs)]
+    outputs: Vec<(String, PathBuf)>,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -33,7 +37,15 @@ struct Row {
     method: String,
     psnr: f64,
     ssim: f64,
-    ms_per_image: f64,
+    /// None for outputs made by another tool (only their quality is measured here).
+    ms_per_image: Option<f64>,
+}
+
+fn parse_outputs(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => Ok((name.to_string(), PathBuf::from(dir))),
+        _ => Err(format!("expected NAME=DIR, e.g. esrgan-slim=bench/out/esrgan-slim, got {value:?}")),
+    }
 }
 
 pub fn run(args: EvalArgs) -> Result<Outcome> {
@@ -49,23 +61,35 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     let mut rows = Vec::new();
     for dir in &args.data {
         let set = EvalSet::load(dir, scale)?;
-        let results: [(&str, Score); 3] = [
-            ("bicubic", eval::score(&set, |lr| Ok(eval::bicubic(lr, scale)))?),
-            ("lanczos3", eval::score(&set, |lr| Ok(eval::lanczos3(lr, scale)))?),
-            (model_name.as_str(), eval::score(&set, |lr| eval::network(&upscaler, scale, lr))?),
+        let mut results: Vec<(&str, Score, bool)> = vec![
+            ("bicubic", eval::score(&set, |image| Ok(eval::bicubic(&image.lr, scale)))?, true),
+            ("lanczos3", eval::score(&set, |image| Ok(eval::lanczos3(&image.lr, scale)))?, true),
+            (model_name.as_str(), eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr))?, true),
         ];
+        for (name, dir) in &args.outputs {
+            let folder = dir.join(&set.name).join(format!("X{scale}"));
+            // Tools write RGB for grey inputs too; grey is scored on grey, as for our own outputs.
+            let score = eval::score(&set, |image| {
+                let output = Pixels::read(&folder.join(&image.name))?;
+                Ok(Pixels::from_rgb(&output.to_rgb(), image.hr.channels))
+            })
+            .with_context(|| format!("scoring {name}'s outputs in {}", folder.display()))?;
+            results.push((name.as_str(), score, false));
+        }
         println!("\n{} ×{scale} ({} images)", set.name, set.images.len());
         println!("| method | PSNR-Y (dB) | SSIM-Y | ms / image |");
         println!("|---|---|---|---|");
-        for (method, score) in results {
-            println!("| {method} | {:.2} | {:.4} | {:.1} |", score.psnr, score.ssim, score.ms_per_image);
+        for (method, score, timed) in results {
+            let ms_per_image = timed.then_some(score.ms_per_image);
+            let shown = ms_per_image.map_or("—".to_string(), |ms| format!("{ms:.1}"));
+            println!("| {method} | {:.2} | {:.4} | {shown} |", score.psnr, score.ssim);
             rows.push(Row {
                 set: set.name.clone(),
                 scale,
                 method: method.to_string(),
                 psnr: score.psnr,
                 ssim: score.ssim,
-                ms_per_image: score.ms_per_image,
+                ms_per_image,
             });
         }
     }
