@@ -6,6 +6,7 @@
 #   ./build.sh cli      build the native command line (target/release/upres)
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
 #   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
+#   ./build.sh fuzz     fuzz the pipeline for ${FUZZ_MINUTES:-10} minutes (cargo-fuzz; see fuzz/README.md)
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
 # of exactly the version in Cargo.lock, and the npm dev dependencies (fflate for "download all",
@@ -70,6 +71,27 @@ build_web() {
     node scripts/web-assets.mjs sizes
 }
 
+run_fuzzer() {
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+    # Seeds: the hostile corpus, written by the test that checks it, each file behind the three
+    # bytes that choose the job (0x60: 2×, PNG, tiles sized by the memory budget).
+    local seeds corpus=fuzz/corpus/pipeline
+    seeds=$(mktemp -d)
+    UPRES_CORPUS_DIR="$seeds" cargo test --test hostile -- --exact every_hostile_file_gives_an_image_or_a_specific_error
+    mkdir -p "$corpus"
+    for file in "$seeds"/*; do
+        [ "$(basename "$file")" = manifest.json ] && continue
+        { printf '\140\000\000'; cat "$file"; } > "$corpus/seed-$(basename "$file")"
+    done
+    rm -rf "$seeds"
+    # cargo-fuzz passes nightly-only flags (sanitizer, coverage instrumentation); RUSTC_BOOTSTRAP
+    # lets the stable toolchain take them. Its own target folder: every crate is instrumented.
+    # A single allocation over 256 MiB is a bug at the fuzzer's small limits, as is a run over 30 s.
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --target-dir "$target_dir/fuzz" pipeline "$corpus" -- \
+        -max_total_time=$((${FUZZ_MINUTES:-10} * 60)) -max_len=65536 -malloc_limit_mb=256 -rss_limit_mb=2048 \
+        -timeout=30 -print_final_stats=1
+}
+
 case "$cmd" in
     web)
         build_web
@@ -89,6 +111,9 @@ case "$cmd" in
         cargo build --bin upres
         node scripts/models-readme.mjs "$target_dir/debug/upres" "${UPRES_DATA:-../shared/data}"
         ;;
+    fuzz)
+        run_fuzzer
+        ;;
     test)
         native_tests
         build_web
@@ -97,7 +122,7 @@ case "$cmd" in
         node --test --test-concurrency=1 tests/e2e/
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes|models-readme]" >&2
+        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|fuzz]" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,116 @@
+//! Arbitrary bytes through the whole pipeline: decode → plan → tile → infer → stitch → resize →
+//! encode, as a job from the CLI or the web page runs it.
+//!
+//! The first three bytes choose the job (target, output format, tile size) so that the fuzzer
+//! explores planning and tiling as well as the decoders; the rest is the file. The network is a
+//! tiny one with random weights on the CPU backend: its numbers do not matter here, only that
+//! every shape, index and allocation is right for whatever the file declares. The limits are
+//! small so that each run takes milliseconds; the code paths are the same at any size.
+//!
+//! A panic, a hang, or memory beyond libFuzzer's `-rss_limit_mb` is a bug. So is a result that
+//! contradicts the plan, or an output of ours that our own decoder refuses.
+
+#![no_main]
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+
+use libfuzzer_sys::fuzz_target;
+use upres::Error;
+use upres::backend::Backend;
+use upres::codec::{self, OutputFormat};
+use upres::limits::Limits;
+use upres::upscale::{Fit, Plan, Target, Upscaler};
+
+const LIMITS: Limits = Limits {
+    max_input_pixels: 128 * 128,
+    max_output_pixels: 512 * 512,
+};
+
+thread_local! {
+    /// Loaded once and kept, as a long-lived worker keeps its models between jobs.
+    static UPSCALER: RefCell<Upscaler> = RefCell::new(
+        Upscaler::new(Backend::cpu("fuzzing"), &common::random_models(), LIMITS).expect("random models load"),
+    );
+}
+
+/// The job encoded in three bytes: what to make, in which format, with which tiles.
+fn job([choice, a, b]: [u8; 3]) -> (Target, OutputFormat, Option<usize>) {
+    let side = |v: u8| u32::from(v) * 2 + 1;
+    let target = match choice & 0b111 {
+        0 => Target::Scale(2),
+        1 => Target::Scale(3),
+        2 => Target::Scale(4),
+        3 => Target::Scale(8),
+        4 => Target::LongEdge(side(a)),
+        5 => Target::Size {
+            width: side(a),
+            height: side(b),
+            fit: Fit::Contain,
+        },
+        6 => Target::Size {
+            width: side(a),
+            height: side(b),
+            fit: Fit::Cover,
+        },
+        // Out of range on purpose: options come from people and pages too.
+        _ => Target::Scale(usize::from(a)),
+    };
+    let format = match (choice >> 3) & 0b11 {
+        0 => OutputFormat::Png,
+        1 => OutputFormat::Jpeg {
+            quality: b % 100 + 1,
+        },
+        _ => OutputFormat::WebP,
+    };
+    // Down to 5 pixels (many tiles, most of them shifted back inside the image); `None` is the
+    // size the memory budget picks, as in the CLI.
+    let tile = [Some(5), Some(16), Some(48), None][usize::from(choice >> 5) % 4];
+    (target, format, tile)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&header, file)) = data.split_first_chunk::<3>() else {
+        return;
+    };
+    let (target, format, tile) = job(header);
+    UPSCALER.with_borrow_mut(|upscaler| {
+        upscaler.tile_size = tile;
+        let decoded = codec::decode(file, &LIMITS);
+        let result = pollster::block_on(
+            upscaler.process(file, target, format, &mut |_| ControlFlow::Continue(())),
+        );
+        match (decoded, result) {
+            (Ok(decoded), Ok(encoded)) => {
+                let (width, height) = decoded.rgb.dimensions();
+                let plan = Plan::new(width, height, target, &LIMITS)
+                    .expect("the job ran, so it had a plan");
+                assert_eq!(
+                    (encoded.width, encoded.height),
+                    plan.output,
+                    "{target:?} of {width}×{height}"
+                );
+                let unlimited = Limits {
+                    max_input_pixels: u64::MAX,
+                    max_output_pixels: u64::MAX,
+                };
+                let back =
+                    codec::decode(&encoded.bytes, &unlimited).expect("our own output decodes");
+                assert_eq!(back.rgb.dimensions(), plan.output);
+            }
+            (Err(error), Ok(_)) => {
+                panic!("the pipeline accepted a file that decode refuses: {error}")
+            }
+            // A readable file may still ask for too much, or for a scale that does not exist;
+            // anything else (a backend or encoder failure) is a bug.
+            (Ok(_), Err(error)) => assert!(
+                matches!(error, Error::Limits(_) | Error::Parameter(_)),
+                "{target:?} of a readable file failed: {error}"
+            ),
+            (Err(_), Err(_)) => {}
+        }
+    });
+});
