@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::SomeFailed) => ExitCode::from(cli::EXIT_SOME_FAILED),
+        Ok(cli::Outcome::Interrupted) => ExitCode::from(cli::EXIT_INTERRUPTED),
         Err(error) => {
             eprintln!("upres: {error:#}");
             ExitCode::from(cli::EXIT_ERROR)

@@ -2,8 +2,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn upres(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upres"))
@@ -98,4 +100,113 @@ fn eval_prints_the_table_with_the_shipped_models() {
         .unwrap_or_else(|| panic!("no bicubic row in {stdout}"));
     assert!((bicubic - 28.42).abs() <= 0.05, "bicubic ×4 on Set5: {bicubic}");
     assert!(stdout.contains("| lanczos3") && stdout.contains("| upres-x4"), "{stdout}");
+}
+
+/// Starts `upres upscale` on `inputs` at 4×, as a child that can be signalled.
+fn spawn_upscale(inputs: &[&Path], out: &Path, tile: usize) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_upres"))
+        .arg("upscale")
+        .args(inputs)
+        .args(["-o", s(out), "--scale", "4", "--backend", "cpu", "--tile", &tile.to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the upres binary runs")
+}
+
+/// Sends a real signal, as a terminal's Ctrl-C or a service manager's stop would.
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -s {name}");
+}
+
+/// Waits for `condition`, polling; panics after `seconds`.
+fn wait_for(what: &str, seconds: u64, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The exit code, once the child has exited (which it must within a minute).
+fn exit_code(child: &mut Child) -> Option<i32> {
+    let mut status = None;
+    wait_for("upres to exit after the signal", 60, || {
+        status = child.try_wait().expect("wait");
+        status.is_some()
+    });
+    status.and_then(|status| status.code())
+}
+
+/// Reads the child's error output up to and including the first line that contains `text`.
+fn read_until(stderr: &mut impl BufRead, text: &str) -> String {
+    let mut seen = String::new();
+    while !seen.lines().any(|line| line.contains(text)) {
+        let read = stderr.read_line(&mut seen).unwrap();
+        assert!(read > 0, "upres ended without saying {text:?}: {seen}");
+    }
+    seen
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_batch_keeps_whole_outputs_and_leaves_no_partial_file() {
+    for name in ["INT", "TERM"] {
+        let dir = temp_dir(&format!("interrupt-{name}"));
+        let (first, big) = (dir.join("first.png"), dir.join("big.png"));
+        common::test_image(40, 30).save(&first).unwrap();
+        // Hundreds of 64-pixel tiles: far longer than the test waits.
+        common::test_image(1600, 1200).save(&big).unwrap();
+        let out = dir.join("out");
+        let mut child = spawn_upscale(&[&first, &big], &out, 64);
+        wait_for("the first output", 120, || out.join("first@4x.png").exists());
+        // Into the big file's tiles.
+        std::thread::sleep(Duration::from_millis(500));
+        let signalled = Instant::now();
+        signal(&child, name);
+        let code = exit_code(&mut child);
+        let stopped_after = signalled.elapsed();
+        let mut stderr = String::new();
+        child.stderr.take().expect("piped").read_to_string(&mut stderr).unwrap();
+
+        assert_eq!(code, Some(130), "SIG{name}: {stderr}");
+        assert!(stderr.contains("interrupted: 1 of 2 files processed"), "SIG{name}: {stderr}");
+        assert!(stopped_after < Duration::from_secs(20), "SIG{name}: stopped {stopped_after:?} after the signal");
+        assert_eq!(file_names(&out), ["first@4x.png"], "SIG{name}: the finished output, and nothing else");
+        let written = image::open(out.join("first@4x.png")).unwrap();
+        assert_eq!((written.width(), written.height()), (160, 120));
+    }
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let dir = temp_dir("interrupt-twice");
+    let big = dir.join("big.png");
+    common::test_image(1600, 1200).save(&big).unwrap();
+    let out = dir.join("out");
+    // One tile of a million pixels: seconds of work before the first signal would be noticed.
+    let mut child = spawn_upscale(&[&big], &out, 1024);
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    // Printed once the models are loaded, just before the first file.
+    read_until(&mut stderr, "backend:");
+    signal(&child, "INT");
+    read_until(&mut stderr, "stopping after the current tile");
+    signal(&child, "INT");
+    let code = exit_code(&mut child);
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(code, Some(130), "{rest}");
+    assert!(rest.contains("interrupted again; stopped at once"), "{rest}");
+    assert!(file_names(&out).is_empty(), "no output, no temporary file: {:?}", file_names(&out));
 }

@@ -1,9 +1,11 @@
 //! Command-line arguments and dispatch: one function per subcommand.
 //!
 //! Exit codes: 0 every file succeeded; 1 at least one input failed (the others were still
-//! written); 2 the command could not run at all (bad arguments, no model, no backend).
+//! written); 2 the command could not run at all (bad arguments, no model, no backend); 130 a
+//! batch was interrupted (Ctrl-C, SIGTERM, SIGHUP), leaving only whole outputs.
 
 mod eval;
+mod interrupt;
 #[cfg(feature = "train")]
 mod train;
 mod upscale;
@@ -17,11 +19,14 @@ use upres::weights::ModelFile;
 
 pub const EXIT_SOME_FAILED: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
+pub use interrupt::EXIT_INTERRUPTED;
 
 /// How a run ended when it could run at all.
 pub enum Outcome {
     Success,
     SomeFailed,
+    /// A signal stopped the batch; the files finished before it keep their outputs.
+    Interrupted,
 }
 
 #[derive(Parser, Debug)]

@@ -1,5 +1,6 @@
 //! `upres upscale`: a batch of files into a folder. A failed file is reported and the batch goes
-//! on; inputs are never overwritten; each output appears whole or not at all (temp + rename).
+//! on; inputs are never overwritten; each output appears whole or not at all (temp + rename),
+//! also when the batch is interrupted (see `interrupt`).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use upres::codec::OutputFormat;
 use upres::limits::Limits;
 use upres::upscale::{Fit, Target, Upscaler};
 
+use super::interrupt::{self, write_atomically};
 use super::{ModelArgs, Outcome, describe};
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +99,7 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create the output folder {}", args.output.display()))?;
 
+    interrupt::install()?;
     let mut upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, args.limits()?)?;
     upscaler.tile_size = args.tile;
     eprintln!("{}", describe(&upscaler));
@@ -108,6 +111,9 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         .collect();
     let mut failed = 0;
     for (index, input) in args.inputs.iter().enumerate() {
+        if interrupt::requested() {
+            return Ok(interrupted(index, args.inputs.len()));
+        }
         let bar = ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{prefix} [{bar:30}] tile {pos}/{len} {elapsed} ETA {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -117,6 +123,10 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
             Ok(written) => {
                 bar.finish_and_clear();
                 eprintln!("{} → {}", input.display(), written.display());
+            }
+            Err(_) if interrupt::requested() => {
+                bar.abandon();
+                return Ok(interrupted(index, args.inputs.len()));
             }
             Err(error) => {
                 bar.abandon();
@@ -130,6 +140,12 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         return Ok(Outcome::SomeFailed);
     }
     Ok(Outcome::Success)
+}
+
+/// Says how far the batch got: the files before `index` were written (or reported as failed).
+fn interrupted(index: usize, total: usize) -> Outcome {
+    eprintln!("interrupted: {index} of {total} files processed; the rest have no output");
+    Outcome::Interrupted
 }
 
 fn upscale_file(
@@ -161,7 +177,7 @@ fn upscale_file(
     let mut report = |p: upres::upscale::Progress<'_>| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
-        ControlFlow::Continue(())
+        if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
     let encoded = pollster::block_on(upscaler.process(&bytes, target, format, &mut report))?;
     write_atomically(&output, &encoded.bytes)?;
@@ -176,16 +192,4 @@ fn same_format_as(bytes: &[u8], quality: Option<u8>) -> Result<OutputFormat> {
         Ok(image::ImageFormat::WebP) => OutputFormat::WebP,
         _ => OutputFormat::Png,
     })
-}
-
-/// Writes beside the destination, then renames: a reader never sees half a file, and a failure
-/// leaves nothing behind.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        std::fs::remove_file(&temp).ok();
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }
