@@ -4,6 +4,7 @@
 //! written); 2 the command could not run at all (bad arguments, no model, no backend); 130 a
 //! batch was interrupted (Ctrl-C, SIGTERM, SIGHUP), leaving only whole outputs.
 
+mod bench;
 mod eval;
 mod interrupt;
 #[cfg(feature = "train")]
@@ -40,6 +41,8 @@ pub struct Args {
 enum Command {
     /// Upscale images into a folder (outputs named STEM@4x.EXT, STEM@2000px.EXT, …).
     Upscale(upscale::UpscaleArgs),
+    /// Time the network on each backend beside bicubic and Lanczos3 (crops of one photo).
+    Bench(bench::BenchArgs),
     /// Score the models against bicubic and Lanczos3 on benchmark sets (PSNR/SSIM on Y).
     Eval(eval::EvalArgs),
     /// Train a network (resumes from its checkpoint when there is one).
@@ -50,6 +53,7 @@ enum Command {
 pub fn run(args: Args) -> Result<Outcome> {
     match args.command {
         Command::Upscale(args) => upscale::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => train::run(args),

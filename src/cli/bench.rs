@@ -1,0 +1,262 @@
+//! `upres bench`: how fast the network runs on each backend, beside bicubic and Lanczos3, on
+//! square crops from the centre of one photo. Prints a table and writes JSON for BENCHMARKS.md.
+//!
+//! Per case: *cold* is loading the models onto the (already started) backend plus the first run,
+//! which on wgpu includes compiling the kernels for that tile shape; *warm* is the median of the
+//! runs after it. Peak memory is the process's peak resident set during the case (Linux only).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use image::RgbImage;
+use serde::Serialize;
+use upres::backend::{Backend, BackendChoice};
+use upres::limits::Limits;
+use upres::resample::{self, Filter};
+use upres::upscale::Upscaler;
+use upres::weights::ModelFile;
+
+use super::{ModelArgs, Outcome};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The photo the inputs are cropped from (its centre).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// Input sides in pixels (square crops).
+    #[arg(long, value_delimiter = ',', default_values_t = [256, 512])]
+    sizes: Vec<u32>,
+    /// Model scales.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 4])]
+    scales: Vec<usize>,
+    /// Warm runs after the cold one; their median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Models, and the backend: with `auto` (the default) the CPU and, when any adapter
+    /// starts, wgpu (software adapters included, and labelled as such).
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    image: String,
+    models: Vec<String>,
+    runs: Vec<Run>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    os: String,
+    /// Threads of burn's CPU backend (rayon): RAYON_NUM_THREADS, else one per core.
+    threads: usize,
+}
+
+#[derive(Serialize)]
+struct Run {
+    method: String,
+    backend: String,
+    input: String,
+    scale: usize,
+    cold_ms: f64,
+    warm_median_ms: f64,
+    warm_runs: usize,
+    output_mp_per_s: f64,
+    /// None where the platform does not report it.
+    peak_rss_mib: Option<f64>,
+}
+
+pub fn run(args: BenchArgs) -> Result<Outcome> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1: the warm time is the median of those runs");
+    }
+    let photo = image::open(&args.image)
+        .with_context(|| format!("cannot read the benchmark photo {}", args.image.display()))?
+        .to_rgb8();
+    let files = args.model.model_files()?;
+    let backends = backends(args.model.backend)?;
+    let report_models = files
+        .iter()
+        .map(|f| format!("{} (×{}, sha256 {})", f.card.name, f.card.config.scale, f.card.short_hash()))
+        .collect();
+
+    println!("| method | backend | input | scale | cold ms | warm ms (median of {}) | output MP/s | peak RSS MiB |", args.runs);
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut runs = Vec::new();
+    for &size in &args.sizes {
+        let input = centre_crop(&photo, size).with_context(|| format!("{}", args.image.display()))?;
+        for &scale in &args.scales {
+            for backend in &backends {
+                runs.push(print(network(backend, &files, &input, scale, args.runs)?));
+            }
+            for (name, filter) in [("bicubic", Filter::Bicubic), ("lanczos3", Filter::Lanczos3)] {
+                runs.push(print(resize(name, filter, &input, scale, args.runs)));
+            }
+        }
+    }
+    if let Some(path) = &args.json {
+        let report = Report {
+            machine: machine(),
+            image: args.image.display().to_string(),
+            models: report_models,
+            runs,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn backends(choice: BackendChoice) -> Result<Vec<Backend>> {
+    Ok(match choice {
+        BackendChoice::Auto => {
+            let mut all = vec![Backend::cpu("benchmarked")];
+            match Backend::select(BackendChoice::Wgpu) {
+                Ok(wgpu) => all.push(wgpu),
+                Err(e) => eprintln!("wgpu not benchmarked: {e}"),
+            }
+            all
+        }
+        choice => vec![Backend::select(choice).context("cannot start the requested backend")?],
+    })
+}
+
+fn centre_crop(photo: &RgbImage, size: u32) -> Result<RgbImage> {
+    let (width, height) = photo.dimensions();
+    if size == 0 || size > width || size > height {
+        bail!("the photo is {width}×{height}: too small for a {size}×{size} crop");
+    }
+    Ok(image::imageops::crop_imm(photo, (width - size) / 2, (height - size) / 2, size, size).to_image())
+}
+
+fn network(backend: &Backend, files: &[ModelFile], input: &RgbImage, scale: usize, runs: usize) -> Result<Run> {
+    let peak = PeakMemory::start();
+    let started = Instant::now();
+    let upscaler = Upscaler::new(backend.clone(), files, Limits::default())?;
+    // The network passes with tiling and stitching, as an upscale to ×scale runs them.
+    let run_once = || -> Result<()> {
+        let passes = upscaler.plan_passes(input.width(), input.height(), &[scale])?;
+        pollster::block_on(upscaler.run_passes(input.clone(), &passes, &mut |_, _| Ok(())))?;
+        Ok(())
+    };
+    run_once()?;
+    let cold = started.elapsed();
+    let warm = median((0..runs).map(|_| timed(run_once)).collect::<Result<_>>()?);
+    let name = upscaler.model(scale).map(|m| m.card.name.clone())?;
+    Ok(result(name, backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
+}
+
+fn resize(name: &str, filter: Filter, input: &RgbImage, scale: usize, runs: usize) -> Run {
+    let peak = PeakMemory::start();
+    let (width, height) = (input.width() as usize, input.height() as usize);
+    let run_once = || {
+        std::hint::black_box(resample::resize_u8(input.as_raw(), width, height, 3, width * scale, height * scale, filter));
+        Ok(())
+    };
+    let cold = timed(run_once).unwrap_or_default();
+    let warm = median((0..runs).map(|_| timed(run_once).unwrap_or_default()).collect());
+    result(name.into(), "cpu (Rust, one thread)".into(), input, scale, cold, warm, runs, peak.read())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn result(
+    method: String,
+    backend: String,
+    input: &RgbImage,
+    scale: usize,
+    cold: Duration,
+    warm: Duration,
+    runs: usize,
+    peak_rss_mib: Option<f64>,
+) -> Run {
+    let output_pixels = f64::from(input.width()) * f64::from(input.height()) * (scale * scale) as f64;
+    Run {
+        method,
+        backend,
+        input: format!("{}x{}", input.width(), input.height()),
+        scale,
+        cold_ms: cold.as_secs_f64() * 1000.0,
+        warm_median_ms: warm.as_secs_f64() * 1000.0,
+        warm_runs: runs,
+        output_mp_per_s: output_pixels / 1e6 / warm.as_secs_f64().max(1e-9),
+        peak_rss_mib,
+    }
+}
+
+fn print(run: Run) -> Run {
+    println!(
+        "| {} | {} | {} | ×{} | {:.1} | {:.1} | {:.2} | {} |",
+        run.method,
+        run.backend,
+        run.input,
+        run.scale,
+        run.cold_ms,
+        run.warm_median_ms,
+        run.output_mp_per_s,
+        run.peak_rss_mib.map_or("—".into(), |m| format!("{m:.0}"))
+    );
+    run
+}
+
+fn timed(f: impl Fn() -> Result<()>) -> Result<Duration> {
+    let started = Instant::now();
+    f()?;
+    Ok(started.elapsed())
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Machine {
+        cpu,
+        cores,
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse().ok()).unwrap_or(cores),
+    }
+}
+
+/// The process's peak resident memory since `start`, which resets the kernel's high-water mark
+/// (writing 5 to /proc/self/clear_refs); None where that is not available.
+struct PeakMemory {
+    reset: bool,
+}
+
+impl PeakMemory {
+    fn start() -> Self {
+        Self { reset: std::fs::write("/proc/self/clear_refs", "5").is_ok() }
+    }
+
+    fn read(&self) -> Option<f64> {
+        if !self.reset {
+            return None;
+        }
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
