@@ -62,12 +62,12 @@ pub struct Decoded {
 /// `limits.max_input_pixels`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let format = sniff(bytes)?;
+    // Where the format puts the size at a fixed place, it is checked before the decoder is built.
     // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut
     // short after its header would be called corrupt even when the header already shows that it
-    // is over the limit, which is the more useful thing to say.
-    if format == ImageFormat::Png
-        && let Some((width, height)) = png_size(bytes)
-    {
+    // is over the limit, which is the more useful thing to say; and on a 32-bit target (wasm32)
+    // its BMP decoder refuses a size it cannot address with a message of its own.
+    if let Some((width, height)) = declared_size(format, bytes) {
         limits.check_input(width, height)?;
     }
 
@@ -140,6 +140,15 @@ fn is_svg(bytes: &[u8]) -> bool {
     start.starts_with('<') && start.contains("<svg")
 }
 
+/// The size in the header, for the formats that keep it at a fixed place.
+fn declared_size(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
+    match format {
+        ImageFormat::Png => png_size(bytes),
+        ImageFormat::Bmp => bmp_size(bytes),
+        _ => None,
+    }
+}
+
 /// The size in a PNG's IHDR chunk, which the format fixes as the first, straight after the
 /// signature. Its CRC is not checked: a damaged size is refused as too large or left to the decoder.
 fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
@@ -151,6 +160,22 @@ fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
         )),
         _ => None,
     }
+}
+
+/// The size in a BMP's DIB header, which follows the 14-byte file header: 16-bit sides in the old
+/// OS/2 core header (12 bytes long), signed 32-bit ones in every later kind, where a negative
+/// height means rows stored top down. A negative width is nonsense, left to the decoder.
+fn bmp_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let field = |at: usize, len: usize| bytes.get(at..at + len);
+    let header_size = u32::from_le_bytes(field(14, 4)?.try_into().ok()?);
+    if header_size == 12 {
+        let width = u16::from_le_bytes(field(18, 2)?.try_into().ok()?);
+        let height = u16::from_le_bytes(field(20, 2)?.try_into().ok()?);
+        return Some((u32::from(width), u32::from(height)));
+    }
+    let width = i32::from_le_bytes(field(18, 4)?.try_into().ok()?);
+    let height = i32::from_le_bytes(field(22, 4)?.try_into().ok()?);
+    Some((u32::try_from(width).ok()?, height.unsigned_abs()))
 }
 
 /// The name of a format upres reads, or `None` for one it does not.

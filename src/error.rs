@@ -52,6 +52,22 @@ impl Error {
             Error::Io(_) => "io",
         }
     }
+
+    /// What went wrong, without the words that name the kind ("unsupported image: …"): for a
+    /// caller that names the kind itself, as the web page does with a title per kind.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Decode(detail)
+            | Error::Unsupported(detail)
+            | Error::Parameter(detail)
+            | Error::Encode(detail)
+            | Error::Model(detail)
+            | Error::Backend(detail) => detail.clone(),
+            Error::Limits(limit) => limit.to_string(),
+            Error::Cancelled => self.to_string(),
+            Error::Io(error) => error.to_string(),
+        }
+    }
 }
 
 /// A size limit that an input or output would exceed.

@@ -301,9 +301,9 @@ fn report_progress(on_progress: &Function, progress: Progress<'_>) -> ControlFlo
 }
 
 /// An `Error` whose `name` says whose fault it was ([`Error::kind`]) and whose message is the
-/// pipeline's own, written for people.
+/// pipeline's own, written for people; the page puts its own title for the kind in front.
 fn to_js(error: Error) -> JsValue {
-    let js = js_sys::Error::new(&error.to_string());
+    let js = js_sys::Error::new(&error.detail());
     js.set_name(error.kind());
     js.into()
 }

@@ -565,6 +565,22 @@ fn other_format_cases() -> Vec<Case> {
     // BITMAPINFOHEADER: width and height, 32-bit little-endian, at 18 and 22.
     let mut huge_bmp = file(pattern(4, 4), ImageFormat::Bmp);
     huge_bmp[18..26].copy_from_slice(&[0x50, 0xC3, 0, 0, 0x50, 0xC3, 0, 0]);
+    // A negative height: rows stored top down.
+    let mut top_down_bmp = huge_bmp.clone();
+    top_down_bmp[22..26].copy_from_slice(&(-50_000_i32).to_le_bytes());
+    // The old OS/2 core header: 12 bytes, with 16-bit sides.
+    let os2_bmp = [
+        &b"BM"[..],
+        &26_u32.to_le_bytes(), // file size
+        &[0; 4],               // reserved
+        &26_u32.to_le_bytes(), // where the pixels would start
+        &12_u32.to_le_bytes(), // header size
+        &65_535_u16.to_le_bytes(),
+        &65_535_u16.to_le_bytes(),
+        &1_u16.to_le_bytes(),  // one plane
+        &24_u16.to_le_bytes(), // bits per pixel
+    ]
+    .concat();
     vec![
         decodes("animated.gif", animated_gif, (4, 3), |d| {
             assert!(
@@ -575,6 +591,13 @@ fn other_format_cases() -> Vec<Case> {
         refused("65535x65535.gif", huge_gif, "limits", "65535×65535"),
         refused("cut.gif", cut_gif, "decode", "truncated or corrupt GIF"),
         refused("50000x50000.bmp", huge_bmp, "limits", "50000×50000"),
+        refused(
+            "50000x50000-top-down.bmp",
+            top_down_bmp,
+            "limits",
+            "50000×50000",
+        ),
+        refused("os2-65535x65535.bmp", os2_bmp, "limits", "65535×65535"),
         refused(
             "60000x60000.tiff",
             huge_tiff(60_000, 60_000),
@@ -838,6 +861,8 @@ fn check(case: &Case, upscaler: &Upscaler) {
                 error.to_string().contains(says),
                 "{error:?} should say {says:?}"
             );
+            // The page titles each kind itself, and shows the detail after the title.
+            assert!(error.detail().contains(says) && error.to_string().ends_with(&error.detail()));
             if *kind == "limits" {
                 // Refused from the header alone: nothing near the size of a row of pixels.
                 assert!(

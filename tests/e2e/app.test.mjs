@@ -112,31 +112,58 @@ test('a second visit works offline', async (t) => {
   assert.equal((await h.upscaleAndDownload(page, 0)).name, 'photo@2x.png');
 });
 
-test('a failing GPU is retried with smaller tiles, then the CPU finishes the job', async (t) => {
-  const context = await env.browser.newContext({ serviceWorkers: 'block' });
-  // Loses the WebGPU device as soon as the first result is read back, in every worker.
-  await context.route('**/worker.js', async (route) => {
-    const response = await route.fetch();
-    const sabotage = `
-      const requestDevice = GPUAdapter.prototype.requestDevice;
-      GPUAdapter.prototype.requestDevice = async function (...args) {
-        const device = await requestDevice.apply(this, args);
-        const mapAsync = GPUBuffer.prototype.mapAsync;
-        GPUBuffer.prototype.mapAsync = function (...a) { device.destroy(); return mapAsync.apply(this, a); };
-        return device;
-      };\n`;
-    await route.fulfill({ response, body: sabotage + (await response.text()) });
+// Faults injected into every worker's WebGPU device when it first reads a result back, mid-job.
+const GPU_FAULTS = {
+  // A driver reset or a crashed GPU process.
+  'device lost': 'device.destroy();',
+  // An allocation the GPU cannot satisfy: WebGPU reports it as an uncaptured GPUOutOfMemoryError.
+  'allocation error': `device.dispatchEvent(new GPUUncapturedErrorEvent('uncapturederror',
+    { error: new GPUOutOfMemoryError('injected by the test') }));`,
+};
+
+for (const [fault, inject] of Object.entries(GPU_FAULTS)) {
+  test(`a GPU ${fault} is retried with smaller tiles, then the CPU finishes the job with the same result`, async (t) => {
+    const bytes = photo(96, 64);
+    const reference = await (async () => {
+      const { page } = await app(t);
+      await h.addFile(page, 'photo.png', bytes);
+      await h.setScale(page, 2);
+      return h.upscaleAndDownload(page, 0);
+    })();
+
+    const context = await env.browser.newContext({ serviceWorkers: 'block' });
+    await context.route('**/worker.js', async (route) => {
+      const response = await route.fetch();
+      const sabotage = `
+        const requestDevice = GPUAdapter.prototype.requestDevice;
+        GPUAdapter.prototype.requestDevice = async function (...args) {
+          const device = await requestDevice.apply(this, args);
+          const mapAsync = GPUBuffer.prototype.mapAsync;
+          GPUBuffer.prototype.mapAsync = function (...a) { ${inject} return mapAsync.apply(this, a); };
+          return device;
+        };\n`;
+      await route.fulfill({ response, body: sabotage + (await response.text()) });
+    });
+    const { page } = await app(t, { context, backend: 'webgpu' });
+    // Every backend the page announces from here on, in order.
+    await page.evaluate(() => {
+      window.announced = [];
+      const status = document.querySelector('#backend-status');
+      new MutationObserver(() => window.announced.push(status.textContent)).observe(status, { childList: true, characterData: true, subtree: true });
+    });
+    await h.addFile(page, 'photo.png', bytes);
+    await h.setScale(page, 2);
+    const result = await h.upscaleAndDownload(page, 0);
+    const announced = await page.evaluate(() => window.announced.filter((text) => text.startsWith('Running on')));
+    t.diagnostic(announced.join(' | '));
+    assert.match(announced.at(-1), /WebGPU failed even with 64-pixel tiles/);
+    assert.ok(announced.some((text) => /retried with 128-pixel tiles/.test(text)), 'a retry with 128-pixel tiles');
+    assert.ok(announced.some((text) => /retried with 64-pixel tiles/.test(text)), 'a retry with 64-pixel tiles');
+    assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
+    assert.equal(result.name, reference.name);
+    assert.ok(result.bytes.equals(reference.bytes), 'the same file as a job that ran on the CPU from the start');
   });
-  const { page } = await app(t, { context, backend: 'webgpu' });
-  await h.addFile(page, 'photo.png', photo(96, 64));
-  await h.setScale(page, 2);
-  const result = await h.upscaleAndDownload(page, 0);
-  assert.deepEqual([h.decodePng(result.bytes).width, h.decodePng(result.bytes).height], [192, 128]);
-  assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
-  const status = await page.textContent('#backend-status');
-  t.diagnostic(status);
-  assert.match(status, /WebGPU failed even with 64-pixel tiles/);
-});
+}
 
 test('target sizes, formats and remembered options', async (t) => {
   const { page } = await app(t);
