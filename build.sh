@@ -7,6 +7,12 @@
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
 #   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
 #   ./build.sh fuzz     fuzz the pipeline for ${FUZZ_MINUTES:-10} minutes (cargo-fuzz; see fuzz/README.md)
+#   ./build.sh bench-browser   time the built www/ against UpscalerJS in headless Chromium, score the
+#                              peers with `upres eval --outputs`, regenerate BENCHMARKS.md (extra
+#                              arguments go to scripts/bench-browser.mjs)
+#   ./build.sh bench           time the native CLI (`upres bench`: CPU, and wgpu when an adapter
+#                              starts) on crops of ${BENCH_PHOTO:-path.jpg}, regenerate BENCHMARKS.md
+#   ./build.sh benchmarks      regenerate BENCHMARKS.md and bench/chart.svg from bench/results/*.json
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
 # of exactly the version in Cargo.lock, and the npm dev dependencies (fflate for "download all",
@@ -34,6 +40,10 @@ install_web_tools() {
     if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
         cargo install wasm-bindgen-cli --version "=$version"
     fi
+    install_npm
+}
+
+install_npm() {
     # Playwright drives the system chromium; it must never fetch a browser of its own.
     if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
         PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
@@ -111,6 +121,39 @@ case "$cmd" in
         cargo build --bin upres
         node scripts/models-readme.mjs "$target_dir/debug/upres" "${UPRES_DATA:-../shared/data}"
         ;;
+    bench-browser)
+        # Times www/ as it is built (run ./build.sh first), so a benchmark never rebuilds the
+        # module it measures. A running `upres train` is paused while timing (BENCH_PAUSE, a
+        # pgrep -f pattern; empty pauses nothing); the trap continues it however this ends.
+        if [ ! -f www/pkg/upres_bg.wasm ] || [ ! -f www/models/index.json ]; then
+            echo "bench-browser: www/ has no built app; run ./build.sh first" >&2
+            exit 2
+        fi
+        install_npm
+        export BENCH_PAUSE=${BENCH_PAUSE-upres[-a-z]* train}
+        trap '[ -z "$BENCH_PAUSE" ] || pkill -CONT -f "$BENCH_PAUSE" || true' EXIT
+        # The peers' outputs are scored by the same metric code as ours: `upres eval --outputs`.
+        cargo build --bin upres
+        node scripts/bench-browser.mjs --upres "$target_dir/debug/upres" "${@:2}"
+        node scripts/benchmarks-md.mjs
+        ;;
+    bench)
+        # Same photo as the browser benchmark, so the two tables compare like with like. A
+        # running `upres train` is stopped for the whole run and continued however this ends.
+        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
+        [ -f "$photo" ] || { echo "bench: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+        cargo build --bin upres
+        pattern=${BENCH_PAUSE-upres[-a-z]* train}
+        if [ -n "$pattern" ]; then
+            trap 'pkill -CONT -f "$pattern" || true' EXIT
+            pkill -STOP -f "$pattern" || true
+        fi
+        "$target_dir/debug/upres" bench --image "$photo" --json bench/results/native.json "${@:2}"
+        node scripts/benchmarks-md.mjs
+        ;;
+    benchmarks)
+        node scripts/benchmarks-md.mjs
+        ;;
     fuzz)
         run_fuzzer
         ;;
@@ -119,10 +162,10 @@ case "$cmd" in
         build_web
         # The browser-vs-native comparison runs the CLI built by the native tests.
         cargo build --bin upres
-        node --test --test-concurrency=1 tests/e2e/
+        node --test --test-concurrency=1 tests/e2e/ tests/benchmarks-md.test.mjs
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|fuzz]" >&2
+        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|benchmarks|fuzz]" >&2
         exit 2
         ;;
 esac

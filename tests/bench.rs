@@ -23,6 +23,9 @@ fn bench_reports_every_case_with_consistent_numbers() {
 
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(report["machine"]["build"].as_str().unwrap().contains("profile"), "{report:#}");
+    // After 2026-01-01: the date BENCHMARKS.md prints comes from the report, not the file.
+    assert!(report["unix_time"].as_u64().unwrap() > 1_767_225_600, "{report:#}");
     let runs = report["runs"].as_array().unwrap();
     // 2 sizes × 2 scales × (the network on the CPU, bicubic, Lanczos3).
     assert_eq!(runs.len(), 12, "{report:#}");

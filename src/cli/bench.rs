@@ -44,6 +44,8 @@ pub struct BenchArgs {
 
 #[derive(Serialize)]
 struct Report {
+    /// When the run ended, seconds since 1970 (UTC).
+    unix_time: u64,
     machine: Machine,
     image: String,
     models: Vec<String>,
@@ -57,6 +59,8 @@ struct Machine {
     os: String,
     /// Threads of burn's CPU backend (rayon): RAYON_NUM_THREADS, else one per core.
     threads: usize,
+    /// How this binary was built: its Cargo profile decides what the timings mean.
+    build: &'static str,
 }
 
 #[derive(Serialize)]
@@ -103,6 +107,7 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
     }
     if let Some(path) = &args.json {
         let report = Report {
+            unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs()),
             machine: machine(),
             image: args.image.display().to_string(),
             models: report_models,
@@ -230,6 +235,11 @@ fn machine() -> Machine {
         cores,
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse().ok()).unwrap_or(cores),
+        build: if cfg!(debug_assertions) {
+            "dev profile (dependencies at opt-level 3 without debug assertions; upres at opt-level 2 with them)"
+        } else {
+            "release profile (opt-level 3, thin LTO)"
+        },
     }
 }
 
