@@ -30,18 +30,8 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  // WebGPU for both tools; headless, the adapter is whatever the machine offers (SwiftShader, a
-  // software rasteriser, when there is no GPU). WebGL gets the same through ANGLE.
-  '--enable-unsafe-webgpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 /** The upres backends (engine.js preferences) and TF.js backends that are measured. */
 const UPRES_BACKENDS = ['cpu', 'webgpu'];
 const TFJS_BACKENDS = ['webgl', 'wasm', 'webgpu'];

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../scripts/chromium.mjs';
 import { serve } from '../../scripts/serve.mjs';
 
 export const ARTIFACTS = 'test-artifacts';
 export const PREFIX = '/shop/tools/upres/';
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 /** Serves www/ and launches a headless chromium with WebGPU enabled; `close()` ends both. */
 export async function start() {
@@ -21,17 +21,8 @@ export async function start() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      // WebGPU; headless here it gets SwiftShader, a software adapter (isFallbackAdapter).
-      '--enable-unsafe-webgpu',
-      // Nothing but the app may use the network (the request-log test counts on it).
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
+    // The request-log test counts on Chromium's own traffic being off (CHROMIUM_FLAGS).
+    args: [...CHROMIUM_FLAGS, '--disable-quic'],
   });
   return {
     origin,
