@@ -6,6 +6,9 @@
 //       [--backends cpu,webgpu,webgl,wasm] [--sizes 256,512] [--scales 2,4] [--photo NAME.jpg]
 //       [--timeout-s 180] [--out bench/results/browser.json] [--data ../shared/data]
 //
+// Tools left out of --tools keep their speed cases from the last report (each case says when it
+// was timed): `--only speed --tools upres` times upres again after a model change.
+//
 // Speed: each case is a fresh browser (nothing cached or compiled). Cold = import the
 // code, download the wasm module or TF.js and the model, start the backend, upscale once; warm =
 // the median of at least 3 more runs in the same page. Every step has a time limit: a case that
@@ -299,6 +302,20 @@ async function makeInputs(browser) {
   return crops;
 }
 
+/** Which --tools entry a case belongs to. */
+const toolOf = (c) => (c.tool === 'upres' ? 'upres' : c.model);
+
+/** The order cases() lists cases in, for any mix of fresh and kept ones. */
+function caseOrder(c) {
+  const backends = c.tool === 'upres' ? UPRES_BACKENDS : TFJS_BACKENDS;
+  return [c.scale, Number(c.input.split('x')[0]), ['upres', ...PEERS].indexOf(toolOf(c)), backends.indexOf(c.backend)];
+}
+const byCaseOrder = (a, b) => {
+  const [x, y] = [caseOrder(a), caseOrder(b)];
+  const differing = x.findIndex((value, i) => value !== y[i]);
+  return differing < 0 ? 0 : x[differing] - y[differing];
+};
+
 function cases() {
   const list = [];
   for (const scale of options.scales) {
@@ -350,6 +367,7 @@ async function runCase(browser, spec, crops, devices, results) {
     input: `${spec.size}x${spec.size}`,
     scale: spec.scale,
     status: 'ok',
+    timed_at: new Date().toISOString(),
   };
   const label = `${result.tool} ${result.model} ${result.backend} ${result.input} ×${result.scale}`;
   const skip = hopeless(spec, results);
@@ -638,10 +656,22 @@ try {
   if (options.only !== 'quality') {
     // Speed: every case, timed, with the training paused.
     paused = [];
+    // The tools left out of --tools keep their cases from the last report, so that one tool can be
+    // timed again after a change (a new model) without the others' half hour.
+    const kept = (previous?.cases ?? []).filter((c) => !options.tools.includes(toolOf(c)));
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    if (kept.length && !(same(previous.browser.version, report.browser.version) && same(previous.machine, report.machine))) {
+      fail(`${options.out} was timed on another machine or browser: time every tool again (leave out --tools)`);
+    }
+    for (const c of kept) {
+      c.timed_at ??= previous.date;
+      report.models[c.weights] ??= previous.models[c.weights];
+    }
     try {
-      report.cases = [];
+      report.cases = [...kept];
       for (const spec of cases()) {
         report.cases.push(await runCase(browser, spec, crops, devices, report.cases));
+        report.cases.sort(byCaseOrder);
         report.protocol.paused = paused.map(({ command }) => command.slice(0, 120));
         save(report);
       }

@@ -449,6 +449,13 @@ function machineSection() {
       `- WebGPU adapter: ${gpu}. WebGL renderer: ${b.webgl_renderer ?? 'none'}.`,
       `- Browser results: ${browser.date.slice(0, 10)}${browser.protocol.paused?.length ? `; ${browser.protocol.paused.length} training run(s) on this machine were paused (SIGSTOP) while timing` : ''}.`,
     );
+    // Cases kept from an earlier run (bench-browser.mjs re-times only the tools it is given).
+    const earlier = cases.filter((c) => c.timed_at && c.timed_at < browser.date);
+    if (earlier.length) {
+      const names = [...new Set(earlier.map((c) => (c.tool === 'upres' ? 'upres' : c.model)))];
+      const days = [...new Set(earlier.map((c) => c.timed_at.slice(0, 10)))];
+      lines.push(`- The ${names.join(' and ')} cases were timed in an earlier run (${days.join(', ')}), on the same machine and browser; the others in this one.`);
+    }
     const noisy = cases.filter((c) => c.compilers_running);
     if (noisy.length) lines.push(`- **Compilers were running during ${noisy.length} case(s)** (${noisy.map((c) => `${caseName(c)} ${side(c.input)} ×${c.scale}`).join(', ')}): those timings share the CPU.`);
     const builds = [...new Set(cases.map((c) => c.wasm_sha256).filter(Boolean))];

@@ -46,6 +46,9 @@ test('ratios are computed from the cases, and a faster or better peer is reporte
       run('upscalerjs', 'peer', 'webgl', 3000, 250),
     ],
   };
+  // The peer's cases were kept from an earlier run; upres was timed again.
+  browser.cases[0].timed_at = '2026-01-02T03:05:00.000Z';
+  for (const c of browser.cases.slice(1)) c.timed_at = '2025-12-31T23:00:00.000Z';
   writeFileSync(join(results, 'browser.json'), JSON.stringify(browser));
   const score = (method, psnr) => ({ method, set: 'set5', scale: 4, psnr, ssim: 0.8 });
   writeFileSync(join(results, 'quality-x4.json'), JSON.stringify([score('bicubic', 28), score('upres-x4', 30), score('peer', 31)]));
@@ -56,6 +59,7 @@ test('ratios are computed from the cases, and a faster or better peer is reporte
   assert.match(markdown, /\*\*Warm speed:\*\* peer \(TF\.js webgl\) is faster than upres \(cpu\): 256² ×4: 250 ms against 500 ms/);
   assert.match(markdown, /\*\*Quality, set5 ×4:\*\* peer scores 31\.00 dB, 1\.00 dB above upres-x4 \(30\.00 dB\) with 50× the parameters/);
   assert.match(markdown, /\*\*upres-x4 against bicubic:\*\* \+2\.00 dB on set5/);
+  assert.match(markdown, /The peer cases were timed in an earlier run \(2025-12-31\)/);
   // Every measured point is on the chart: upres, and the peer on both backends.
   assert.equal((svg.match(/<circle /g) ?? []).length, 3);
 });
