@@ -72,6 +72,26 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     device.seed(options.seed);
     let checkpoint_dir = options.out_dir.join("train").join(&options.name);
     std::fs::create_dir_all(&checkpoint_dir)?;
+    let state_path = checkpoint_dir.join("state.json");
+    let saved = if state_path.exists() { Some(read_state(&state_path)?) } else { None };
+    if let Some(held) = saved.as_ref().and_then(|s| s.config)
+        && held != config
+    {
+        return Err(Error::Parameter(format!(
+            "{} holds a ×{} network of {} channels × {} hidden layers, not the ×{} {} × {} asked for: \
+             resume it with --scale {} --channels {} --blocks {}, or start another run with --name",
+            checkpoint_dir.display(),
+            held.scale,
+            held.channels,
+            held.blocks,
+            config.scale,
+            config.channels,
+            config.blocks,
+            held.scale,
+            held.channels,
+            held.blocks
+        )));
+    }
 
     let images = load_images(&options.data)?;
     let validation: Vec<EvalSet> = options
@@ -90,10 +110,8 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     let mut net = config.init_train(&device);
     let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut state = RunState::default();
-    let state_path = checkpoint_dir.join("state.json");
-    if state_path.exists() {
-        state = serde_json::from_slice(&std::fs::read(&state_path)?)
-            .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
+    if let Some(saved) = saved {
+        state = saved;
         net = net.load_record(read_record(&checkpoint_dir.join("net.bpk"))?);
         optimizer = optimizer
             .load(checkpoint_dir.join("optimizer.bpk"))
@@ -152,7 +170,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
             .is_some_and(|max| started.elapsed().as_secs_f64() >= max);
         if state.step % options.validate_every == 0 || state.step == options.steps || out_of_time {
             state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
-            let (card, score) = validate(&net, options, &state, &validation)?;
+            let (card, score, improves) = validate(&net, options, &state, &validation)?;
             let steps = if steps_since_report == 0 { options.validate_every } else { steps_since_report };
             eprintln!(
                 "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data  {}  ({:.0} s)",
@@ -169,7 +187,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
                 state.wall_seconds
             );
             (loss_sum, data_seconds, step_seconds) = (0.0, 0.0, 0.0);
-            if score > state.best_score {
+            if improves {
                 state.best_score = score;
                 best = Some(card);
             }
@@ -194,6 +212,10 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     }
 }
 
+fn read_state(path: &Path) -> Result<RunState> {
+    serde_json::from_slice(&std::fs::read(path)?).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+}
+
 fn read_record(path: &Path) -> Result<ModuleRecord> {
     ModuleRecord::load(path).map_err(|e| Error::Model(format!("{}: {e}", path.display())))
 }
@@ -202,8 +224,7 @@ fn read_record(path: &Path) -> Result<ModuleRecord> {
 /// architecture allows: everything but the scale-specific last layer.
 fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Result<TrainNet> {
     let state_path = checkpoint_dir.join("state.json");
-    let donor: RunState = serde_json::from_slice(&std::fs::read(&state_path)?)
-        .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
+    let donor = read_state(&state_path)?;
     let donor_config = donor.config.ok_or_else(|| {
         Error::Model(format!("{} does not say which architecture it holds", state_path.display()))
     })?;
@@ -214,14 +235,15 @@ fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Res
     net.with_body_from(&donor)
 }
 
-/// Fuses, saves if best, and scores the network; returns the card and the score to maximise
-/// (mean PSNR over the validation sets).
+/// Fuses and scores the network, and saves it if it is the best so far (without validation
+/// sets, the latest is kept); returns the card, the score to maximise (mean PSNR over the
+/// validation sets) and whether it improved.
 fn validate(
     net: &TrainNet,
     options: &TrainOptions,
     state: &RunState,
     sets: &[EvalSet],
-) -> Result<(ModelCard, f64)> {
+) -> Result<(ModelCard, f64, bool)> {
     let cpu = Backend::cpu("validation");
     let fused = net.valid().fuse(&cpu.device);
     let config = options.config;
@@ -272,11 +294,12 @@ fn validate(
         });
     }
     let score = card.evaluation.iter().map(|e| e.psnr).sum::<f64>() / card.evaluation.len().max(1) as f64;
-    if score > state.best_score {
+    let improves = sets.is_empty() || score > state.best_score;
+    if improves {
         std::fs::write(options.out_dir.join(&card.weights), &file.weights)?;
         std::fs::write(options.out_dir.join(format!("{}.json", options.name)), card.to_json())?;
     }
-    Ok((card, score))
+    Ok((card, score, improves))
 }
 
 /// Decodes every image under the folders (recursively), in a stable order.
