@@ -2,7 +2,7 @@
 // number in it is measured, not typed.
 //   node scripts/models-readme.mjs UPRES_BINARY DATA_DIR
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -12,23 +12,30 @@ if (!binary || !data) {
   process.exit(2);
 }
 
-const cards = readdirSync('models')
-  .filter((name) => name.endsWith('.json'))
-  .sort()
-  .map((name) => JSON.parse(readFileSync(join('models', name), 'utf8')));
+const readCards = (folder) =>
+  (existsSync(folder) ? readdirSync(folder) : [])
+    .filter((name) => name.endsWith('.json'))
+    .sort()
+    .map((name) => ({ path: join(folder, name), ...JSON.parse(readFileSync(join(folder, name), 'utf8')) }));
+const cards = readCards('models');
+// Other sizes trained with the same recipe, kept to show why the shipped size was chosen; not shipped.
+const trials = readCards(join('models', 'trials'));
 const sets = ['set5', 'set14', 'b100'].map((set) => join(data, 'eval', set));
 const scales = [...new Set(cards.map((card) => card.config.scale))].sort();
 if (scales.includes(2) && scales.includes(4)) scales.push(8);
 
 const scratch = mkdtempSync(join(tmpdir(), 'upres-eval-'));
-const rows = [];
-for (const scale of scales) {
+/** `upres eval` at `scale` (extra arguments: e.g. a --model card); its rows. */
+function evaluate(scale, extra = []) {
   const json = join(scratch, `x${scale}.json`);
-  execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, '--data', ...sets], {
+  execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, ...extra, '--data', ...sets], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  rows.push(...JSON.parse(readFileSync(json, 'utf8')));
+  return JSON.parse(readFileSync(json, 'utf8'));
 }
+const rows = scales.flatMap((scale) => evaluate(scale));
+const trialRows = trials.flatMap((card) =>
+  evaluate(card.config.scale, ['--model', card.path]).filter((row) => row.method === card.name));
 
 const fixed = (value, digits) => value.toFixed(digits);
 const lines = [
@@ -60,6 +67,31 @@ for (const scale of scales) {
   lines.push(`### ×${scale}`, '', '| set | method | PSNR-Y (dB) | SSIM-Y |', '|---|---|---|---|');
   for (const row of rows.filter((r) => r.scale === scale)) {
     lines.push(`| ${row.set} | ${row.method} | ${fixed(row.psnr, 2)} | ${fixed(row.ssim, 4)} |`);
+  }
+  lines.push('');
+}
+if (trials.length) {
+  const setNames = sets.map((set) => set.split('/').pop());
+  const psnr = (from, card) => setNames.map((set) => {
+    const row = from.find((r) => r.method === card.name && r.set === set && r.scale === card.config.scale);
+    return row ? fixed(row.psnr, 2) : '—';
+  });
+  lines.push(
+    '## Sizes tried',
+    '',
+    'Each shipped model beside the other size trained for the same scale with the same data, batch,',
+    'patch, loss and optimiser; how long each trained is in its columns. The trial\'s card, weights and',
+    'resumable state are in `trials/` (not shipped). PSNR-Y in dB, scored as above.',
+    '',
+    `| model | shipped | channels × hidden layers | parameters | MACs / input pixel | steps | wall time | ${setNames.join(' | ')} |`,
+    `|---|---|---|---|---|---|---|${setNames.map(() => '---|').join('')}`,
+  );
+  for (const scale of [...new Set(trials.map((card) => card.config.scale))].sort()) {
+    const compared = [...cards.filter((card) => card.config.scale === scale).map((card) => [card, rows, 'yes']),
+      ...trials.filter((card) => card.config.scale === scale).map((card) => [card, trialRows, 'no'])];
+    for (const [card, from, shipped] of compared) {
+      lines.push(`| ${card.name} | ${shipped} | ${card.config.channels} × ${card.config.blocks} | ${card.parameters} | ${card.macs_per_input_pixel} | ${card.training.steps} | ${(card.training.wall_seconds / 60).toFixed(0)} min | ${psnr(from, card).join(' | ')} |`);
+    }
   }
   lines.push('');
 }
