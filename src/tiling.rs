@@ -35,7 +35,9 @@ pub struct TilePlan {
 }
 
 impl TilePlan {
-    /// Plans tiles of at most `tile_size`² interior pixels for a `width`×`height` image.
+    /// Plans tiles of at most `tile_size`² interior pixels for a `width`×`height` image, as
+    /// few per row and column as that allows and as even as they can be, so that overlapping
+    /// tiles do not repeat much work (512 px cut by 400 px tiles is two of 256, not 400 + 400).
     pub fn new(width: usize, height: usize, tile_size: usize, context: usize) -> Result<Self> {
         if width == 0 || height == 0 {
             return Err(Error::Parameter(format!(
@@ -45,8 +47,8 @@ impl TilePlan {
         if tile_size == 0 {
             return Err(Error::Parameter("the tile size must be at least 1 pixel".into()));
         }
-        let tile_width = tile_size.min(width);
-        let tile_height = tile_size.min(height);
+        let tile_width = even_tile(width, tile_size);
+        let tile_height = even_tile(height, tile_size);
         let xs = starts(width, tile_width);
         let tiles = starts(height, tile_height)
             .into_iter()
@@ -121,6 +123,16 @@ pub fn to_u8(value: f32) -> u8 {
     (value * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
+/// The tile length that covers `len` with the fewest tiles of at most `max`, rounded up to a
+/// multiple of 16 (fewer distinct shapes for the GPU's compiled kernels) within `max`.
+fn even_tile(len: usize, max: usize) -> usize {
+    if len <= max {
+        return len;
+    }
+    let count = len.div_ceil(max);
+    len.div_ceil(count).next_multiple_of(16).min(max)
+}
+
 /// Start offsets of tiles of length `tile` covering `0..len`, the last one flush with the end.
 fn starts(len: usize, tile: usize) -> Vec<usize> {
     let mut starts: Vec<usize> = (0..len).step_by(tile).take_while(|&x| x + tile < len).collect();
@@ -180,6 +192,19 @@ mod tests {
             }
         }
         assert!(covered.iter().all(|&c| c));
+    }
+
+    #[test]
+    fn tiles_are_as_even_as_the_maximum_allows() {
+        let plan = TilePlan::new(512, 300, 401, 6).unwrap();
+        assert_eq!((plan.tile_width, plan.tile_height), (256, 300));
+        assert_eq!(plan.tiles.len(), 2);
+        // 1000 px needs three tiles of at most 401: 336 each (334 rounded up to 16).
+        let plan = TilePlan::new(1000, 1000, 401, 6).unwrap();
+        assert_eq!(plan.tile_width, 336);
+        assert_eq!(plan.tiles.len(), 9);
+        let xs: Vec<usize> = plan.tiles.iter().filter(|t| t.y == 0).map(|t| t.x).collect();
+        assert_eq!(xs, [0, 336, 664]);
     }
 
     #[test]
