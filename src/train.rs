@@ -62,6 +62,9 @@ struct RunState {
     best_score: f64,
     wall_seconds: f64,
     backend: String,
+    /// The checkpoint (and its step) whose hidden layers started this run, kept for the card.
+    #[serde(default)]
+    initialised_from: Option<String>,
 }
 
 /// Trains (or resumes) and returns the best model's card.
@@ -117,9 +120,14 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
             .load(checkpoint_dir.join("optimizer.bpk"))
             .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
         eprintln!("resuming at step {} (best {:.3} dB)", state.step, state.best_score);
+        if let Some(init) = &options.init_from {
+            eprintln!("--init-from {} left alone: a resumed run keeps its own layers", init.display());
+        }
     } else if let Some(init) = &options.init_from {
-        net = initialise_body(net, init, &device)?;
-        eprintln!("initialised hidden layers from {}", init.display());
+        let (initialised, donor) = initialise_body(net, init, &device)?;
+        net = initialised;
+        eprintln!("initialised hidden layers from {donor}");
+        state.initialised_from = Some(donor);
     }
     state.backend = backend.description.clone();
     state.config = Some(config);
@@ -221,18 +229,20 @@ fn read_record(path: &Path) -> Result<ModuleRecord> {
 }
 
 /// Starts from the layers of another run's checkpoint folder (e.g. ×2 for ×4) wherever the
-/// architecture allows: everything but the scale-specific last layer.
-fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Result<TrainNet> {
+/// architecture allows: everything but the scale-specific last layer. Also returns which
+/// checkpoint that was, at which step, for the model card.
+fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Result<(TrainNet, String)> {
     let state_path = checkpoint_dir.join("state.json");
-    let donor = read_state(&state_path)?;
-    let donor_config = donor.config.ok_or_else(|| {
+    let donor_state = read_state(&state_path)?;
+    let donor_config = donor_state.config.ok_or_else(|| {
         Error::Model(format!("{} does not say which architecture it holds", state_path.display()))
     })?;
     let donor = donor_config
         .init_train(device)
         .try_load_record(read_record(&checkpoint_dir.join("net.bpk"))?)
         .map_err(|e| Error::Model(format!("{}: {e}", checkpoint_dir.display())))?;
-    net.with_body_from(&donor)
+    let described = format!("{} at step {}", checkpoint_dir.display(), donor_state.step);
+    Ok((net.with_body_from(&donor)?, described))
 }
 
 /// Fuses and scores the network, and saves it if it is the best so far (without validation
@@ -270,10 +280,10 @@ fn validate(
             notes: format!(
                 "L1, Adam, cosine from {:.1e}{}",
                 options.learning_rate,
-                options
-                    .init_from
+                state
+                    .initialised_from
                     .as_ref()
-                    .map(|p| format!(", hidden layers initialised from {}", p.display()))
+                    .map(|donor| format!(", hidden layers initialised from {donor}"))
                     .unwrap_or_default()
             ),
         },

@@ -78,6 +78,31 @@ fn training_writes_the_model_and_resumes_from_its_checkpoint() {
     std::fs::remove_dir_all(&scratch).ok();
 }
 
+#[test]
+fn a_run_started_from_another_says_so_on_its_card_after_resuming() {
+    let scratch = scratch_dir("init");
+    let data = scratch.join("images");
+    write_training_images(&data);
+    let backend = Backend::cpu("test");
+    train(&options(&scratch, &data, 4, 3), &backend).expect("donor run");
+
+    let started = |steps| TrainOptions {
+        name: "tiny-x3".into(),
+        config: NetConfig::new(3, 4, 1),
+        init_from: Some(scratch.join("train/tiny-x2")),
+        ..options(&scratch, &data, 4, steps)
+    };
+    let donor = format!("hidden layers initialised from {} at step 3", scratch.join("train/tiny-x2").display());
+    let card = train(&started(2), &backend).expect("initialised run");
+    assert!(card.training.notes.ends_with(&donor), "{}", card.training.notes);
+    // Resumed without --init-from, the card still says where the run began.
+    let resumed = TrainOptions { init_from: None, ..started(4) };
+    let card = train(&resumed, &backend).expect("resumed run");
+    assert_eq!(card.training.steps, 4);
+    assert!(card.training.notes.ends_with(&donor), "{}", card.training.notes);
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
 /// A fresh folder under the system's temporary directory.
 fn scratch_dir(label: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("upres-train-{label}-{}", std::process::id()));
