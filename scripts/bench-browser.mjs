@@ -305,7 +305,7 @@ async function makeInputs(browser) {
 /** Which --tools entry a case belongs to. */
 const toolOf = (c) => (c.tool === 'upres' ? 'upres' : c.model);
 
-/** The order cases() lists cases in, for any mix of fresh and kept ones. */
+/** The report's order (scale, size, tool, backend), for any mix of fresh and kept cases. */
 function caseOrder(c) {
   const backends = c.tool === 'upres' ? UPRES_BACKENDS : TFJS_BACKENDS;
   return [c.scale, Number(c.input.split('x')[0]), ['upres', ...PEERS].indexOf(toolOf(c)), backends.indexOf(c.backend)];
