@@ -5,6 +5,8 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 fn main() {
+    // The folder (for models added or removed) and each embedded file; training state lives
+    // elsewhere (training/), so a checkpoint never reruns this.
     println!("cargo:rerun-if-changed=models");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = Vec::new();
@@ -17,7 +19,12 @@ fn main() {
         }
     }
     files.sort();
-    let mut code = String::from("/// (file name, contents) of every model file in `models/`.\npub static EMBEDDED_MODEL_FILES: &[(&str, &[u8])] = &[\n");
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let mut code = String::from(
+        "/// (file name, contents) of every model file in `models/`.\npub static EMBEDDED_MODEL_FILES: &[(&str, &[u8])] = &[\n",
+    );
     for path in &files {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).ok();

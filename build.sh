@@ -52,20 +52,13 @@ install_npm() {
 
 build_web() {
     install_web_tools
-    # Size over speed for most of the code (it is mostly CubeCL's kernel generator), one codegen
-    # unit and fat LTO so that unused backends and ops disappear; SIMD for the CPU backend's
-    # matrix kernels (every current browser has it). Overrides of the release profile, so the
-    # native CLI keeps its own settings.
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
-    CARGO_PROFILE_RELEASE_LTO=fat \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
-        cargo build --lib --release --target wasm32-unknown-unknown \
-            --no-default-features --features web,cpu,wgpu
+    # The `wasm` profile (Cargo.toml); SIMD for the CPU backend's matrix kernels (every current
+    # browser has it) is set for the wasm target in .cargo/config.toml.
+    cargo build --lib --profile wasm --target wasm32-unknown-unknown --no-default-features --features web,cpu,wgpu
 
     # wasm-bindgen and wasm-opt (minutes, for binaryen's JavaScript build) only when cargo
     # produced a new module.
-    local wasm="$target_dir/wasm32-unknown-unknown/release/upres.wasm"
+    local wasm="$target_dir/wasm32-unknown-unknown/wasm/upres.wasm"
     if [ ! www/pkg/upres_bg.wasm -nt "$wasm" ]; then
         rm -rf www/pkg
         wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name upres "$wasm"

@@ -71,7 +71,7 @@ async function upresCold({ input, scale, backend }) {
   const image = await fetchBlob(input);
   const signal = new AbortController().signal;
   const started = performance.now();
-  const [{ Upres }, { jobOptions }] = await Promise.all([import('../www/engine.js'), import('../www/api.js')]);
+  const [{ Upres }, { jobOptions }] = await Promise.all([import('../www/engine.js'), import('../www/job.js')]);
   const upres = new Upres();
   // A GPU failure makes the engine retry with smaller tiles, then on the CPU; a case that
   // silently changed backend would be timed under the wrong name.

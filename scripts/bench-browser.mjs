@@ -460,7 +460,7 @@ function downloaded(files) {
 /** The model card that www/ serves for `scale`. */
 function upresModel(scale) {
   const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
-  const entry = index.find((m) => m.scale === scale);
+  const entry = index.find((m) => m.scale === scale && m.input === 'clean');
   if (!entry) throw new Error(`www/models has no ×${scale} model: build the web app (./build.sh)`);
   const card = JSON.parse(readFileSync(join('www/models', entry.card), 'utf8'));
   return {

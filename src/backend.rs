@@ -26,9 +26,7 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(Self::Auto),
             "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
             "cpu" => Ok(Self::Cpu),
-            other => Err(Error::Parameter(format!(
-                "unknown backend {other:?}: expected auto, wgpu or cpu"
-            ))),
+            other => Err(Error::Parameter(format!("unknown backend {other:?}: expected auto, wgpu or cpu"))),
         }
     }
 }
@@ -45,11 +43,7 @@ pub struct Backend {
 
 impl Backend {
     pub fn cpu(reason: impl Into<String>) -> Self {
-        Self {
-            device: cpu_device(),
-            description: "cpu (burn flex)".into(),
-            reason: reason.into(),
-        }
+        Self { device: cpu_device(), description: "cpu (burn flex)".into(), reason: reason.into() }
     }
 
     /// Starts the backend the user asked for (native: initialises wgpu synchronously).
@@ -58,8 +52,7 @@ impl Backend {
         match choice {
             BackendChoice::Cpu => Ok(Self::cpu("requested")),
             BackendChoice::Wgpu => wgpu_native(true),
-            BackendChoice::Auto => Ok(wgpu_native(false)
-                .unwrap_or_else(|e| Self::cpu(format!("{e}; using the CPU")))),
+            BackendChoice::Auto => Ok(wgpu_native(false).unwrap_or_else(|e| Self::cpu(format!("{e}; using the CPU")))),
         }
     }
 }
@@ -85,17 +78,16 @@ fn wgpu_native(allow_software: bool) -> Result<Backend> {
             .map(|(device, setup)| {
                 let info = setup.adapter.get_info();
                 let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-                let description =
-                    format!("wgpu: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+                let description = format!("wgpu: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
                 (device, description, software)
             })
             .map_err(|e| format!("no wgpu adapter could be started ({e})"))
     });
     match started {
         Err(e) => Err(Error::Backend(e.clone())),
-        Ok((_, description, true)) if !allow_software => Err(Error::Backend(format!(
-            "the only wgpu adapter is a software one ({description})"
-        ))),
+        Ok((_, description, true)) if !allow_software => {
+            Err(Error::Backend(format!("the only wgpu adapter is a software one ({description})")))
+        }
         Ok((device, description, _)) => Ok(Backend {
             device: device.clone(),
             description: description.clone(),

@@ -14,8 +14,8 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult, Luma,
-    Rgb, RgbImage, Rgba, RgbaImage,
+    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult, Luma, Rgb, RgbImage,
+    Rgba, RgbaImage,
 };
 
 use crate::error::{Error, Result};
@@ -43,6 +43,13 @@ pub struct Decoded {
     /// The file had no colour (grey or grey + alpha), so `rgb` has equal channels; a caller may
     /// want to give back grey.
     pub was_grey: bool,
+}
+
+impl Decoded {
+    /// Opaque colour pixels that came from elsewhere than a file (evaluation, benchmarks).
+    pub fn from_rgb(rgb: RgbImage) -> Self {
+        Self { rgb, alpha: None, format: ImageFormat::Png, was_grey: false }
+    }
 }
 
 /// Decodes an image file held in memory.
@@ -77,9 +84,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     // allowance. That matters for PNG, which inflates its ICC profile here: a 1×1 image can carry
     // a profile that inflates to gigabytes.
     reader.limits(allocation_limit(METADATA_BYTES));
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|err| decode_error(err, format))?;
+    let mut decoder = reader.into_decoder().map_err(|err| decode_error(err, format))?;
     let (width, height) = decoder.dimensions();
     limits.check_input(width, height)?;
 
@@ -98,12 +103,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
 
     let was_grey = !image.color().has_color();
     let (rgb, alpha) = split_alpha(image);
-    Ok(Decoded {
-        rgb,
-        alpha,
-        format,
-        was_grey,
-    })
+    Ok(Decoded { rgb, alpha, format, was_grey })
 }
 
 /// Recognises the format from the first bytes, and refuses those upres does not read.
@@ -118,16 +118,12 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
                  any size already; upres reads {READABLE}"
             ))
         } else {
-            Error::Decode(format!(
-                "not an image (unrecognised file signature); upres reads {READABLE}"
-            ))
+            Error::Decode(format!("not an image (unrecognised file signature); upres reads {READABLE}"))
         }
     })?;
     match format_name(format) {
         Some(_) => Ok(format),
-        None => Err(Error::Unsupported(format!(
-            "unsupported format {format:?}; upres reads {READABLE}"
-        ))),
+        None => Err(Error::Unsupported(format!("unsupported format {format:?}; upres reads {READABLE}"))),
     }
 }
 
@@ -154,10 +150,9 @@ fn declared_size(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
 fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     let chunk: [u8; 12] = bytes.get(12..24)?.try_into().ok()?;
     match chunk {
-        [b'I', b'H', b'D', b'R', w0, w1, w2, w3, h0, h1, h2, h3] => Some((
-            u32::from_be_bytes([w0, w1, w2, w3]),
-            u32::from_be_bytes([h0, h1, h2, h3]),
-        )),
+        [b'I', b'H', b'D', b'R', w0, w1, w2, w3, h0, h1, h2, h3] => {
+            Some((u32::from_be_bytes([w0, w1, w2, w3]), u32::from_be_bytes([h0, h1, h2, h3])))
+        }
         _ => None,
     }
 }
@@ -196,11 +191,7 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
 /// RGBA scratch of lossless WebP), and room for metadata. Derived from the image's own size, not
 /// the input limit, so that a small image cannot make the decoder allocate what a large one may.
 fn decoder_budget(pixels: u64) -> image::Limits {
-    allocation_limit(
-        pixels
-            .saturating_mul(2 * WIDEST_PIXEL_BYTES)
-            .saturating_add(METADATA_BYTES),
-    )
+    allocation_limit(pixels.saturating_mul(2 * WIDEST_PIXEL_BYTES).saturating_add(METADATA_BYTES))
 }
 
 fn allocation_limit(bytes: u64) -> image::Limits {
@@ -217,20 +208,15 @@ fn decode_error(err: ImageError, format: ImageFormat) -> Error {
         // The pixel budget was checked from the header first, so the decoder ran out of its
         // allowance on something else: a huge metadata chunk, or working buffers out of all
         // proportion to the image.
-        ImageError::Limits(_) => Error::Unsupported(format!(
-            "this {name} file needs more memory to decode than its size justifies"
-        )),
+        ImageError::Limits(_) => {
+            Error::Unsupported(format!("this {name} file needs more memory to decode than its size justifies"))
+        }
         // The underlying error is the informative part ("unexpected end of file", "CRC error");
         // `image` wraps it in "Format error decoding Png: ...".
         ImageError::Decoding(err) => {
-            let detail = err
-                .source()
-                .map_or_else(|| err.to_string(), ToString::to_string);
+            let detail = err.source().map_or_else(|| err.to_string(), ToString::to_string);
             // zune-jpeg ends its messages with a newline.
-            Error::Decode(format!(
-                "truncated or corrupt {name} data: {}",
-                detail.trim_end()
-            ))
+            Error::Decode(format!("truncated or corrupt {name} data: {}", detail.trim_end()))
         }
         // Reading from memory fails only when the data ends early; a parameter error from a
         // decoder means the stream contradicts itself (a GIF with no frames).
@@ -248,9 +234,7 @@ fn split_alpha(image: DynamicImage) -> (RgbImage, Option<GrayImage>) {
     let alpha = if rgba.pixels().all(|pixel| pixel[3] == u8::MAX) {
         None
     } else {
-        Some(GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-            Luma([rgba.get_pixel(x, y)[3]])
-        }))
+        Some(GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| Luma([rgba.get_pixel(x, y)[3]])))
     };
     (DynamicImage::ImageRgba8(rgba).into_rgb8(), alpha)
 }
@@ -282,23 +266,18 @@ impl OutputFormat {
     pub fn parse(name: &str, quality: Option<u8>) -> Result<Self> {
         let lossless = |format: Self| match quality {
             None => Ok(format),
-            Some(_) => Err(Error::Parameter(format!(
-                "quality applies to JPEG only; {} output is lossless",
-                format.name()
-            ))),
+            Some(_) => {
+                Err(Error::Parameter(format!("quality applies to JPEG only; {} output is lossless", format.name())))
+            }
         };
         match name.to_ascii_lowercase().as_str() {
             "png" => lossless(OutputFormat::Png),
             "webp" => lossless(OutputFormat::WebP),
             "jpeg" | "jpg" => match quality.unwrap_or(Self::DEFAULT_QUALITY) {
                 quality @ 1..=100 => Ok(OutputFormat::Jpeg { quality }),
-                quality => Err(Error::Parameter(format!(
-                    "JPEG quality must be between 1 and 100, not {quality}"
-                ))),
+                quality => Err(Error::Parameter(format!("JPEG quality must be between 1 and 100, not {quality}"))),
             },
-            _ => Err(Error::Parameter(format!(
-                "unknown output format {name:?}; expected png, jpeg (or jpg) or webp"
-            ))),
+            _ => Err(Error::Parameter(format!("unknown output format {name:?}; expected png, jpeg (or jpg) or webp"))),
         }
     }
 
@@ -371,9 +350,7 @@ pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -
 
     let mut out = Vec::new();
     let written = match (format, alpha) {
-        (OutputFormat::Jpeg { .. }, Some(alpha)) => {
-            write(&over_white(rgb, alpha), format, &mut out)
-        }
+        (OutputFormat::Jpeg { .. }, Some(alpha)) => write(&over_white(rgb, alpha), format, &mut out),
         (_, Some(alpha)) => write(&with_alpha(rgb, alpha), format, &mut out),
         (_, None) => write(rgb, format, &mut out),
     };
@@ -382,19 +359,13 @@ pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -
 }
 
 /// Writes 8-bit RGB or RGBA with the encoder for `format`.
-fn write<P>(
-    image: &image::ImageBuffer<P, Vec<u8>>,
-    format: OutputFormat,
-    out: &mut Vec<u8>,
-) -> ImageResult<()>
+fn write<P>(image: &image::ImageBuffer<P, Vec<u8>>, format: OutputFormat, out: &mut Vec<u8>) -> ImageResult<()>
 where
     P: image::PixelWithColorType<Subpixel = u8>,
 {
     match format {
         OutputFormat::Png => image.write_with_encoder(PngEncoder::new(out)),
-        OutputFormat::Jpeg { quality } => {
-            image.write_with_encoder(JpegEncoder::new_with_quality(out, quality))
-        }
+        OutputFormat::Jpeg { quality } => image.write_with_encoder(JpegEncoder::new_with_quality(out, quality)),
         OutputFormat::WebP => image.write_with_encoder(WebPEncoder::new_lossless(out)),
     }
 }

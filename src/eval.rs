@@ -7,9 +7,12 @@ use std::time::Instant;
 
 use image::RgbImage;
 
+use crate::codec::Decoded;
 use crate::metrics;
+use crate::plan::Target;
 use crate::resample::{self, Filter};
-use crate::upscale::{Plan, Target, Upscaler};
+use crate::route::{InputChoice, InputKind, Route};
+use crate::upscale::Upscaler;
 use crate::{Error, Result};
 
 /// 8-bit interleaved pixels; greyscale images keep one channel (the protocol scores them on the
@@ -24,8 +27,7 @@ pub struct Pixels {
 
 impl Pixels {
     pub fn read(path: &Path) -> Result<Self> {
-        let image = image::open(path)
-            .map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
+        let image = image::open(path).map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
         let (width, height) = (image.width() as usize, image.height() as usize);
         Ok(if image.color().has_color() {
             Self { data: image.to_rgb8().into_raw(), width, height, channels: 3 }
@@ -36,11 +38,8 @@ impl Pixels {
 
     /// RGB for the network (grey replicated).
     pub fn to_rgb(&self) -> RgbImage {
-        let data = if self.channels == 3 {
-            self.data.clone()
-        } else {
-            self.data.iter().flat_map(|&v| [v, v, v]).collect()
-        };
+        let data =
+            if self.channels == 3 { self.data.clone() } else { self.data.iter().flat_map(|&v| [v, v, v]).collect() };
         RgbImage::from_raw(self.width as u32, self.height as u32, data)
             .unwrap_or_else(|| RgbImage::new(self.width as u32, self.height as u32))
     }
@@ -51,9 +50,7 @@ impl Pixels {
         let data = if channels == 3 {
             rgb.as_raw().clone()
         } else {
-            rgb.pixels()
-                .map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8)
-                .collect()
+            rgb.pixels().map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8).collect()
         };
         Self { data, width, height, channels }
     }
@@ -65,6 +62,8 @@ pub struct EvalImage {
     pub name: String,
     pub hr: Pixels,
     pub lr: Pixels,
+    /// Where automatic routing sends the LR file: what a user of `auto` gets.
+    pub route: InputKind,
 }
 
 /// A benchmark set at one scale.
@@ -76,14 +75,20 @@ pub struct EvalSet {
 }
 
 impl EvalSet {
-    /// `dir` holds the HR originals (e.g. `eval/set5`); the LR files are in the sibling
-    /// `set5_lr_matlab/X{scale}` under the same names.
-    pub fn load(dir: &Path, scale: usize) -> Result<Self> {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.display().to_string());
-        let lr_dir: PathBuf = dir.with_file_name(format!("{name}_lr_matlab")).join(format!("X{scale}"));
+    /// `dir` holds the HR originals (e.g. `eval/set5`); the LR inputs are the MATLAB-made files
+    /// in the sibling `set5_lr_matlab/X{scale}`, or with `jpeg: Some(q)` those same files saved
+    /// as JPEG at quality q, in `set5_lr_jpeg/q{q}/X{scale}` (the set is then named "set5 q{q}").
+    pub fn load(dir: &Path, scale: usize, jpeg: Option<u8>) -> Result<Self> {
+        let base =
+            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+        let (name, lr_dir, lr_extension) = match jpeg {
+            None => (base.clone(), dir.with_file_name(format!("{base}_lr_matlab")).join(format!("X{scale}")), "png"),
+            Some(quality) => (
+                format!("{base} q{quality}"),
+                dir.with_file_name(format!("{base}_lr_jpeg")).join(format!("q{quality}")).join(format!("X{scale}")),
+                "jpg",
+            ),
+        };
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| Error::Parameter(format!("cannot read evaluation set {}: {e}", dir.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -97,18 +102,23 @@ impl EvalSet {
             .iter()
             .map(|hr_path| {
                 let file = hr_path.file_name().unwrap_or_default();
+                let lr_path = lr_dir.join(file).with_extension(lr_extension);
                 let hr = Pixels::read(hr_path)?;
-                let lr = Pixels::read(&lr_dir.join(file))?;
-                let (data, width, height) =
-                    metrics::modcrop(&hr.data, hr.width, hr.height, hr.channels, scale)?;
+                let lr = Pixels::read(&lr_path)?;
+                let route = Route::for_file(&std::fs::read(&lr_path)?, InputChoice::Auto).kind;
+                let (data, width, height) = metrics::modcrop(&hr.data, hr.width, hr.height, hr.channels, scale)?;
                 let hr = Pixels { data, width, height, ..hr };
                 if lr.width * scale != hr.width || lr.height * scale != hr.height {
                     return Err(Error::Parameter(format!(
                         "{}: LR is {}×{}, expected the HR {}×{} divided by {scale}",
-                        lr_dir.join(file).display(), lr.width, lr.height, hr.width, hr.height
+                        lr_path.display(),
+                        lr.width,
+                        lr.height,
+                        hr.width,
+                        hr.height
                     )));
                 }
-                Ok(EvalImage { name: file.to_string_lossy().into_owned(), hr, lr })
+                Ok(EvalImage { name: file.to_string_lossy().into_owned(), hr, lr, route })
             })
             .collect::<Result<_>>()?;
         Ok(Self { name, scale, images })
@@ -149,9 +159,8 @@ pub fn score(set: &EvalSet, mut upscale: impl FnMut(&EvalImage) -> Result<Pixels
 
 /// MATLAB `imresize(lr, s, 'bicubic')`: the reference baseline of every published table.
 pub fn bicubic(lr: &Pixels, scale: usize) -> Pixels {
-    let data = resample::imresize_matlab(
-        &lr.data, lr.width, lr.height, lr.channels, lr.width * scale, lr.height * scale,
-    );
+    let data =
+        resample::imresize_matlab(&lr.data, lr.width, lr.height, lr.channels, lr.width * scale, lr.height * scale);
     Pixels { data, width: lr.width * scale, height: lr.height * scale, channels: lr.channels }
 }
 
@@ -162,11 +171,32 @@ pub fn lanczos3(lr: &Pixels, scale: usize) -> Pixels {
     Pixels { data, width, height, channels: lr.channels }
 }
 
-/// The network passes `upscaler` makes for `scale` (8× = 4× then 2×), on the whole LR image.
-pub fn network(upscaler: &Upscaler, scale: usize, lr: &Pixels) -> Result<Pixels> {
-    let rgb = lr.to_rgb();
-    let plan = Plan::new(rgb.width(), rgb.height(), Target::Scale(scale), &upscaler.limits)?;
-    let passes = upscaler.plan_passes(rgb.width(), rgb.height(), &plan.passes)?;
-    let output = pollster::block_on(upscaler.run_passes(rgb, &passes, &mut |_, _| Ok(())))?;
-    Ok(Pixels::from_rgb(&output, lr.channels))
+/// The network passes `upscaler` makes for `scale` (8× = 4× then 2×) with the models for
+/// inputs of `kind`, on the whole LR image.
+pub fn network(upscaler: &Upscaler, scale: usize, lr: &Pixels, kind: InputKind) -> Result<Pixels> {
+    let image = Decoded::from_rgb(lr.to_rgb());
+    let output = pollster::block_on(
+        upscaler.upscale(image, Target::Scale(scale), kind, &mut |_| std::ops::ControlFlow::Continue(())),
+    )?;
+    Ok(Pixels::from_rgb(&output.rgb, lr.channels))
+}
+
+/// Centred `crop`² crops of same-sized images, side by side with 8 white pixels between them
+/// (grey images as grey RGB): a picture of what a table's numbers mean.
+pub fn side_by_side(panels: &[Pixels], crop: usize) -> RgbImage {
+    const GAP: usize = 8;
+    let mut picture =
+        RgbImage::from_pixel((panels.len() * (crop + GAP) - GAP) as u32, crop as u32, image::Rgb([255; 3]));
+    for (index, panel) in panels.iter().enumerate() {
+        let rgb = panel.to_rgb();
+        let (side_x, side_y) = (crop.min(panel.width), crop.min(panel.height));
+        let (x0, y0) = ((panel.width - side_x) / 2, (panel.height - side_y) / 2);
+        for y in 0..side_y {
+            for x in 0..side_x {
+                let pixel = *rgb.get_pixel((x0 + x) as u32, (y0 + y) as u32);
+                picture.put_pixel((index * (crop + GAP) + x) as u32, y as u32, pixel);
+            }
+        }
+    }
+    picture
 }

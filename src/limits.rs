@@ -20,10 +20,7 @@ impl Default for Limits {
     /// 40 megapixels in (any current phone photo), 200 megapixels out (a 40 MP photo at about
     /// 2.2×, or a 12 MP one at 4×).
     fn default() -> Self {
-        Limits {
-            max_input_pixels: 40_000_000,
-            max_output_pixels: 200_000_000,
-        }
+        Limits { max_input_pixels: 40_000_000, max_output_pixels: 200_000_000 }
     }
 }
 
@@ -34,12 +31,7 @@ impl Limits {
     ///
     /// [`Error::Limits`], with `what: "input"`, the dimensions and the limit.
     pub fn check_input(&self, width: u32, height: u32) -> Result<()> {
-        check(
-            "input",
-            u64::from(width),
-            u64::from(height),
-            self.max_input_pixels,
-        )
+        check("input", u64::from(width), u64::from(height), self.max_input_pixels)
     }
 
     /// Refuses a result of `width`×`height` pixels if it is over `max_output_pixels`.
@@ -58,11 +50,6 @@ fn check(what: &'static str, width: u64, height: u64, max_pixels: u64) -> Result
     // A product that does not fit in a u64 is over any budget.
     match width.checked_mul(height) {
         Some(pixels) if pixels <= max_pixels => Ok(()),
-        _ => Err(Error::Limits(LimitError {
-            what,
-            width,
-            height,
-            max_pixels,
-        })),
+        _ => Err(Error::Limits(LimitError { what, width, height, max_pixels })),
     }
 }

@@ -20,11 +20,7 @@ const PEAK: f64 = 255.0;
 pub fn luma(pixels: &[u8], width: usize, height: usize, channels: usize) -> Result<Vec<f64>> {
     check_len("luma", pixels.len(), width, height, channels)?;
     match channels {
-        1 | 2 => Ok(pixels
-            .iter()
-            .step_by(channels)
-            .map(|&v| f64::from(v))
-            .collect()),
+        1 | 2 => Ok(pixels.iter().step_by(channels).map(|&v| f64::from(v)).collect()),
         3 | 4 => Ok(pixels
             .chunks_exact(channels)
             .map(|p| {
@@ -32,9 +28,7 @@ pub fn luma(pixels: &[u8], width: usize, height: usize, channels: usize) -> Resu
                 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
             })
             .collect()),
-        _ => Err(Error::Parameter(format!(
-            "luma: {channels} channels per pixel; expected 1 to 4"
-        ))),
+        _ => Err(Error::Parameter(format!("luma: {channels} channels per pixel; expected 1 to 4"))),
     }
 }
 
@@ -83,8 +77,7 @@ pub fn ssim(a: &[f64], b: &[f64], width: usize, height: usize, shave: usize) -> 
             let var_a = aa[i] - ma * ma;
             let var_b = bb[i] - mb * mb;
             let cov = ab[i] - ma * mb;
-            ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (var_a + var_b + c2))
+            ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (var_a + var_b + c2))
         })
         .sum();
     Ok(total / n as f64)
@@ -141,10 +134,8 @@ fn gaussian_window() -> [f64; WINDOW] {
 /// lies entirely inside: the result is (width − 10) × (height − 10).
 fn filter_valid(plane: &[f64], width: usize, height: usize, g: &[f64; WINDOW]) -> Vec<f64> {
     let out_w = width + 1 - WINDOW;
-    let horizontal: Vec<f64> = plane
-        .chunks_exact(width)
-        .flat_map(|row| row.windows(WINDOW).map(|win| dot(win, g)))
-        .collect();
+    let horizontal: Vec<f64> =
+        plane.chunks_exact(width).flat_map(|row| row.windows(WINDOW).map(|win| dot(win, g))).collect();
     let mut out = vec![0.0; out_w * (height + 1 - WINDOW)];
     for (y, out_row) in out.chunks_exact_mut(out_w).enumerate() {
         for (k, &weight) in g.iter().enumerate() {
@@ -179,28 +170,15 @@ fn shaved(
         ))
     };
     let border = shave.saturating_mul(2);
-    let w = width
-        .checked_sub(border)
-        .filter(|&w| w >= min_side)
-        .ok_or_else(too_small)?;
-    let h = height
-        .checked_sub(border)
-        .filter(|&h| h >= min_side)
-        .ok_or_else(too_small)?;
-    let region = plane
-        .chunks_exact(width)
-        .skip(shave)
-        .take(h)
-        .flat_map(|row| &row[shave..shave + w])
-        .copied()
-        .collect();
+    let w = width.checked_sub(border).filter(|&w| w >= min_side).ok_or_else(too_small)?;
+    let h = height.checked_sub(border).filter(|&h| h >= min_side).ok_or_else(too_small)?;
+    let region =
+        plane.chunks_exact(width).skip(shave).take(h).flat_map(|row| &row[shave..shave + w]).copied().collect();
     Ok((region, w, h))
 }
 
 fn check_len(what: &str, len: usize, width: usize, height: usize, channels: usize) -> Result<()> {
-    let expected = width
-        .checked_mul(height)
-        .and_then(|n| n.checked_mul(channels));
+    let expected = width.checked_mul(height).and_then(|n| n.checked_mul(channels));
     if expected == Some(len) {
         Ok(())
     } else {
@@ -271,12 +249,8 @@ mod tests {
         let (w, h) = (40, 30);
         let a = plane(w + 1, h);
         // The same content one pixel to the right, both cut to w × h.
-        let crop = |dx: usize| -> Vec<f64> {
-            a.chunks_exact(w + 1)
-                .flat_map(|row| &row[dx..dx + w])
-                .copied()
-                .collect()
-        };
+        let crop =
+            |dx: usize| -> Vec<f64> { a.chunks_exact(w + 1).flat_map(|row| &row[dx..dx + w]).copied().collect() };
         let s = ssim(&crop(0), &crop(1), w, h, 2).expect("valid");
         assert!(s < 0.95 && s > 0.0, "{s}");
         // A brightness offset lowers only the luminance term, much less than the shift.
@@ -304,10 +278,7 @@ mod tests {
         assert!(psnr(&a, &a[1..], 20, 15, 0).is_err());
         assert!(psnr(&a, &a, 20, 15, 8).is_err(), "shave leaves nothing");
         assert!(psnr(&a, &a, 20, 15, 7).is_ok(), "a 6×1 region remains");
-        assert!(
-            ssim(&a, &a, 20, 15, 3).is_err(),
-            "9 rows left, under the window"
-        );
+        assert!(ssim(&a, &a, 20, 15, 3).is_err(), "9 rows left, under the window");
         assert!(ssim(&a, &a, 20, 15, 2).is_ok());
     }
 

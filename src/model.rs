@@ -12,17 +12,19 @@
 //! business (the tiler pads with reflection), which makes tiled and untiled results identical and
 //! lets a 1×1→3×3 branch fuse exactly (zero padding would make it differ at image borders).
 //!
-//! Training uses [`TrainNet`], whose blocks are re-parameterisable (RepVGG/ECBSR style:
-//! 3×3 + 1×1 + 1×1→3×3 + identity); [`TrainNet::fuse`] folds each block into one 3×3 convolution,
-//! giving the deployed [`Net`]: a plain chain of 3×3 convolutions and PReLUs.
+//! This is the deployed network, [`Net`]: a plain chain of 3×3 convolutions and PReLUs. Training
+//! (the `train` feature) uses a re-parameterisable version of it whose blocks fold into these
+//! convolutions (`train::net`).
 
-use burn::module::{Initializer, Param};
+use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{PRelu, PReluConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
+
+use crate::resample;
 
 /// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
 pub const MODEL_SCALES: [usize; 3] = [2, 3, 4];
@@ -40,11 +42,7 @@ pub struct NetConfig {
 
 impl NetConfig {
     pub fn new(scale: usize, channels: usize, blocks: usize) -> Self {
-        Self {
-            scale,
-            channels,
-            blocks,
-        }
+        Self { scale, channels, blocks }
     }
 
     /// Checks the configuration before anything is allocated from it (it may come from a file).
@@ -74,7 +72,7 @@ impl NetConfig {
     }
 
     /// (input channels, output channels) of each 3×3 layer, first to last.
-    fn layer_channels(&self) -> Vec<[usize; 2]> {
+    pub(crate) fn layer_channels(&self) -> Vec<[usize; 2]> {
         let c = self.channels;
         std::iter::once([3, c])
             .chain(std::iter::repeat_n([c, c], self.blocks))
@@ -84,11 +82,7 @@ impl NetConfig {
 
     /// Parameters of the deployed (fused) network.
     pub fn fused_parameters(&self) -> usize {
-        let convs: usize = self
-            .layer_channels()
-            .iter()
-            .map(|[i, o]| i * o * 9 + o)
-            .sum();
+        let convs: usize = self.layer_channels().iter().map(|[i, o]| i * o * 9 + o).sum();
         let prelus = self.channels * (self.blocks + 1);
         convs + prelus
     }
@@ -110,69 +104,42 @@ impl NetConfig {
         }
     }
 
-    /// The re-parameterisable network used for training.
-    pub fn init_train(&self, device: &Device) -> TrainNet {
-        let layers = self.layer_channels();
-        let last = layers.len() - 1;
-        TrainNet {
-            blocks: layers
-                .iter()
-                .enumerate()
-                // A small last layer starts the network near the plain upsampled input.
-                .map(|(index, &[i, o])| RepBlock::new(i, o, if index == last { 0.1 } else { 1.0 }, device))
-                .collect(),
-            activations: self.activations(device),
-            scale: self.scale,
-        }
-    }
-
-    fn activations(&self, device: &Device) -> Vec<PRelu> {
-        (0..=self.blocks)
-            .map(|_| {
-                PReluConfig::new()
-                    .with_num_parameters(self.channels)
-                    .init(device)
-            })
-            .collect()
+    pub(crate) fn activations(&self, device: &Device) -> Vec<PRelu> {
+        (0..=self.blocks).map(|_| PReluConfig::new().with_num_parameters(self.channels).init(device)).collect()
     }
 }
 
-fn conv([input, output]: [usize; 2], kernel: usize, device: &Device) -> Conv2d {
+pub(crate) fn conv([input, output]: [usize; 2], kernel: usize, device: &Device) -> Conv2d {
     scaled_conv([input, output], kernel, 1.0, device)
 }
 
 /// A valid convolution with burn's default (Kaiming uniform) initialisation scaled by `gain`.
-fn scaled_conv([input, output]: [usize; 2], kernel: usize, gain: f64, device: &Device) -> Conv2d {
+pub(crate) fn scaled_conv([input, output]: [usize; 2], kernel: usize, gain: f64, device: &Device) -> Conv2d {
     Conv2dConfig::new([input, output], [kernel, kernel])
         .with_padding(PaddingConfig2d::Valid)
-        .with_initializer(Initializer::KaimingUniform {
-            gain: gain / 3f64.sqrt(),
-            fan_out_only: false,
-        })
+        .with_initializer(Initializer::KaimingUniform { gain: gain / 3f64.sqrt(), fan_out_only: false })
         .init(device)
 }
 
 /// The deployed network: 3×3 valid convolutions with a PReLU after all but the last.
 #[derive(Module, Debug)]
 pub struct Net {
-    convs: Vec<Conv2d>,
-    activations: Vec<PRelu>,
-    scale: usize,
+    pub(crate) convs: Vec<Conv2d>,
+    pub(crate) activations: Vec<PRelu>,
+    pub(crate) scale: usize,
 }
 
 impl Net {
     /// `input`: `[N, 3, H, W]`, values in 0..1, with `context` pixels of border on each side.
     /// Returns `[N, 3, s·(H − 2·context), s·(W − 2·context)]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        forward_chain(input, self.convs.len(), &self.activations, self.scale, |index, x| {
-            self.convs[index].forward(x)
-        })
+        forward_chain(input, self.convs.len(), &self.activations, self.scale, |index, x| self.convs[index].forward(x))
     }
 }
 
 /// The shape both networks share: `layers` 3×3 layers (`layer(index, x)`), a PReLU after all but
 /// the last, then the bicubic residual and the pixel shuffle.
-fn forward_chain(
+pub(crate) fn forward_chain(
     input: Tensor<4>,
     layers: usize,
     activations: &[PRelu],
@@ -195,12 +162,7 @@ fn forward_chain(
 fn add_upsampled_input(head: Tensor<4>, input: Tensor<4>, context: usize, scale: usize) -> Tensor<4> {
     let [_, _, h, w] = head.dims();
     let reach = BICUBIC_TAPS / 2;
-    let window = input.slice(s![
-        ..,
-        ..,
-        context - reach..context + h + reach,
-        context - reach..context + w + reach
-    ]);
+    let window = input.slice(s![.., .., context - reach..context + h + reach, context - reach..context + w + reach]);
     let kernel = Tensor::<4>::from_data(
         TensorData::new(bicubic_phases(scale), [3 * scale * scale, 1, BICUBIC_TAPS, BICUBIC_TAPS]),
         &head.device(),
@@ -216,21 +178,11 @@ const BICUBIC_TAPS: usize = 5;
 /// colour, `s²` output channels, one per sub-pixel phase, ordered as the pixel shuffle reads
 /// them (channel `c·s² + i·s + j` is row phase `i`, column phase `j`). Weights `[3·s², 1, 5, 5]`.
 fn bicubic_phases(scale: usize) -> Vec<f32> {
-    let cubic = |x: f64| {
-        let x = x.abs();
-        if x <= 1.0 {
-            1.5 * x.powi(3) - 2.5 * x.powi(2) + 1.0
-        } else if x < 2.0 {
-            -0.5 * x.powi(3) + 2.5 * x.powi(2) - 4.0 * x + 2.0
-        } else {
-            0.0
-        }
-    };
     // Output pixel s·i + p samples the input at i + (p + ½)/s − ½.
     let taps: Vec<[f64; BICUBIC_TAPS]> = (0..scale)
         .map(|phase| {
             let offset = (phase as f64 + 0.5) / scale as f64 - 0.5;
-            std::array::from_fn(|k| cubic(offset - (k as f64 - 2.0)))
+            std::array::from_fn(|k| resample::cubic(offset - (k as f64 - 2.0)))
         })
         .collect();
     let mut kernel = Vec::with_capacity(3 * scale * scale * BICUBIC_TAPS * BICUBIC_TAPS);
@@ -249,150 +201,13 @@ fn bicubic_phases(scale: usize) -> Vec<f32> {
 fn pixel_shuffle(x: Tensor<4>, scale: usize) -> Tensor<4> {
     let [n, channels, h, w] = x.dims();
     let colours = channels / (scale * scale);
-    x.reshape([n, colours, scale, scale, h, w])
-        .permute([0, 1, 4, 2, 5, 3])
-        .reshape([n, colours, h * scale, w * scale])
-}
-
-/// A training-time block that fuses into one 3×3 convolution:
-/// `3×3(x) + 1×1(x) + 3×3(1×1expand(x)) [+ x when shapes allow]`.
-#[derive(Module, Debug)]
-pub struct RepBlock {
-    conv3: Conv2d,
-    conv1: Conv2d,
-    expand: Conv2d,
-    expand3: Conv2d,
-    identity: bool,
-}
-
-impl RepBlock {
-    fn new(input: usize, output: usize, gain: f64, device: &Device) -> Self {
-        // A wider hidden layer in the 1×1→3×3 branch gives the optimiser more room (ECBSR's
-        // depth multiplier of 2); it costs nothing after fusion.
-        let hidden = 2 * output.max(input);
-        Self {
-            conv3: scaled_conv([input, output], 3, gain, device),
-            conv1: scaled_conv([input, output], 1, gain, device),
-            expand: conv([input, hidden], 1, device),
-            expand3: scaled_conv([hidden, output], 3, gain, device),
-            identity: input == output,
-        }
-    }
-
-    /// Trains through the fused kernel ("online re-parameterisation"): the four branches are
-    /// linear in `x` and every convolution is valid, so one 3×3 convolution with the composed
-    /// kernel computes exactly their sum, and gradients still reach every branch's parameters.
-    /// It costs the 3×3 convolution of the deployed layer instead of four convolutions with a
-    /// twice-as-wide hidden one (3.3× fewer multiply-adds for 16 channels).
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let (weight, bias) = self.kernel();
-        conv2d(x, weight, Some(bias), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
-    }
-
-    /// The one 3×3 convolution this block computes, as (weights `[o, i, 3, 3]`, bias `[o]`),
-    /// built from the branch parameters with differentiable tensor operations.
-    fn kernel(&self) -> (Tensor<4>, Tensor<1>) {
-        let w3 = self.conv3.weight.val();
-        let [o, i, _, _] = w3.dims();
-        let [m, ..] = self.expand.weight.dims();
-        let device = w3.device();
-        let bias_of = |conv: &Conv2d, n: usize| match &conv.bias {
-            Some(bias) => bias.val(),
-            None => Tensor::zeros([n], &device),
-        };
-        // 1×1 kernels act on the centre tap of a 3×3 one.
-        let centre = Tensor::<4>::from_data(
-            TensorData::new(vec![0., 0., 0., 0., 1., 0., 0., 0., 0.], [1, 1, 3, 3]),
-            &device,
-        );
-        let mut weight = w3 + self.conv1.weight.val() * centre.clone();
-        if self.identity {
-            let eye = Tensor::<2>::eye(o, &device).reshape([o, i, 1, 1]);
-            weight = weight + eye * centre;
-        }
-        // 3×3 after 1×1: kernel[o, i, tap] = Σ_m expand3[o, m, tap] · expand[m, i].
-        let expand3 = self.expand3.weight.val();
-        let expand = self.expand.weight.val().reshape([1, m, i]);
-        let composed = expand3
-            .clone()
-            .permute([2, 3, 0, 1])
-            .reshape([9, o, m])
-            .matmul(expand)
-            .reshape([3, 3, o, i])
-            .permute([2, 3, 0, 1]);
-        // The expand bias passes through every tap of the 3×3 that follows it.
-        let expand_bias = expand3
-            .sum_dim(3)
-            .sum_dim(2)
-            .reshape([o, m])
-            .matmul(bias_of(&self.expand, m).reshape([m, 1]))
-            .reshape([o]);
-        let bias = bias_of(&self.conv3, o) + bias_of(&self.conv1, o) + bias_of(&self.expand3, o) + expand_bias;
-        (weight + composed, bias)
-    }
-}
-
-/// The network as trained: re-parameterisable blocks, fused into a [`Net`] for deployment.
-#[derive(Module, Debug)]
-pub struct TrainNet {
-    blocks: Vec<RepBlock>,
-    activations: Vec<PRelu>,
-    scale: usize,
-}
-
-impl TrainNet {
-    /// Same contract as [`Net::forward`].
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        forward_chain(input, self.blocks.len(), &self.activations, self.scale, |index, x| {
-            self.blocks[index].forward(x)
-        })
-    }
-
-    /// Takes every layer but the last (which depends on the scale) from `donor`.
-    pub fn with_body_from(mut self, donor: &TrainNet) -> crate::Result<Self> {
-        let shapes = |net: &TrainNet| -> Vec<[usize; 4]> {
-            net.blocks.iter().map(|b| b.conv3.weight.dims()).collect()
-        };
-        let (mine, theirs) = (shapes(&self), shapes(donor));
-        let body = mine.len() - 1;
-        if mine.len() != theirs.len() || mine[..body] != theirs[..body] {
-            return Err(crate::Error::Model(format!(
-                "cannot initialise from a network of another shape ({theirs:?} vs {mine:?})"
-            )));
-        }
-        self.blocks.splice(..body, donor.blocks[..body].iter().cloned());
-        self.activations = donor.activations.clone();
-        Ok(self)
-    }
-
-    /// Folds every block into a single 3×3 convolution: the deployed network.
-    pub fn fuse(&self, device: &Device) -> Net {
-        let convs = self
-            .blocks
-            .iter()
-            .map(|block| {
-                let (weight, bias) = block.kernel();
-                let [o, i, _, _] = weight.dims();
-                let mut fused = conv([i, o], 3, device);
-                fused.weight = Param::from_tensor(weight.to_device(device));
-                fused.bias = Some(Param::from_tensor(bias.to_device(device)));
-                fused
-            })
-            .collect();
-        Net {
-            convs,
-            activations: self
-                .activations
-                .iter()
-                .map(|activation| activation.valid().to_device(device))
-                .collect(),
-            scale: self.scale,
-        }
-    }
+    x.reshape([n, colours, scale, scale, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([n, colours, h * scale, w * scale])
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Param;
+
     use super::*;
     use crate::resample::imresize_matlab;
 
@@ -404,33 +219,6 @@ mod tests {
                 let sum: f32 = phase.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-5, "×{scale}: a phase sums to {sum}");
             }
-        }
-    }
-
-    /// The composed kernel is the definition's sum of branches, biases included (the branch
-    /// sum is what the block means; the fused kernel is how it is computed).
-    #[test]
-    fn block_kernel_equals_the_sum_of_its_branches() {
-        use burn::tensor::Distribution;
-        let device = Device::flex();
-        device.seed(3);
-        for (input, output) in [(3, 8), (8, 8), (8, 12)] {
-            let mut block = RepBlock::new(input, output, 1.0, &device);
-            for conv in [&mut block.conv3, &mut block.conv1, &mut block.expand, &mut block.expand3] {
-                let [channels, ..] = conv.weight.dims();
-                let bias = Tensor::random([channels], Distribution::Uniform(-1.0, 1.0), &device);
-                conv.bias = Some(Param::from_tensor(bias));
-            }
-            let x = Tensor::<4>::random([2, input, 9, 11], Distribution::Default, &device);
-            let inner = x.clone().slice(s![.., .., 1..8, 1..10]);
-            let mut expected = block.conv3.forward(x.clone())
-                + block.conv1.forward(inner.clone())
-                + block.expand3.forward(block.expand.forward(x.clone()));
-            if input == output {
-                expected = expected + inner;
-            }
-            let difference = (block.forward(x) - expected).abs().max().into_scalar::<f32>();
-            assert!(difference < 1e-5, "{input}→{output}: differs by {difference}");
         }
     }
 
@@ -450,9 +238,8 @@ mod tests {
             let (width, height) = (24, 20);
             let pixels: Vec<u8> = (0..width * height * 3).map(|i| ((i * 37) % 251) as u8).collect();
             let expected = imresize_matlab(&pixels, width, height, 3, width * scale, height * scale);
-            let planar: Vec<f32> = (0..3)
-                .flat_map(|c| pixels.iter().skip(c).step_by(3).map(|&v| f32::from(v) / 255.0))
-                .collect();
+            let planar: Vec<f32> =
+                (0..3).flat_map(|c| pixels.iter().skip(c).step_by(3).map(|&v| f32::from(v) / 255.0)).collect();
             let input = Tensor::<4>::from_data(TensorData::new(planar, [1, 3, height, width]), &device);
             let output = net.forward(input).into_data().try_to_vec::<f32>().unwrap();
 
@@ -464,8 +251,7 @@ mod tests {
                 for x in 2 * scale..out_w - 2 * scale {
                     for c in 0..3 {
                         let ours = output[(c * out_h + y) * out_w + x] * 255.0;
-                        let theirs = expected
-                            [((y + context * scale) * width * scale + x + context * scale) * 3 + c];
+                        let theirs = expected[((y + context * scale) * width * scale + x + context * scale) * 3 + c];
                         worst = worst.max((ours - f32::from(theirs)).abs());
                     }
                 }

@@ -34,8 +34,9 @@ impl Filter {
 }
 
 /// Keys' cubic with a = -0.5, with MATLAB's operations and their order, so that the weights match
-/// MATLAB's to the last bit and its files can be reproduced.
-fn cubic(x: f64) -> f64 {
+/// MATLAB's to the last bit and its files can be reproduced. The network's bicubic residual uses it
+/// too.
+pub(crate) fn cubic(x: f64) -> f64 {
     let ax = x.abs();
     let ax2 = ax * ax;
     let ax3 = ax2 * ax;
@@ -49,11 +50,7 @@ fn cubic(x: f64) -> f64 {
 }
 
 fn lanczos3(x: f64) -> f64 {
-    if x.abs() >= 3.0 {
-        0.0
-    } else {
-        sinc(x) * sinc(x / 3.0)
-    }
+    if x.abs() >= 3.0 { 0.0 } else { sinc(x) * sinc(x / 3.0) }
 }
 
 /// The normalised sinc, sin(πx)/(πx), with its limit 1 at 0.
@@ -109,15 +106,7 @@ pub fn imresize_matlab(
     new_width: usize,
     new_height: usize,
 ) -> Vec<u8> {
-    separable(
-        src,
-        width,
-        height,
-        channels,
-        new_width,
-        new_height,
-        Filter::Bicubic,
-    )
+    separable(src, width, height, channels, new_width, new_height, Filter::Bicubic)
 }
 
 /// A pixel value the engine reads and writes. Each pass computes in f64 and stores its result
@@ -178,9 +167,7 @@ fn separable<T: Sample>(
 ) -> Vec<T> {
     assert_eq!(
         Some(src.len()),
-        width
-            .checked_mul(height)
-            .and_then(|n| n.checked_mul(channels)),
+        width.checked_mul(height).and_then(|n| n.checked_mul(channels)),
         "resample: {} values do not make a {width}×{height} image with {channels} channels",
         src.len()
     );
@@ -197,16 +184,9 @@ fn separable<T: Sample>(
     // in between, and MATLAB's order is the one that reproduces its files. It is also the cheaper
     // order, since a shrinking pass leaves less for the other one.
     let rows_first = new_height * width <= new_width * height;
-    let by_rows = |img: &[T], width: usize| {
-        resample_axis(img, 1, height, width * channels, new_height, filter)
-    };
-    let by_columns =
-        |img: &[T], height: usize| resample_axis(img, height, width, channels, new_width, filter);
-    if rows_first {
-        by_columns(&by_rows(src, width), new_height)
-    } else {
-        by_rows(&by_columns(src, height), new_width)
-    }
+    let by_rows = |img: &[T], width: usize| resample_axis(img, 1, height, width * channels, new_height, filter);
+    let by_columns = |img: &[T], height: usize| resample_axis(img, height, width, channels, new_width, filter);
+    if rows_first { by_columns(&by_rows(src, width), new_height) } else { by_rows(&by_columns(src, height), new_width) }
 }
 
 /// Resample along the middle axis of an array laid out as `outer × len × inner`, row-major, to
@@ -290,9 +270,7 @@ impl Contributions {
 
         // Drop the tap positions that are zero for every output, as MATLAB does: they change no
         // sum, but cost a multiply-add per sample.
-        let keep: Vec<usize> = (0..taps)
-            .filter(|&j| weights.iter().skip(j).step_by(taps).any(|&w| w != 0.0))
-            .collect();
+        let keep: Vec<usize> = (0..taps).filter(|&j| weights.iter().skip(j).step_by(taps).any(|&w| w != 0.0)).collect();
         Self {
             taps: keep.len(),
             indices: keep_columns(&indices, taps, &keep),
@@ -302,18 +280,13 @@ impl Contributions {
 
     /// Per output sample, its source indices and their weights.
     fn iter(&self) -> impl Iterator<Item = (&[usize], &[f64])> {
-        self.indices
-            .chunks_exact(self.taps)
-            .zip(self.weights.chunks_exact(self.taps))
+        self.indices.chunks_exact(self.taps).zip(self.weights.chunks_exact(self.taps))
     }
 }
 
 /// The columns `keep` of a row-major table with `width` columns.
 fn keep_columns<T: Copy>(table: &[T], width: usize, keep: &[usize]) -> Vec<T> {
-    table
-        .chunks_exact(width)
-        .flat_map(|row| keep.iter().map(|&j| row[j]))
-        .collect()
+    table.chunks_exact(width).flat_map(|row| keep.iter().map(|&j| row[j])).collect()
 }
 
 /// The 0-based index that the 1-based `position` reads: positions beyond either end read the end
@@ -376,9 +349,7 @@ mod tests {
     fn upscaled_gradient_matches_the_analytic_one() {
         let (w, h, nw, nh) = (23, 17, 69, 51);
         let ramp = |x: f64, y: f64| 10.0 + 2.0 * x - 3.0 * y;
-        let src: Vec<f32> = (0..h)
-            .flat_map(|y| (0..w).map(move |x| ramp(x as f64, y as f64) as f32))
-            .collect();
+        let src: Vec<f32> = (0..h).flat_map(|y| (0..w).map(move |x| ramp(x as f64, y as f64) as f32)).collect();
         let (sx, sy) = (nw as f64 / w as f64, nh as f64 / h as f64);
         // Output pixel j's centre, in 0-based source coordinates, for scale s.
         let centre = |j: usize, s: f64| (j as f64 + 0.5) / s - 0.5;
@@ -392,10 +363,7 @@ mod tests {
                 for x in margin..nw - margin {
                     let expected = ramp(centre(x, sx), centre(y, sy));
                     let got = f64::from(out[y * nw + x]);
-                    assert!(
-                        (got - expected).abs() < tolerance,
-                        "{filter:?} at ({x}, {y}): {got}, expected {expected}"
-                    );
+                    assert!((got - expected).abs() < tolerance, "{filter:?} at ({x}, {y}): {got}, expected {expected}");
                 }
             }
         }
@@ -410,10 +378,7 @@ mod tests {
             let out = resize(&src, w, 1, 1, nw, 1, filter);
             for (x, &v) in out.iter().enumerate().take(nw - 5).skip(5) {
                 let expected = (x as f32 + 0.5) * 4.0 - 0.5;
-                assert!(
-                    (v - expected).abs() < 1e-2,
-                    "{filter:?} at {x}: {v}, expected {expected}"
-                );
+                assert!((v - expected).abs() < 1e-2, "{filter:?} at {x}: {v}, expected {expected}");
             }
         }
     }
@@ -426,11 +391,7 @@ mod tests {
         assert_eq!(table.taps, 8, "the two all-zero columns must be dropped");
         let (indices, weights) = table.iter().nth(4).expect("10 outputs");
         let expected = [-0.01171875, -0.03515625, 0.11328125, 0.43359375];
-        let expected: Vec<f64> = expected
-            .iter()
-            .chain(expected.iter().rev())
-            .copied()
-            .collect();
+        let expected: Vec<f64> = expected.iter().chain(expected.iter().rev()).copied().collect();
         assert_eq!(indices, [5, 6, 7, 8, 9, 10, 11, 12]);
         for (w, e) in weights.iter().zip(&expected) {
             assert!((w - e).abs() < 1e-15, "{weights:?}");

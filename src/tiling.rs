@@ -40,9 +40,7 @@ impl TilePlan {
     /// tiles do not repeat much work (512 px cut by 400 px tiles is two of 256, not 400 + 400).
     pub fn new(width: usize, height: usize, tile_size: usize, context: usize) -> Result<Self> {
         if width == 0 || height == 0 {
-            return Err(Error::Parameter(format!(
-                "cannot tile an empty image ({width}×{height})"
-            )));
+            return Err(Error::Parameter(format!("cannot tile an empty image ({width}×{height})")));
         }
         if tile_size == 0 {
             return Err(Error::Parameter("the tile size must be at least 1 pixel".into()));
@@ -52,38 +50,22 @@ impl TilePlan {
         let xs = starts(width, tile_width);
         let tiles = starts(height, tile_height)
             .into_iter()
-            .flat_map(|y| {
-                xs.iter().map(move |&x| Rect {
-                    x,
-                    y,
-                    width: tile_width,
-                    height: tile_height,
-                })
-            })
+            .flat_map(|y| xs.iter().map(move |&x| Rect { x, y, width: tile_width, height: tile_height }))
             .collect();
-        Ok(Self {
-            tile_width,
-            tile_height,
-            context,
-            tiles,
-        })
+        Ok(Self { tile_width, tile_height, context, tiles })
     }
 
     /// Input size of every tile: the interior plus its border.
     pub fn input_size(&self) -> (usize, usize) {
-        (
-            self.tile_width + 2 * self.context,
-            self.tile_height + 2 * self.context,
-        )
+        (self.tile_width + 2 * self.context, self.tile_height + 2 * self.context)
     }
 
     /// The network input for `tile`: planar RGB (`[3, h, w]`), values in 0..1, borders reflected.
     pub fn extract(&self, tile: Rect, source: &RgbImage) -> Vec<f32> {
         let (width, height) = self.input_size();
         let (source_width, source_height) = (source.width() as usize, source.height() as usize);
-        let columns: Vec<usize> = (0..width)
-            .map(|i| reflect(tile.x as isize + i as isize - self.context as isize, source_width))
-            .collect();
+        let columns: Vec<usize> =
+            (0..width).map(|i| reflect(tile.x as isize + i as isize - self.context as isize, source_width)).collect();
         let mut planes = vec![0.0f32; 3 * width * height];
         let raw = source.as_raw();
         for row in 0..height {
@@ -91,8 +73,7 @@ impl TilePlan {
             let line = &raw[y * source_width * 3..(y + 1) * source_width * 3];
             for (i, &x) in columns.iter().enumerate() {
                 for channel in 0..3 {
-                    planes[(channel * height + row) * width + i] =
-                        f32::from(line[x * 3 + channel]) / 255.0;
+                    planes[(channel * height + row) * width + i] = f32::from(line[x * 3 + channel]) / 255.0;
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! It runs inside a dedicated Web Worker (`www/worker.js`), never on the page's main thread. The
 //! page fetches the models, checks them against their cards and hands the bytes over; this
 //! module starts a backend (WebGPU through burn's wgpu backend, or burn's CPU backend), loads the
-//! models onto it and runs the same pipeline as the CLI ([`Upscaler::process`]). Everything that
+//! models onto it and runs the same pipeline as the CLI ([`Upscaler::run`]). Everything that
 //! crosses to JavaScript is plain data: options arrive as JSON, results and errors leave as
 //! objects with named fields, so that the worker can post them on unchanged.
 //!
@@ -13,18 +13,19 @@
 
 use std::cell::RefCell;
 use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, Uint8ClampedArray};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::Error;
 use crate::backend::Backend;
-use crate::codec::{self, OutputFormat};
+use crate::codec;
+use crate::job::Job;
 use crate::limits::Limits;
-use crate::upscale::{Fit, Progress, Target, Upscaler};
+use crate::upscale::{Progress, Settings, Upscaler};
 use crate::weights::{ModelCard, ModelFile};
 
 thread_local! {
@@ -79,23 +80,18 @@ impl Engine {
         let files = model_files(&models).map_err(to_js)?;
         let (kind, backend) = match backend.as_str() {
             "cpu" => ("cpu", Backend::cpu(reason)),
-            "webgpu" => ("webgpu", Backend {
-                device: webgpu_device().await.map_err(to_js)?,
-                description,
-                reason,
-            }),
+            "webgpu" => ("webgpu", Backend { device: webgpu_device().await.map_err(to_js)?, description, reason }),
             other => {
-                return Err(to_js(Error::Parameter(format!(
-                    "unknown backend {other:?}: expected webgpu or cpu"
-                ))));
+                return Err(to_js(Error::Parameter(format!("unknown backend {other:?}: expected webgpu or cpu"))));
             }
         };
-        let mut upscaler = Upscaler::new(backend, &files, Limits::default()).map_err(to_js)?;
-        upscaler.tile_size = Some(tile_size.max(1));
-        Ok(Engine {
-            upscaler: Rc::new(upscaler),
-            backend: kind,
-        })
+        let settings = Settings {
+            tile_size: Some(tile_size.max(1)),
+            between_tiles: Some(yield_to_event_loop),
+            ..Settings::default()
+        };
+        let upscaler = Upscaler::new(backend, &files, settings).map_err(to_js)?;
+        Ok(Engine { upscaler: Rc::new(upscaler), backend: kind })
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -115,11 +111,13 @@ impl Engine {
         self.upscaler.backend.reason.clone()
     }
 
-    /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label }`.
+    /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label,
+    /// route, models }` (`route`: which models ran and why, in words; `models`: their names).
     ///
-    /// `options` is JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
+    /// `options` is a [`Job`] as JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
     /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}},
-    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG only)}`.
+    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG only),
+    /// "input": "auto" | "clean" | "compressed" (optional)}`.
     ///
     /// `on_progress` is called after every tile with `{ done, total, width, height, x, y,
     /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
@@ -128,12 +126,9 @@ impl Engine {
     pub fn upscale(&self, bytes: Vec<u8>, options: String, on_progress: Function) -> Promise {
         let upscaler = Rc::clone(&self.upscaler);
         future_to_promise(async move {
-            let job = JobOptions::parse(&options).map_err(to_js)?;
+            let job = Job::from_json(&options).map_err(to_js)?;
             let mut report = |progress: Progress<'_>| report_progress(&on_progress, progress);
-            let encoded = upscaler
-                .process(&bytes, job.target, job.format, &mut report)
-                .await
-                .map_err(to_js)?;
+            let encoded = upscaler.run(&job, &bytes, &mut report).await.map_err(to_js)?;
             let result = Object::new();
             set(&result, "bytes", &Uint8Array::from(encoded.bytes.as_slice()).into());
             set(&result, "width", &encoded.width.into());
@@ -141,6 +136,9 @@ impl Engine {
             set(&result, "mime", &encoded.format.mime_type().into());
             set(&result, "extension", &encoded.format.extension().into());
             set(&result, "label", &job.target.label().into());
+            set(&result, "route", &encoded.route.reason.into());
+            let models: Array = encoded.models.iter().map(|name| JsValue::from_str(name)).collect();
+            set(&result, "models", &models.into());
             Ok(result.into())
         })
     }
@@ -164,12 +162,14 @@ pub fn inspect(bytes: &[u8]) -> Result<JsValue, JsValue> {
 /// backend nothing in a tile ever awaits anything that is not already resolved, so without this
 /// a job would hold the worker until it finished. A macrotask (not a resolved promise, whose
 /// continuation runs before any message) costs well under a millisecond per tile.
-pub(crate) async fn yield_to_event_loop() {
+fn yield_to_event_loop() -> Pin<Box<dyn Future<Output = ()>>> {
     let tick = Promise::new(&mut |resolve, _reject| {
         set_timeout(&resolve, 0);
     });
-    // setTimeout's callback resolves the promise and cannot fail.
-    let _ = JsFuture::from(tick).await;
+    Box::pin(async move {
+        // setTimeout's callback resolves the promise and cannot fail.
+        let _ = JsFuture::from(tick).await;
+    })
 }
 
 #[wasm_bindgen]
@@ -198,59 +198,6 @@ async fn webgpu_device() -> crate::Result<burn::prelude::Device> {
 #[cfg(not(feature = "wgpu"))]
 async fn webgpu_device() -> crate::Result<burn::prelude::Device> {
     Err(Error::Backend("this build has no WebGPU backend".into()))
-}
-
-/// What one job asks for, as the page sends it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JobJson {
-    target: TargetJson,
-    format: String,
-    quality: Option<u8>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-enum TargetJson {
-    Scale(usize),
-    LongEdge(u32),
-    Box { width: u32, height: u32, fit: FitJson },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum FitJson {
-    Contain,
-    Cover,
-}
-
-struct JobOptions {
-    target: Target,
-    format: OutputFormat,
-}
-
-impl JobOptions {
-    fn parse(json: &str) -> crate::Result<Self> {
-        let job: JobJson = serde_json::from_str(json)
-            .map_err(|e| Error::Parameter(format!("malformed job options: {e}")))?;
-        let target = match job.target {
-            TargetJson::Scale(scale) => Target::Scale(scale),
-            TargetJson::LongEdge(pixels) => Target::LongEdge(pixels),
-            TargetJson::Box { width, height, fit } => Target::Size {
-                width,
-                height,
-                fit: match fit {
-                    FitJson::Contain => Fit::Contain,
-                    FitJson::Cover => Fit::Cover,
-                },
-            },
-        };
-        target.validate()?;
-        Ok(Self {
-            target,
-            format: OutputFormat::parse(&job.format, job.quality)?,
-        })
-    }
 }
 
 /// `models`: an array of `{ card, weights }`.

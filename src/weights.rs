@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Net, NetConfig};
+use crate::route::InputKind;
 use crate::{Error, Result};
 
 /// Everything a person (or the web page) needs to know about a model, stored beside its weights.
@@ -30,6 +31,10 @@ pub struct ModelCard {
     /// Parameters of the deployed (fused) network.
     pub parameters: usize,
     pub macs_per_input_pixel: usize,
+    /// The inputs it was trained for (cards from before compression-aware models say nothing:
+    /// clean).
+    #[serde(default)]
+    pub input: InputKind,
     pub training: Training,
     /// Quality measured by `upres eval` with these weights.
     #[serde(default)]
@@ -63,8 +68,8 @@ pub struct Evaluation {
 
 impl ModelCard {
     pub fn from_json(json: &str) -> Result<Self> {
-        let card: Self = serde_json::from_str(json)
-            .map_err(|e| Error::Model(format!("the model card is not valid: {e}")))?;
+        let card: Self =
+            serde_json::from_str(json).map_err(|e| Error::Model(format!("the model card is not valid: {e}")))?;
         card.config.validate()?;
         Ok(card)
     }
@@ -82,10 +87,7 @@ impl ModelCard {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A card with the weights it describes, not yet on a device.
@@ -111,22 +113,19 @@ impl ModelFile {
 
     /// Reads `card_path` and the weights file it names (beside it).
     pub fn read(card_path: &Path) -> Result<Self> {
-        let json = std::fs::read_to_string(card_path).map_err(|e| {
-            Error::Model(format!("cannot read model card {}: {e}", card_path.display()))
-        })?;
+        let json = std::fs::read_to_string(card_path)
+            .map_err(|e| Error::Model(format!("cannot read model card {}: {e}", card_path.display())))?;
         let card = ModelCard::from_json(&json)?;
         let weights_path = card_path.with_file_name(&card.weights);
-        let weights = std::fs::read(&weights_path).map_err(|e| {
-            Error::Model(format!("cannot read weights {}: {e}", weights_path.display()))
-        })?;
+        let weights = std::fs::read(&weights_path)
+            .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", weights_path.display())))?;
         Self::new(card, weights)
     }
 
     /// Every model card (`*.json`) in `dir` with its weights, sorted by file name.
     pub fn read_dir(dir: &Path) -> Result<Vec<Self>> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            Error::Model(format!("cannot list models in {}: {e}", dir.display()))
-        })?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::Model(format!("cannot list models in {}: {e}", dir.display())))?;
         let mut cards: Vec<_> = entries
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
@@ -141,8 +140,7 @@ impl ModelFile {
             .iter()
             .filter(|(name, _)| name.ends_with(".json"))
             .map(|(name, json)| {
-                let json = std::str::from_utf8(json)
-                    .map_err(|_| Error::Model(format!("{name} is not UTF-8 text")))?;
+                let json = std::str::from_utf8(json).map_err(|_| Error::Model(format!("{name} is not UTF-8 text")))?;
                 let card = ModelCard::from_json(json)?;
                 let weights = files
                     .iter()
@@ -159,16 +157,9 @@ impl ModelFile {
     pub fn load(&self, device: &Device) -> Result<Net> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone()))
             .map_err(|e| Error::Model(format!("{}: unreadable weights: {e}", self.card.name)))?;
-        self.card
-            .config
-            .init(device)
-            .try_load_record(record)
-            .map_err(|e| {
-                Error::Model(format!(
-                    "{}: the weights do not fit the architecture in its card: {e}",
-                    self.card.name
-                ))
-            })
+        self.card.config.init(device).try_load_record(record).map_err(|e| {
+            Error::Model(format!("{}: the weights do not fit the architecture in its card: {e}", self.card.name))
+        })
     }
 }
 

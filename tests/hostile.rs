@@ -22,17 +22,17 @@ use std::time::{Duration, Instant};
 
 use image::codecs::gif::GifEncoder;
 use image::codecs::webp::WebPEncoder;
-use image::{
-    DynamicImage, Frame, GenericImageView, ImageBuffer, ImageFormat, LumaA, Rgb, Rgba, RgbaImage,
-};
+use image::{DynamicImage, Frame, GenericImageView, ImageBuffer, ImageFormat, LumaA, Rgb, Rgba, RgbaImage};
 use upres::backend::Backend;
 use upres::codec::{Decoded, OutputFormat, decode};
+use upres::job::Job;
 use upres::limits::Limits;
-use upres::upscale::{Target, Upscaler};
+use upres::plan::Target;
+use upres::route::InputChoice;
+use upres::upscale::{Settings, Upscaler};
 
 use common::{
-    assert_upright, blocks, exif_orientation, file, ihdr, pattern, png, png_header_only,
-    with_app1_exif, zlib_stored,
+    assert_upright, blocks, exif_orientation, file, ihdr, pattern, png, png_header_only, with_app1_exif, zlib_stored,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -93,11 +93,7 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, Usage) {
     let started = Instant::now();
     let result = f();
     let time = started.elapsed();
-    let usage = Usage {
-        largest: LARGEST.get(),
-        total: TOTAL.get(),
-        time,
-    };
+    let usage = Usage { largest: LARGEST.get(), total: TOTAL.get(), time };
     (result, usage)
 }
 
@@ -116,39 +112,17 @@ struct Case {
 
 enum Expect {
     /// An image of this size (after EXIF orientation), which `check` inspects further.
-    Image {
-        size: (u32, u32),
-        check: Box<dyn Fn(&Decoded)>,
-    },
+    Image { size: (u32, u32), check: Box<dyn Fn(&Decoded)> },
     /// An error of this kind ([`upres::Error::kind`]) whose message contains `says`.
-    Refused {
-        kind: &'static str,
-        says: &'static str,
-    },
+    Refused { kind: &'static str, says: &'static str },
 }
 
-fn decodes(
-    name: &'static str,
-    bytes: Vec<u8>,
-    size: (u32, u32),
-    check: impl Fn(&Decoded) + 'static,
-) -> Case {
-    Case {
-        name,
-        bytes,
-        expect: Expect::Image {
-            size,
-            check: Box::new(check),
-        },
-    }
+fn decodes(name: &'static str, bytes: Vec<u8>, size: (u32, u32), check: impl Fn(&Decoded) + 'static) -> Case {
+    Case { name, bytes, expect: Expect::Image { size, check: Box::new(check) } }
 }
 
 fn refused(name: &'static str, bytes: Vec<u8>, kind: &'static str, says: &'static str) -> Case {
-    Case {
-        name,
-        bytes,
-        expect: Expect::Refused { kind, says },
-    }
+    Case { name, bytes, expect: Expect::Refused { kind, says } }
 }
 
 fn opaque(decoded: &Decoded) {
@@ -169,31 +143,11 @@ fn not_images() -> Vec<Case> {
 <svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>"#;
     vec![
         refused("empty.png", Vec::new(), "decode", "the file is empty"),
-        refused(
-            "letter.png",
-            b"Dear supplier,\nplease find the photos attached.\n".to_vec(),
-            "decode",
-            "not an image",
-        ),
+        refused("letter.png", b"Dear supplier,\nplease find the photos attached.\n".to_vec(), "decode", "not an image"),
         refused("logo.svg", svg.to_vec(), "unsupported", "SVG"),
-        refused(
-            "logo-no-declaration.png",
-            b"\xef\xbb\xbf  <svg viewBox='0 0 1 1'/>".to_vec(),
-            "unsupported",
-            "SVG",
-        ),
-        refused(
-            "photos.zip.jpg",
-            b"PK\x03\x04\x14\0\0\0\x08\0photo.jpg".to_vec(),
-            "decode",
-            "not an image",
-        ),
-        refused(
-            "picture.qoi",
-            b"qoif\0\0\0\x04\0\0\0\x04\x03\x00".to_vec(),
-            "unsupported",
-            "Qoi",
-        ),
+        refused("logo-no-declaration.png", b"\xef\xbb\xbf  <svg viewBox='0 0 1 1'/>".to_vec(), "unsupported", "SVG"),
+        refused("photos.zip.jpg", b"PK\x03\x04\x14\0\0\0\x08\0photo.jpg".to_vec(), "decode", "not an image"),
+        refused("picture.qoi", b"qoif\0\0\0\x04\0\0\0\x04\x03\x00".to_vec(), "unsupported", "Qoi"),
     ]
 }
 
@@ -210,11 +164,7 @@ fn png_cases() -> Vec<Case> {
     bad_idat_crc[idat + 4 + idat_length] ^= 0xFF;
 
     // A valid header and signature, then garbage where the compressed pixels should be.
-    let corrupt_zlib = png(&[
-        (b"IHDR", &ihdr(4, 4, 8, 2)),
-        (b"IDAT", &[0x5A; 44]),
-        (b"IEND", &[]),
-    ]);
+    let corrupt_zlib = png(&[(b"IHDR", &ihdr(4, 4, 8, 2)), (b"IDAT", &[0x5A; 44]), (b"IEND", &[])]);
     // A 1×1 image whose ICC profile inflates to 256 MiB from 1.7 MB: the pixels justify a few
     // bytes, so the profile must be cut off long before that (the picture is still shown).
     let mut icc = b"bomb\0\0".to_vec();
@@ -239,131 +189,57 @@ fn png_cases() -> Vec<Case> {
 
     // 257·v + 100 rounds to v; taking the low byte instead would give v + 100.
     let wide = |v: u32| (v * 257 + 100) as u16;
-    let rgb16 = ImageBuffer::<Rgb<u16>, _>::from_fn(3, 2, |x, y| {
-        Rgb([wide(x * 70), wide(y * 90 + 10), wide(200)])
-    });
+    let rgb16 = ImageBuffer::<Rgb<u16>, _>::from_fn(3, 2, |x, y| Rgb([wide(x * 70), wide(y * 90 + 10), wide(200)]));
     let rgba16 = ImageBuffer::<Rgba<u16>, _>::from_fn(3, 2, |x, y| {
         Rgba([wide(x * 70), wide(y * 90), wide(9), wide(x * 100 + y)])
     });
-    let grey_alpha =
-        ImageBuffer::from_fn(4, 2, |x, y| LumaA([(x * 60) as u8, (y * 100 + x) as u8]));
+    let grey_alpha = ImageBuffer::from_fn(4, 2, |x, y| LumaA([(x * 60) as u8, (y * 100 + x) as u8]));
 
     vec![
         refused("wrong-magic.png", wrong_magic, "decode", "not an image"),
-        refused(
-            "signature-only.png",
-            cut(8),
-            "decode",
-            "truncated or corrupt PNG",
-        ),
-        refused(
-            "cut-in-header.png",
-            cut(20),
-            "decode",
-            "truncated or corrupt PNG",
-        ),
-        refused(
-            "header-only.png",
-            cut(33),
-            "decode",
-            "truncated or corrupt PNG",
-        ),
-        refused(
-            "cut-in-pixels.png",
-            cut(whole.len() / 2),
-            "decode",
-            "truncated or corrupt PNG",
-        ),
+        refused("signature-only.png", cut(8), "decode", "truncated or corrupt PNG"),
+        refused("cut-in-header.png", cut(20), "decode", "truncated or corrupt PNG"),
+        refused("header-only.png", cut(33), "decode", "truncated or corrupt PNG"),
+        refused("cut-in-pixels.png", cut(whole.len() / 2), "decode", "truncated or corrupt PNG"),
         // Every pixel is there, but the end marker is not: the file was cut short, and to say so
         // is more honest than to guess that nothing else was lost.
-        refused(
-            "no-end-chunk.png",
-            cut(whole.len() - 12),
-            "decode",
-            "unexpected end of file",
-        ),
+        refused("no-end-chunk.png", cut(whole.len() - 12), "decode", "unexpected end of file"),
         refused("bad-header-crc.png", bad_ihdr_crc, "decode", "CRC"),
         refused("bad-pixel-crc.png", bad_idat_crc, "decode", "CRC"),
-        refused(
-            "corrupt-zlib.png",
-            corrupt_zlib,
-            "decode",
-            "truncated or corrupt PNG",
-        ),
-        refused(
-            "zero-by-zero.png",
-            png_header_only(0, 0),
-            "decode",
-            "truncated or corrupt PNG",
-        ),
+        refused("corrupt-zlib.png", corrupt_zlib, "decode", "truncated or corrupt PNG"),
+        refused("zero-by-zero.png", png_header_only(0, 0), "decode", "truncated or corrupt PNG"),
         refused(
             "65535x65535.png",
             png_header_only(65_535, 65_535),
             "limits",
             "65535×65535 = 4294.8 megapixels, over the limit of 40.0",
         ),
-        refused(
-            "just-over-40mp.png",
-            png_header_only(8_000, 5_125),
-            "limits",
-            "8000×5125 = 41.0 megapixels",
-        ),
-        refused(
-            "u32-max.png",
-            png_header_only(u32::MAX, u32::MAX),
-            "limits",
-            "4294967295×4294967295",
-        ),
-        decodes("icc-bomb.png", icc_bomb, (1, 1), |d| {
-            assert_eq!(d.rgb.as_raw(), &[10, 20, 30])
+        refused("just-over-40mp.png", png_header_only(8_000, 5_125), "limits", "8000×5125 = 41.0 megapixels"),
+        refused("u32-max.png", png_header_only(u32::MAX, u32::MAX), "limits", "4294967295×4294967295"),
+        decodes("icc-bomb.png", icc_bomb, (1, 1), |d| assert_eq!(d.rgb.as_raw(), &[10, 20, 30])),
+        decodes("1x1.png", file(pattern(1, 1), ImageFormat::Png), (1, 1), opaque),
+        decodes("1x4000.png", file(pattern(1, 4000), ImageFormat::Png), (1, 4000), move |d| {
+            assert_eq!(d.rgb, pattern(1, 4000))
+        }),
+        decodes("4000x1.png", file(pattern(4000, 1), ImageFormat::Png), (4000, 1), move |d| {
+            assert_eq!(d.rgb, pattern(4000, 1))
+        }),
+        decodes("16-bit.png", file(DynamicImage::ImageRgb16(rgb16), ImageFormat::Png), (3, 2), |d| {
+            assert!(!d.was_grey && d.alpha.is_none());
+            for (x, y, pixel) in d.rgb.enumerate_pixels() {
+                assert_eq!(pixel.0, [(x * 70) as u8, (y * 90 + 10) as u8, 200]);
+            }
+        }),
+        decodes("16-bit-alpha.png", file(DynamicImage::ImageRgba16(rgba16), ImageFormat::Png), (3, 2), |d| {
+            let alpha = d.alpha.as_ref().expect("alpha kept");
+            for (x, y, pixel) in d.rgb.enumerate_pixels() {
+                assert_eq!(pixel.0, [(x * 70) as u8, (y * 90) as u8, 9]);
+                assert_eq!(alpha.get_pixel(x, y)[0], (x * 100 + y) as u8);
+            }
         }),
         decodes(
-            "1x1.png",
-            file(pattern(1, 1), ImageFormat::Png),
-            (1, 1),
-            opaque,
-        ),
-        decodes(
-            "1x4000.png",
-            file(pattern(1, 4000), ImageFormat::Png),
-            (1, 4000),
-            move |d| assert_eq!(d.rgb, pattern(1, 4000)),
-        ),
-        decodes(
-            "4000x1.png",
-            file(pattern(4000, 1), ImageFormat::Png),
-            (4000, 1),
-            move |d| assert_eq!(d.rgb, pattern(4000, 1)),
-        ),
-        decodes(
-            "16-bit.png",
-            file(DynamicImage::ImageRgb16(rgb16), ImageFormat::Png),
-            (3, 2),
-            |d| {
-                assert!(!d.was_grey && d.alpha.is_none());
-                for (x, y, pixel) in d.rgb.enumerate_pixels() {
-                    assert_eq!(pixel.0, [(x * 70) as u8, (y * 90 + 10) as u8, 200]);
-                }
-            },
-        ),
-        decodes(
-            "16-bit-alpha.png",
-            file(DynamicImage::ImageRgba16(rgba16), ImageFormat::Png),
-            (3, 2),
-            |d| {
-                let alpha = d.alpha.as_ref().expect("alpha kept");
-                for (x, y, pixel) in d.rgb.enumerate_pixels() {
-                    assert_eq!(pixel.0, [(x * 70) as u8, (y * 90) as u8, 9]);
-                    assert_eq!(alpha.get_pixel(x, y)[0], (x * 100 + y) as u8);
-                }
-            },
-        ),
-        decodes(
             "grey-alpha.png",
-            file(
-                DynamicImage::ImageLumaA8(grey_alpha.clone()),
-                ImageFormat::Png,
-            ),
+            file(DynamicImage::ImageLumaA8(grey_alpha.clone()), ImageFormat::Png),
             (4, 2),
             move |d| {
                 assert!(d.was_grey);
@@ -377,14 +253,8 @@ fn png_cases() -> Vec<Case> {
         decodes("palette-trns.png", palette_trns, (4, 1), |d| {
             assert!(!d.was_grey);
             let rgb: Vec<[u8; 3]> = d.rgb.pixels().map(|p| p.0).collect();
-            assert_eq!(
-                rgb,
-                [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]
-            );
-            assert_eq!(
-                d.alpha.as_ref().expect("tRNS is alpha").as_raw(),
-                &[255, 128, 0, 255]
-            );
+            assert_eq!(rgb, [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]);
+            assert_eq!(d.alpha.as_ref().expect("tRNS is alpha").as_raw(), &[255, 128, 0, 255]);
         }),
     ]
 }
@@ -408,67 +278,24 @@ fn jpeg_cases() -> Vec<Case> {
 
     let mut cases = vec![
         refused("wrong-magic.jpg", wrong_magic, "decode", "not an image"),
-        refused(
-            "cut-after-3-bytes.jpg",
-            cut(3),
-            "decode",
-            "truncated or corrupt JPEG",
-        ),
-        refused(
-            "cut-in-header.jpg",
-            cut(100),
-            "decode",
-            "truncated or corrupt JPEG",
-        ),
-        refused(
-            "cut-in-pixels.jpg",
-            cut(whole.len() * 2 / 3),
-            "decode",
-            "truncated or corrupt JPEG",
-        ),
-        decodes("no-end-marker.jpg", cut(whole.len() - 2), (48, 32), |d| {
+        refused("cut-after-3-bytes.jpg", cut(3), "decode", "truncated or corrupt JPEG"),
+        refused("cut-in-header.jpg", cut(100), "decode", "truncated or corrupt JPEG"),
+        refused("cut-in-pixels.jpg", cut(whole.len() * 2 / 3), "decode", "truncated or corrupt JPEG"),
+        decodes("no-end-marker.jpg", cut(whole.len() - 2), (48, 32), |d| assert_upright(d, 1, 40)),
+        refused("60000x60000.jpg", with_size(60_000, 60_000), "limits", "60000×60000 = 3600.0 megapixels"),
+        refused("zero-width.jpg", with_size(0, 32), "decode", "truncated or corrupt JPEG"),
+        // Stored inverted, as Adobe writes CMYK: cyan ink, then yellow ink.
+        decodes("cmyk.jpg", cmyk_jpeg(&[[0, 255, 255, 255], [255, 255, 0, 255]]), (16, 8), |d| {
+            assert!(d.alpha.is_none());
+            for (x, want) in [(3, [0, 255, 255]), (12, [255, 255, 0])] {
+                let got = d.rgb.get_pixel(x, 4).0;
+                assert!(got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 3), "x = {x}: {got:?}, want {want:?}");
+            }
+        }),
+        decodes("exif-orientation-9.jpg", with_app1_exif(&whole, &exif_orientation(9, false)), (48, 32), |d| {
             assert_upright(d, 1, 40)
         }),
-        refused(
-            "60000x60000.jpg",
-            with_size(60_000, 60_000),
-            "limits",
-            "60000×60000 = 3600.0 megapixels",
-        ),
-        refused(
-            "zero-width.jpg",
-            with_size(0, 32),
-            "decode",
-            "truncated or corrupt JPEG",
-        ),
-        // Stored inverted, as Adobe writes CMYK: cyan ink, then yellow ink.
-        decodes(
-            "cmyk.jpg",
-            cmyk_jpeg(&[[0, 255, 255, 255], [255, 255, 0, 255]]),
-            (16, 8),
-            |d| {
-                assert!(d.alpha.is_none());
-                for (x, want) in [(3, [0, 255, 255]), (12, [255, 255, 0])] {
-                    let got = d.rgb.get_pixel(x, 4).0;
-                    assert!(
-                        got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 3),
-                        "x = {x}: {got:?}, want {want:?}"
-                    );
-                }
-            },
-        ),
-        decodes(
-            "exif-orientation-9.jpg",
-            with_app1_exif(&whole, &exif_orientation(9, false)),
-            (48, 32),
-            |d| assert_upright(d, 1, 40),
-        ),
-        decodes(
-            "exif-past-end.jpg",
-            with_app1_exif(&whole, &exif_past_end),
-            (48, 32),
-            |d| assert_upright(d, 1, 40),
-        ),
+        decodes("exif-past-end.jpg", with_app1_exif(&whole, &exif_past_end), (48, 32), |d| assert_upright(d, 1, 40)),
     ];
     const NAMES: [&str; 8] = [
         "exif-orientation-1.jpg",
@@ -484,12 +311,7 @@ fn jpeg_cases() -> Vec<Case> {
         // Both byte orders, as cameras write either.
         let exif = exif_orientation(orientation, orientation % 2 == 0);
         let size = if orientation >= 5 { (32, 48) } else { (48, 32) };
-        cases.push(decodes(
-            name,
-            with_app1_exif(&whole, &exif),
-            size,
-            move |d| assert_upright(d, orientation, 40),
-        ));
+        cases.push(decodes(name, with_app1_exif(&whole, &exif), size, move |d| assert_upright(d, orientation, 40)));
     }
     cases
 }
@@ -503,49 +325,20 @@ fn webp_cases() -> Vec<Case> {
     // and height − 1 in 14 bits each. (16384 a side, the format's largest, is read as 0 by
     // image-webp 0.2 and refused as corrupt; one less is a bomb that parses.)
     let mut huge = whole.clone();
-    assert_eq!(
-        &huge[12..16],
-        b"VP8L",
-        "the encoder writes a simple lossless file"
-    );
+    assert_eq!(&huge[12..16], b"VP8L", "the encoder writes a simple lossless file");
     huge[21..25].copy_from_slice(&(16_382_u32 | 16_382 << 14).to_le_bytes());
 
     let red = RgbaImage::from_pixel(4, 3, Rgba([200, 0, 0, 255]));
     let blue = RgbaImage::from_pixel(4, 3, Rgba([0, 0, 200, 255]));
     vec![
         refused("wrong-magic.webp", wrong_magic, "decode", "not an image"),
-        refused(
-            "riff-only.webp",
-            cut(12),
-            "decode",
-            "truncated or corrupt WebP",
-        ),
-        refused(
-            "cut-in-header.webp",
-            cut(22),
-            "decode",
-            "truncated or corrupt WebP",
-        ),
-        refused(
-            "cut-in-pixels.webp",
-            cut(whole.len() / 2),
-            "decode",
-            "truncated or corrupt WebP",
-        ),
-        refused(
-            "16383x16383.webp",
-            huge,
-            "limits",
-            "16383×16383 = 268.4 megapixels",
-        ),
+        refused("riff-only.webp", cut(12), "decode", "truncated or corrupt WebP"),
+        refused("cut-in-header.webp", cut(22), "decode", "truncated or corrupt WebP"),
+        refused("cut-in-pixels.webp", cut(whole.len() / 2), "decode", "truncated or corrupt WebP"),
+        refused("16383x16383.webp", huge, "limits", "16383×16383 = 268.4 megapixels"),
         decodes("animated.webp", animated_webp(&[red, blue]), (4, 3), |d| {
             // Blended over the canvas as the format says, which may round 200 down by one.
-            assert!(
-                d.rgb
-                    .pixels()
-                    .all(|p| p[0].abs_diff(200) <= 1 && p[1] == 0 && p[2] == 0),
-                "the first frame"
-            );
+            assert!(d.rgb.pixels().all(|p| p[0].abs_diff(200) <= 1 && p[1] == 0 && p[2] == 0), "the first frame");
         }),
     ]
 }
@@ -583,27 +376,14 @@ fn other_format_cases() -> Vec<Case> {
     .concat();
     vec![
         decodes("animated.gif", animated_gif, (4, 3), |d| {
-            assert!(
-                d.rgb.pixels().all(|p| p.0 == [200, 0, 0]),
-                "the first frame"
-            );
+            assert!(d.rgb.pixels().all(|p| p.0 == [200, 0, 0]), "the first frame");
         }),
         refused("65535x65535.gif", huge_gif, "limits", "65535×65535"),
         refused("cut.gif", cut_gif, "decode", "truncated or corrupt GIF"),
         refused("50000x50000.bmp", huge_bmp, "limits", "50000×50000"),
-        refused(
-            "50000x50000-top-down.bmp",
-            top_down_bmp,
-            "limits",
-            "50000×50000",
-        ),
+        refused("50000x50000-top-down.bmp", top_down_bmp, "limits", "50000×50000"),
         refused("os2-65535x65535.bmp", os2_bmp, "limits", "65535×65535"),
-        refused(
-            "60000x60000.tiff",
-            huge_tiff(60_000, 60_000),
-            "limits",
-            "60000×60000",
-        ),
+        refused("60000x60000.tiff", huge_tiff(60_000, 60_000), "limits", "60000×60000"),
     ]
 }
 
@@ -717,11 +497,7 @@ fn cmyk_jpeg(colours: &[[u8; 4]]) -> Vec<u8> {
             previous[component] = dc;
             let category = 32 - difference.unsigned_abs().leading_zeros();
             push_bits(&mut bits, category, 4);
-            let magnitude = if difference < 0 {
-                difference + (1 << category) - 1
-            } else {
-                difference
-            };
+            let magnitude = if difference < 0 { difference + (1 << category) - 1 } else { difference };
             push_bits(&mut bits, magnitude as u32, category);
             push_bits(&mut bits, 0, 1); // end of block
         }
@@ -766,14 +542,8 @@ fn animated_webp(frames: &[RgbaImage]) -> Vec<u8> {
     chunk(&mut body, b"ANIM", &[0xFF, 0xFF, 0xFF, 0xFF, 0, 0]); // white background, loop forever
     for frame in frames {
         let mut still = Vec::new();
-        frame
-            .write_with_encoder(WebPEncoder::new_lossless(&mut still))
-            .expect("fixture encodes");
-        assert_eq!(
-            &still[12..16],
-            b"VP8L",
-            "the encoder writes a simple lossless file"
-        );
+        frame.write_with_encoder(WebPEncoder::new_lossless(&mut still)).expect("fixture encodes");
+        assert_eq!(&still[12..16], b"VP8L", "the encoder writes a simple lossless file");
         let mut anmf = [u24(0), u24(0), u24(width - 1), u24(height - 1), u24(100)].concat();
         anmf.push(0); // blend, no disposal
         anmf.extend(&still[12..]);
@@ -788,11 +558,7 @@ fn animated_webp(frames: &[RgbaImage]) -> Vec<u8> {
 /// A little-endian TIFF from the `image` crate whose ImageWidth and ImageLength say otherwise.
 fn huge_tiff(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = file(pattern(4, 4), ImageFormat::Tiff);
-    assert_eq!(
-        &bytes[..4],
-        b"II*\0",
-        "the encoder writes little-endian TIFF"
-    );
+    assert_eq!(&bytes[..4], b"II*\0", "the encoder writes little-endian TIFF");
     let ifd = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
     let entries = u16::from_le_bytes([bytes[ifd], bytes[ifd + 1]]) as usize;
     for entry in (0..entries).map(|i| ifd + 2 + 12 * i) {
@@ -806,8 +572,7 @@ fn huge_tiff(width: u32, height: u32) -> Vec<u8> {
         // The value sits in the entry itself: a SHORT in its first two bytes, a LONG in all four.
         let field = &mut bytes[entry + 8..entry + 12];
         match kind {
-            3 => field[..2]
-                .copy_from_slice(&u16::try_from(value).expect("fits a SHORT").to_le_bytes()),
+            3 => field[..2].copy_from_slice(&u16::try_from(value).expect("fits a SHORT").to_le_bytes()),
             4 => field.copy_from_slice(&value.to_le_bytes()),
             other => panic!("unexpected TIFF type {other} for tag {tag}"),
         }
@@ -821,19 +586,11 @@ fn huge_tiff(width: u32, height: u32) -> Vec<u8> {
 /// Checks one case: the decoder's answer, what it allocated, and the whole job's answer.
 fn check(case: &Case, upscaler: &Upscaler) {
     let (decoded, usage) = measured(|| decode(&case.bytes, &Limits::default()));
-    let job = pollster::block_on(upscaler.process(
-        &case.bytes,
-        Target::Scale(2),
-        OutputFormat::Png,
-        &mut |_| ControlFlow::Continue(()),
-    ));
+    let job = Job::new(Target::Scale(2), OutputFormat::Png, InputChoice::Auto).unwrap();
+    let job = pollster::block_on(upscaler.run(&job, &case.bytes, &mut |_| ControlFlow::Continue(())));
     // Every image here is small: a decoder that asks for much more than its pixels is not bounded
     // by the file. (16 MiB is the allowance for metadata.)
-    assert!(
-        usage.largest <= 16 * MIB + MIB,
-        "the decoder allocated {} bytes at once",
-        usage.largest
-    );
+    assert!(usage.largest <= 16 * MIB + MIB, "the decoder allocated {} bytes at once", usage.largest);
 
     match (&case.expect, decoded) {
         (Expect::Image { size, check }, Ok(decoded)) => {
@@ -843,42 +600,25 @@ fn check(case: &Case, upscaler: &Upscaler) {
             }
             check(&decoded);
             let encoded = job.unwrap_or_else(|e| panic!("decodes, but the job fails: {e}"));
-            assert_eq!(
-                (encoded.width, encoded.height),
-                (2 * size.0, 2 * size.1),
-                "upscaled size"
-            );
+            assert_eq!((encoded.width, encoded.height), (2 * size.0, 2 * size.1), "upscaled size");
             let written = image::load_from_memory(&encoded.bytes).expect("the result is a PNG");
-            assert_eq!(
-                written.color().has_alpha(),
-                decoded.alpha.is_some(),
-                "alpha in the result"
-            );
+            assert_eq!(written.color().has_alpha(), decoded.alpha.is_some(), "alpha in the result");
         }
         (Expect::Refused { kind, says }, Err(error)) => {
             assert_eq!(error.kind(), *kind, "{error}");
-            assert!(
-                error.to_string().contains(says),
-                "{error:?} should say {says:?}"
-            );
+            assert!(error.to_string().contains(says), "{error:?} should say {says:?}");
             // The page titles each kind itself, and shows the detail after the title.
             assert!(error.detail().contains(says) && error.to_string().ends_with(&error.detail()));
             if *kind == "limits" {
                 // Refused from the header alone: nothing near the size of a row of pixels.
                 assert!(
-                    usage.largest < 64 << 10
-                        && usage.total < MIB
-                        && usage.time < Duration::from_millis(100),
+                    usage.largest < 64 << 10 && usage.total < MIB && usage.time < Duration::from_millis(100),
                     "refused, but only after {usage:?}"
                 );
                 eprintln!("{}: refused after {usage:?}", case.name);
             }
             let job = job.err().expect("the job is refused too");
-            assert_eq!(
-                (job.kind(), job.to_string()),
-                (error.kind(), error.to_string()),
-                "the job's error"
-            );
+            assert_eq!((job.kind(), job.to_string()), (error.kind(), error.to_string()), "the job's error");
         }
         (Expect::Image { .. }, Err(error)) => {
             panic!("expected an image, got a {} error: {error}", error.kind())
@@ -899,12 +639,7 @@ fn every_hostile_file_gives_an_image_or_a_specific_error() {
     names.dedup();
     assert_eq!(names.len(), corpus.len(), "file names are unique");
 
-    let upscaler = Upscaler::new(
-        Backend::cpu("test"),
-        &common::random_models(),
-        Limits::default(),
-    )
-    .unwrap();
+    let upscaler = Upscaler::new(Backend::cpu("test"), &common::random_models(), Settings::default()).unwrap();
     // Every case is checked, and every failure reported, rather than stopping at the first; the
     // report below says what failed, so this thread's panics need not print themselves too.
     let this = std::thread::current().id();
@@ -931,13 +666,7 @@ fn every_hostile_file_gives_an_image_or_a_specific_error() {
         .collect();
     let _ = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| default_hook(info)));
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        corpus.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), corpus.len(), failures.join("\n"));
 
     if let Some(dir) = std::env::var_os("UPRES_CORPUS_DIR") {
         write_corpus(&corpus, Path::new(&dir));
@@ -953,10 +682,7 @@ fn write_corpus(corpus: &[Case], dir: &Path) {
         .map(|case| {
             std::fs::write(dir.join(case.name), &case.bytes).expect("corpus file");
             match &case.expect {
-                Expect::Image {
-                    size: (width, height),
-                    ..
-                } => {
+                Expect::Image { size: (width, height), .. } => {
                     serde_json::json!({ "file": case.name, "width": width, "height": height })
                 }
                 Expect::Refused { kind, says } => {
@@ -973,11 +699,7 @@ fn write_corpus(corpus: &[Case], dir: &Path) {
 fn the_deflate_bomb_inflates_to_exactly_its_length() {
     // Were it malformed, the ICC bomb above would be rejected unread and prove nothing.
     let zeros = zlib_of_zeros(250 * 101); // a filter byte per row of 100 grey pixels
-    let inflated = png(&[
-        (b"IHDR", &ihdr(100, 250, 8, 0)),
-        (b"IDAT", &zeros),
-        (b"IEND", &[]),
-    ]);
+    let inflated = png(&[(b"IHDR", &ihdr(100, 250, 8, 0)), (b"IDAT", &zeros), (b"IEND", &[])]);
     let grey = image::load_from_memory(&inflated).expect("the zeros inflate into a valid image");
     assert_eq!(grey.dimensions(), (100, 250));
     assert!(grey.to_luma8().pixels().all(|p| p[0] == 0));

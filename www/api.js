@@ -1,17 +1,17 @@
-// The embeddable JavaScript API behind upres.js: upscale(), preload() and capabilities().
+// The embeddable JavaScript API behind upres.js: upscale(), preload() and capabilities(). What a
+// job can ask for, and the errors for what it cannot, come from job.js, as they do for the page
+// and the widget.
 //
 // A page gets one shared engine (one worker, one download of the wasm module and the models, one
 // backend) however many calls and <upres-upscaler> widgets use it; jobs queue in its worker and
 // run one at a time. Nothing is downloaded until preload() or the first upscale(). Each call's
 // AbortSignal stops that call only: a download that other calls wait for carries on.
 
-import { Upres, unsupportedBrowser } from './engine.js';
-import { DEFAULTS, SCALES, outputName } from './options.js';
+import { Upres } from './engine.js';
+import { JOB_OPTIONS, checkKeys, describe, invalid, jobOptions, outputName } from './job.js';
+import { unsupportedBrowser } from './messages.js';
 
-const MAX_SIDE = 65535;
-const FORMATS = ['png', 'jpeg', 'webp'];
-const OPTIONS = ['scale', 'target', 'format', 'quality', 'signal', 'onProgress', 'modelBaseUrl'];
-const TARGET_OPTIONS = ['longEdge', 'width', 'height', 'fit'];
+const OPTIONS = [...JOB_OPTIONS, 'signal', 'onProgress', 'modelBaseUrl'];
 
 /** Shared engines by the URL of their models folder: normally just the one. */
 const engines = new Map();
@@ -24,8 +24,12 @@ export async function upscale(input, options = {}) {
   return (await upscaleImage(input, options)).blob;
 }
 
-/** upscale(), resolving to `{ blob, width, height }`: what the widget reports. */
+/**
+ * upscale(), resolving to `{ blob, width, height, route }`: what the widget reports. `route` says
+ * which model ran and why, e.g. "JPEG quality ≈ 72: compression-aware model".
+ */
 export async function upscaleImage(input, options = {}) {
+  checkKeys(options, OPTIONS, 'upscale()');
   const job = jobOptions(options);
   const { signal, onProgress } = callbacks(options);
   signal.throwIfAborted();
@@ -39,7 +43,7 @@ export async function upscaleImage(input, options = {}) {
   const blob = input instanceof File
     ? new File([result.blob], outputName(input.name, result), { type: result.blob.type })
     : result.blob;
-  return { blob, width: result.width, height: result.height };
+  return { blob, width: result.width, height: result.height, route: result.route };
 }
 
 /**
@@ -138,25 +142,6 @@ async function encodedImage(input) {
 
 // ---- Options -------------------------------------------------------------------------------
 
-/** The worker's job options (the JSON that src/web.rs reads), or an error naming the option. */
-export function jobOptions(options) {
-  checkKeys(options, OPTIONS, 'upscale()');
-  const { scale, target, quality } = options;
-  if (scale !== undefined && target !== undefined) throw invalid('give either scale or target, not both', TypeError);
-
-  const format = formatName(options.format ?? DEFAULTS.format);
-  const job = { target: target === undefined ? { scale: scaleFactor(scale ?? DEFAULTS.scale) } : targetSize(target), format };
-  if (quality !== undefined) {
-    if (format !== 'jpeg') throw invalid(`quality applies to JPEG only; ${format} output is lossless`, TypeError);
-    if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
-      const hint = quality > 0 && quality < 1 ? ' (a percentage, unlike the 0–1 of canvas.toBlob)' : '';
-      throw invalid(`quality must be a whole number from 1 to 100${hint}, not ${describe(quality)}`);
-    }
-    job.quality = quality;
-  }
-  return job;
-}
-
 /** The caller's signal (or one that never aborts) and progress callback, checked. A callback
  *  that throws is reported, not allowed to fail a download that other calls share. */
 function callbacks({ signal = new AbortController().signal, onProgress = () => {} }) {
@@ -170,63 +155,4 @@ function callbacks({ signal = new AbortController().signal, onProgress = () => {
     }
   };
   return { signal, onProgress: report };
-}
-
-function scaleFactor(scale) {
-  if (!SCALES.includes(scale)) throw invalid(`scale must be 2, 3, 4 or 8, not ${describe(scale)}`);
-  return scale;
-}
-
-function targetSize(target) {
-  if (typeof target !== 'object' || target === null) {
-    throw invalid(`target must be { longEdge } or { width, height, fit }, not ${describe(target)}`, TypeError);
-  }
-  checkKeys(target, TARGET_OPTIONS, 'target');
-  const { longEdge, width, height, fit = 'contain' } = target;
-  if (longEdge !== undefined) {
-    if (width !== undefined || height !== undefined) throw invalid('target takes either longEdge or width and height, not both', TypeError);
-    return { longEdge: pixels('target.longEdge', longEdge) };
-  }
-  if (width === undefined || height === undefined) {
-    throw invalid('target needs longEdge, or both width and height: e.g. { longEdge: 2000 } or { width: 1200, height: 800, fit: "cover" }', TypeError);
-  }
-  if (fit !== 'contain' && fit !== 'cover') throw invalid(`target.fit must be "contain" or "cover", not ${describe(fit)}`);
-  return { box: { width: pixels('target.width', width), height: pixels('target.height', height), fit } };
-}
-
-function pixels(name, value) {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_SIDE) {
-    throw invalid(`${name} must be a whole number of pixels from 1 to ${MAX_SIDE}, not ${describe(value)}`);
-  }
-  return value;
-}
-
-/** "png", "jpeg" or "webp"; also takes "jpg" and MIME types such as "image/jpeg". */
-function formatName(format) {
-  const name = typeof format === 'string' ? format.toLowerCase().replace(/^image\//, '').replace(/^jpg$/, 'jpeg') : format;
-  if (!FORMATS.includes(name)) throw invalid(`format must be "png", "jpeg" or "webp", not ${describe(format)}`);
-  return name;
-}
-
-/** Refuses unknown option names: a misplaced `longEdge` would otherwise be silently ignored. */
-function checkKeys(object, known, where) {
-  if (typeof object !== 'object' || object === null) throw invalid(`${where} options must be an object, not ${describe(object)}`, TypeError);
-  for (const key of Object.keys(object)) {
-    if (known.includes(key)) continue;
-    const hint = TARGET_OPTIONS.includes(key) && where === 'upscale()' ? `; did you mean target: { ${key}: … }?` : '';
-    throw invalid(`${where} has no option "${key}" (it takes ${known.join(', ')})${hint}`, TypeError);
-  }
-}
-
-/** An error of kind "parameter", like the engine's own for options it refuses. */
-function invalid(message, Type = RangeError) {
-  return Object.assign(new Type(message), { kind: 'parameter' });
-}
-
-/** How an error message quotes a value it refuses. */
-function describe(value) {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value !== 'object' || value === null) return String(value);
-  const type = value.constructor?.name ?? 'Object';
-  return `${/^[AEIOU]/.test(type) ? 'an' : 'a'} ${type}`;
 }

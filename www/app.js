@@ -2,8 +2,10 @@
 // in the worker behind engine.js; this module only moves data between it and the DOM, so the main
 // thread stays free while a job runs.
 
-import { Upres, describeError, unsupportedBrowser } from './engine.js';
-import { jobOptions, loadOptions, outputName, saveOptions } from './options.js';
+import { Upres } from './engine.js';
+import { outputName } from './job.js';
+import { describeError, unsupportedBrowser } from './messages.js';
+import { loadOptions, pageJob, saveOptions } from './options.js';
 import { zipSync } from './vendor/fflate.js';
 import './compare.js';
 
@@ -46,7 +48,8 @@ function readOptions() {
   const number = (name) => Number.parseInt(value(name), 10);
   return {
     size: value('size'), scale: number('scale'), longEdge: number('longEdge'), width: number('width'),
-    height: number('height'), fit: value('fit'), format: value('format'), quality: number('quality'), backend: value('backend'),
+    height: number('height'), fit: value('fit'), format: value('format'), quality: number('quality'), input: value('input'),
+    backend: value('backend'),
   };
 }
 
@@ -97,6 +100,8 @@ function render(item, note, status = item.status) {
   const facts = [format, info && `${info.width}×${info.height}`, formatBytes(file.size)].filter(Boolean).join(' · ');
   li.append(name, ` ${facts}`);
   if (note) li.append(Object.assign(document.createElement('span'), { className: 'note', textContent: ` — ${note}` }));
+  // Which model made the result, and why: under the line that reports it.
+  if (status === 'done') li.append(Object.assign(document.createElement('small'), { className: 'route', textContent: item.result.route }));
   updateButtons();
 }
 
@@ -124,7 +129,7 @@ document.addEventListener('paste', (event) => {
 // ---- Jobs ----------------------------------------------------------------------------------
 
 /** Items that need a (new) result for the current options. */
-const pending = () => items.filter((item) => ['ready', 'failed', 'done'].includes(item.status) && item.resultKey !== JSON.stringify(jobOptions(options)));
+const pending = () => items.filter((item) => ['ready', 'failed', 'done'].includes(item.status) && item.resultKey !== JSON.stringify(pageJob(options)));
 
 function updateButtons() {
   $('start').disabled = !engineReady || batch !== null || pending().length === 0;
@@ -149,7 +154,7 @@ $('start').addEventListener('click', async () => {
 $('cancel').addEventListener('click', () => batch?.abort());
 
 async function upscale(item, signal) {
-  const job = jobOptions(options);
+  const job = pageJob(options);
   render(item, 'Upscaling…', 'working');
   $('job').hidden = false;
   const preview = startPreview();
@@ -277,7 +282,9 @@ async function main() {
       $('load-progress').value = total ? loaded / total : 0;
       $('load-status').textContent = `Downloading the upscaler: ${formatBytes(loaded)} of ${formatBytes(total)}`;
     });
-    $('load-status').textContent = `Ready: ${models.map((m) => `×${m.scale}`).join(', ')} models loaded.`;
+    // Each scale once, though it may have a clean and a compression-aware model.
+    const scales = [...new Set(models.map((m) => `×${m.scale}`))];
+    $('load-status').textContent = `Ready: ${scales.join(', ')} models loaded.`;
     $('loading').dataset.state = 'done';
   } catch (error) {
     $('load-status').textContent = '';

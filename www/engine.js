@@ -1,49 +1,18 @@
 // The upscaler as a page sees it: the app (app.js) and the embeddable API (api.js) both drive
-// one of these. It downloads the WebAssembly module and the models (with progress, each model
-// checked against the SHA-256 in its card), starts the worker's engine on the backend the user
-// prefers, and runs jobs. When the GPU fails mid-job (device lost, out of memory, a WebGPU error
-// that aborts the wasm instance) the job is retried in a fresh worker with smaller tiles, then on
-// the CPU, so that it still completes; each change of backend is announced with a "backend"
-// event. Every URL is relative to this module, so www/ can be hosted under any path.
+// one of these. It has assets.js download the WebAssembly module and the models, starts the
+// worker's engine on the backend the user prefers, and runs jobs. When the GPU fails mid-job
+// (device lost, out of memory, a WebGPU error that aborts the wasm instance) the job is retried
+// in a fresh worker with smaller tiles, then on the CPU, so that it still completes; each change
+// of backend is announced with a "backend" event. Every URL is relative to this module, so www/
+// can be hosted under any path.
 
+import { downloadAssets } from './assets.js';
 import { WorkerBridge } from './bridge.js';
 
 /** Tile interiors in input pixels. Small CPU tiles keep Cancel and the live preview prompt; the
  *  GPU is faster with larger ones and halves them after a failure, down to the minimum. */
 const TILES = { webgpu: 256, cpu: 128 };
 const MIN_GPU_TILE = 64;
-
-/** What each kind of engine error (`error.kind`) means, for people. */
-const ERROR_TITLES = {
-  browser: 'Unsupported browser',
-  download: 'Could not download the upscaler',
-  decode: 'Can’t read this file',
-  unsupported: 'Unsupported image',
-  limits: 'Too large',
-  parameter: 'Invalid option',
-  encode: 'Could not write the result',
-  model: 'Model problem',
-  backend: 'The compute backend failed',
-  crashed: 'The upscaler stopped unexpectedly',
-};
-
-export const describeError = (error) => `${ERROR_TITLES[error.kind] ?? 'Something went wrong'}: ${error.message}`;
-
-// The smallest module that uses WebAssembly SIMD, which the CPU backend's kernels are built with.
-const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
-
-/** Why this browser cannot run upres at all, or null when it can. */
-export function unsupportedBrowser() {
-  const webgpu = 'gpu' in navigator;
-  if (typeof WebAssembly !== 'object') {
-    return `This browser cannot run WebAssembly${webgpu ? '' : ' and has no WebGPU'}, so upres cannot work here. ` +
-      'Use a current Chrome, Edge, Firefox or Safari, and check that WebAssembly is not disabled.';
-  }
-  if (!WebAssembly.validate(SIMD_PROBE)) {
-    return 'This browser’s WebAssembly lacks SIMD, which upres needs. Update the browser (Chrome 91, Firefox 89, Safari 16.4 or later).';
-  }
-  return null;
-}
 
 export class Upres extends EventTarget {
   #bridge = new WorkerBridge(new URL('./worker.js', import.meta.url));
@@ -72,38 +41,8 @@ export class Upres extends EventTarget {
    * `onProgress` gets `{ loaded, total }` in bytes as they arrive.
    */
   async load(signal, onProgress) {
-    const index = await (await get(new URL('index.json', this.#models), signal)).json();
-    const cards = await Promise.all(
-      index.map(async (entry) => {
-        const url = new URL(entry.card, this.#models);
-        const text = await (await get(url, signal)).text();
-        return { text, card: JSON.parse(text), url, bytes: entry.bytes };
-      }),
-    );
-    const downloads = [
-      { url: new URL('./pkg/upres_bg.wasm', import.meta.url), bytes: 0 },
-      ...cards.map(({ card, url, bytes }) => ({ url: new URL(card.weights, url), bytes })),
-    ];
-    const loaded = downloads.map(() => 0);
-    const report = () => onProgress({
-      loaded: loaded.reduce((a, b) => a + b, 0),
-      total: downloads.reduce((sum, d, i) => sum + Math.max(d.bytes, loaded[i]), 0),
-    });
-    const [wasm, ...weights] = await Promise.all(
-      downloads.map((download, i) => fetchBytes(download.url, signal, (n, expected) => {
-        loaded[i] = n;
-        download.bytes = expected || download.bytes;
-        report();
-      })),
-    );
-    const models = await Promise.all(
-      cards.map(async ({ text, card }, i) => {
-        await verify(card, weights[i]);
-        return { card: text, weights: weights[i], scale: card.config.scale, name: card.name };
-      }),
-    );
-    this.#assets = { wasm, models };
-    return models.map(({ name, scale }) => ({ name, scale }));
+    this.#assets = await downloadAssets(this.#models, signal, onProgress);
+    return this.#assets.models.map(({ name, scale }) => ({ name, scale }));
   }
 
   /** Starts (or restarts) the engine; `preference` is "auto", "webgpu" or "cpu". */
@@ -125,38 +64,27 @@ export class Upres extends EventTarget {
    * the models.
    */
   async capabilities(signal) {
-    for (let attempt = 1; ; attempt++) {
+    return retryIfReplaced(async () => {
       if (this.#running) {
         const { backend, reason, adapter } = this.#running;
         return { backend, reason, adapter, started: true };
       }
-      try {
-        const preference = this.#gpuFailure ? 'cpu' : this.#preference;
-        return { ...(await this.#bridge.call(signal, 'probe', { preference })), started: false };
-      } catch (error) {
-        // The engine started (and replaced the worker) while it looked: look again.
-        if (error.kind !== 'crashed' || attempt === 3) throw error;
-      }
-    }
+      const preference = this.#gpuFailure ? 'cpu' : this.#preference;
+      return { ...(await this.#bridge.call(signal, 'probe', { preference })), started: false };
+    });
   }
 
   /** Size and format of an image file, or an error saying exactly what is wrong with it. */
   async inspect(signal, file) {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await this.#call(signal, 'inspect', { bytes })).value;
-      } catch (error) {
-        // The worker was replaced (a change of backend) while it looked: look again.
-        if (error.kind !== 'crashed' || attempt === 3) throw error;
-      }
-    }
+    return retryIfReplaced(async () => (await this.#call(signal, 'inspect', { bytes })).value);
   }
 
   /**
-   * Upscales `file` with `options` (see options.js); resolves to `{ blob, width, height, label,
-   * extension }`. `onProgress` gets the worker's tile reports, and `{ restart: true }` when a
-   * GPU failure makes the job start over.
+   * Upscales `file` with `options` (the JSON of job.js's jobOptions()); resolves to `{ blob,
+   * width, height, label, extension, route, models }`: `route` says in words which models ran
+   * and why, `models` names them. `onProgress` gets the worker's tile reports, and `{ restart:
+   * true }` when a GPU failure makes the job start over.
    */
   async upscale(signal, file, options, onProgress) {
     const bytes = new Uint8Array(await file.arrayBuffer());
@@ -230,44 +158,17 @@ export class Upres extends EventTarget {
   }
 }
 
-async function get(url, signal) {
-  const response = await fetch(url, { signal }).catch((error) => {
-    if (signal.aborted) throw error;
-    // Offline, or a host that refuses (CORS, CSP): the browser says which in the console only.
-    throw Object.assign(new Error(`could not download ${url.pathname}: ${error.message}`), { kind: 'download' });
-  });
-  if (!response.ok) {
-    throw Object.assign(new Error(`could not download ${url.pathname} (HTTP ${response.status})`), { kind: 'download' });
-  }
-  return response;
-}
-
-/** The body as bytes, reporting how many have arrived and how many are expected. */
-async function fetchBytes(url, signal, onBytes) {
-  const response = await get(url, signal);
-  // The compressed length when the server compresses: then only a lower bound.
-  const expected = Number(response.headers.get('Content-Length')) || 0;
-  const chunks = [];
-  let received = 0;
-  onBytes(received, expected);
-  for (const reader = response.body.getReader(); ;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    onBytes(received, expected);
-  }
-  const bytes = new Uint8Array(received);
-  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
-  return bytes;
-}
-
-/** Refuses weights whose SHA-256 differs from the card's. */
-async function verify(card, weights) {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weights));
-  const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-  if (actual !== card.sha256) {
-    throw Object.assign(new Error(`the ×${card.config.scale} model (${card.name}) failed its integrity check: ` +
-      `its card says SHA-256 ${card.sha256}, the download has ${actual}. Reload the page to download it again.`), { kind: 'model' });
+/**
+ * `look()`, tried again (three times in all) when the worker was replaced while it ran: a change
+ * of backend restarts the worker. Only for calls that are safe to repeat, which a look at a file
+ * or at the backend is.
+ */
+async function retryIfReplaced(look) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await look();
+    } catch (error) {
+      if (error.kind !== 'crashed' || attempt === 3) throw error;
+    }
   }
 }

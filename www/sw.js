@@ -1,19 +1,16 @@
-// Offline support. The app shell is cached when the service worker installs; the wasm module
-// and the models are cached the first time the page downloads them (the page waits for this
-// worker to take control before it does), so a second visit works without a network. The cache
-// is named after the build (pkg/build.js, written by the build), and each new build's worker
-// deletes the caches of older ones. Only same-origin GET requests are touched.
+// Offline support. The app shell (every file the page and the embed load, which the build
+// lists in pkg/build.js) is cached when the service worker installs; the wasm module and the
+// models are cached the first time the page downloads them (the page waits for this worker to
+// take control before it does), so a second visit works without a network. The cache is named
+// after the build (pkg/build.js too), and each new build's worker deletes the caches of older
+// ones. Only same-origin GET requests are touched.
 
 importScripts('./pkg/build.js');
 
 const CACHE = `upres-${self.UPRES_BUILD}`;
-const SHELL = [
-  './', './index.html', './style.css', './app.js', './engine.js', './options.js', './bridge.js',
-  './worker.js', './compare.js', './pkg/build.js', './pkg/upres.js', './vendor/fflate.js',
-];
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(self.UPRES_SHELL)).then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {

@@ -1,20 +1,24 @@
-// <upres-upscaler scale="4" | long-edge="2000" format="jpeg" quality="90" for="input-id">: a drop
-// zone, a button and a progress bar that upscale an image in this browser, for pages that are
-// not ours (a store's product form). Bound to the page's own <input type="file"> (`for`), it
-// upscales what is chosen there too and puts the result into that input, so the form's ordinary
-// submit sends the upscaled file; until then the input reports itself invalid, so the form is not
-// sent with the small original. A failure leaves the input as the user left it.
+// <upres-upscaler scale="4" | long-edge="2000" format="jpeg" quality="90" input="auto"
+// for="input-id">: a drop zone, a button and a progress bar that upscale an image in this
+// browser, for pages that are not ours (a store's product form). The attributes are upscale()'s
+// options (job.js); `input` says which model suits the images: "auto" (a JPEG's compression
+// decides), "compressed" (photos, JPEGs) or "clean" (PNG, lossless). Bound to the page's own
+// <input type="file"> (`for`), it upscales what is chosen there too and puts the result into
+// that input, so the form's ordinary submit sends the upscaled file; until then the input
+// reports itself invalid, so the form is not sent with the small original. A failure leaves the
+// input as the user left it.
 //
 // Styles live in the shadow root: the page's selectors cannot reach in and ours cannot leak
 // out. What is inherited through the shadow boundary (font, colour, spacing) is reset on the
 // widget's root, in pixels rather than rem, which follows the page's root font size.
 //
 // Events (they bubble and cross shadow roots): `upres-progress` ({ stage, done, total }),
-// `upres-done` ({ blob, width, height }: blob is a File named like `photo@2000px.jpg`) and
-// `upres-error` ({ error, message }).
+// `upres-done` ({ blob, width, height, route }: blob is a File named like `photo@2000px.jpg`,
+// route says which model ran and why) and `upres-error` ({ error, message }).
 
-import { jobOptions, upscaleImage } from './api.js';
-import { describeError } from './engine.js';
+import { upscaleImage } from './api.js';
+import { jobOptions } from './job.js';
+import { describeError } from './messages.js';
 
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(`
@@ -42,7 +46,7 @@ sheet.replaceSync(`
 const WAIT = 'This image is still being upscaled: save again once it is done.';
 
 class UpresUpscaler extends HTMLElement {
-  static observedAttributes = ['for', 'scale', 'long-edge', 'format', 'quality'];
+  static observedAttributes = ['for', 'scale', 'long-edge', 'format', 'quality', 'input'];
 
   #widget;
   #picker;
@@ -150,6 +154,7 @@ class UpresUpscaler extends HTMLElement {
       ...(longEdge !== undefined && { target: { longEdge } }),
       ...(this.hasAttribute('format') && { format: this.getAttribute('format') }),
       ...(quality !== undefined && { quality }),
+      ...(this.hasAttribute('input') && { input: this.getAttribute('input') }),
     };
   }
 
@@ -213,7 +218,8 @@ class UpresUpscaler extends HTMLElement {
       input.files = transfer.files;
     }
     this.#finish(input);
-    const sizes = results.map(({ width, height }) => `${width}×${height} px`).join(', ');
+    // Each size with the model that made it, and why.
+    const sizes = results.map(({ width, height, route }) => `${width}×${height} px (${route})`).join(', ');
     const names = results.map(({ blob }) => blob.name).join(', ');
     this.#show(input ? `Upscaled to ${sizes}: the form will send ${names}.` : `Upscaled to ${sizes}.`);
     for (const result of results) this.#emit('upres-done', result);

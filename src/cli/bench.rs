@@ -5,6 +5,7 @@
 //! which on wgpu includes compiling the kernels for that tile shape; *warm* is the median of the
 //! runs after it. Peak memory is the process's peak resident set during the case (Linux only).
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,11 @@ use anyhow::{Context, Result, bail};
 use image::RgbImage;
 use serde::Serialize;
 use upres::backend::{Backend, BackendChoice};
-use upres::limits::Limits;
+use upres::codec::Decoded;
+use upres::plan::Target;
 use upres::resample::{self, Filter};
-use upres::upscale::Upscaler;
+use upres::route::InputKind;
+use upres::upscale::{Settings, Upscaler};
 use upres::weights::ModelFile;
 
 use super::{ModelArgs, Outcome};
@@ -91,7 +94,10 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         .map(|f| format!("{} (×{}, sha256 {})", f.card.name, f.card.config.scale, f.card.short_hash()))
         .collect();
 
-    println!("| method | backend | input | scale | cold ms | warm ms (median of {}) | output MP/s | peak RSS MiB |", args.runs);
+    println!(
+        "| method | backend | input | scale | cold ms | warm ms (median of {}) | output MP/s | peak RSS MiB |",
+        args.runs
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let mut runs = Vec::new();
     for &size in &args.sizes {
@@ -144,17 +150,18 @@ fn centre_crop(photo: &RgbImage, size: u32) -> Result<RgbImage> {
 fn network(backend: &Backend, files: &[ModelFile], input: &RgbImage, scale: usize, runs: usize) -> Result<Run> {
     let peak = PeakMemory::start();
     let started = Instant::now();
-    let upscaler = Upscaler::new(backend.clone(), files, Limits::default())?;
+    let upscaler = Upscaler::new(backend.clone(), files, Settings::default())?;
     // The network passes with tiling and stitching, as an upscale to ×scale runs them.
     let run_once = || -> Result<()> {
-        let passes = upscaler.plan_passes(input.width(), input.height(), &[scale])?;
-        pollster::block_on(upscaler.run_passes(input.clone(), &passes, &mut |_, _| Ok(())))?;
+        let image = Decoded::from_rgb(input.clone());
+        let target = Target::Scale(scale);
+        pollster::block_on(upscaler.upscale(image, target, InputKind::Clean, &mut |_| ControlFlow::Continue(())))?;
         Ok(())
     };
     run_once()?;
     let cold = started.elapsed();
     let warm = median((0..runs).map(|_| timed(run_once)).collect::<Result<_>>()?);
-    let name = upscaler.model(scale).map(|m| m.card.name.clone())?;
+    let name = upscaler.model(scale, InputKind::Clean).map(|m| m.card.name.clone())?;
     Ok(result(name, backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
 }
 
@@ -162,7 +169,15 @@ fn resize(name: &str, filter: Filter, input: &RgbImage, scale: usize, runs: usiz
     let peak = PeakMemory::start();
     let (width, height) = (input.width() as usize, input.height() as usize);
     let run_once = || {
-        std::hint::black_box(resample::resize_u8(input.as_raw(), width, height, 3, width * scale, height * scale, filter));
+        std::hint::black_box(resample::resize_u8(
+            input.as_raw(),
+            width,
+            height,
+            3,
+            width * scale,
+            height * scale,
+            filter,
+        ));
         Ok(())
     };
     let cold = timed(run_once).unwrap_or_default();
@@ -225,8 +240,9 @@ fn machine() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string()))
+            info.lines().find_map(|line| {
+                line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+            })
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use upres::eval::{self, EvalSet, Pixels, Score};
-use upres::limits::Limits;
-use upres::upscale::Upscaler;
+use upres::route::InputKind;
+use upres::upscale::{Settings, Upscaler};
 
 use super::{ModelArgs, Outcome, describe};
 
@@ -18,16 +18,27 @@ pub struct EvalArgs {
     /// Scale: 2, 3, 4 or 8 (8 = the ×4 model then the ×2 model).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["2", "3", "4", "8"]))]
     scale: String,
+    /// Score the sets' JPEG inputs of these qualities (NAME_lr_jpeg/qQ/X{S}) instead of the
+    /// clean ones: what people with compressed photos get.
+    #[arg(long, num_args = 1.., value_name = "Q")]
+    jpeg: Vec<u8>,
     /// Also score images made by another tool: NAME=DIR, with DIR/<set>/X<scale>/<image>.png
     /// upscaled from the same LR files (repeatable).
-    #[arg(long = "outputs", value_name = "NAME=DIR", value_parser = parse_outputs)]
+    #[arg(long = "outputs", value_name = "NAME=DIR", value_parser = parse_pair)]
     outputs: Vec<(String, PathBuf)>,
+    /// Also write a picture of what the numbers mean: a centred 100 % crop of the named image
+    /// (in the first set that has it) as bicubic, each model and the original, side by side.
+    #[arg(long, value_name = "IMAGE=FILE.png", value_parser = parse_pair)]
+    side_by_side: Option<(String, PathBuf)>,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
+
+/// Side of the square crop of `--side-by-side`, in output pixels.
+const SIDE_BY_SIDE_CROP: usize = 160;
 
 /// One row of the table.
 #[derive(Serialize)]
@@ -41,31 +52,74 @@ struct Row {
     ms_per_image: Option<f64>,
 }
 
-fn parse_outputs(value: &str) -> Result<(String, PathBuf), String> {
+fn parse_pair(value: &str) -> Result<(String, PathBuf), String> {
     match value.split_once('=') {
-        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => Ok((name.to_string(), PathBuf::from(dir))),
-        _ => Err(format!("expected NAME=DIR, e.g. esrgan-slim=bench/out/esrgan-slim, got {value:?}")),
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_string(), PathBuf::from(path))),
+        _ => Err(format!("expected NAME=PATH (e.g. esrgan-slim=bench/out/esrgan-slim), got {value:?}")),
     }
 }
 
 pub fn run(args: EvalArgs) -> Result<Outcome> {
     let scale: usize = args.scale.parse()?;
-    let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Limits::default())?;
+    let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     eprintln!("{}", describe(&upscaler));
-    let model_name = if scale == 8 {
-        format!("{} + {}", upscaler.model(4)?.card.name, upscaler.model(2)?.card.name)
-    } else {
-        upscaler.model(scale)?.card.name.clone()
+    let model_name = |kind| -> Result<String> {
+        Ok(if scale == 8 {
+            format!("{} + {}", upscaler.model(4, kind)?.card.name, upscaler.model(2, kind)?.card.name)
+        } else {
+            upscaler.model(scale, kind)?.card.name.clone()
+        })
     };
+    // The clean models; with compression-aware ones, those too, and `auto` (kind `None`): each
+    // file routed by its own header, which is what users get.
+    let clean = model_name(InputKind::Clean)?;
+    let aware = model_name(InputKind::Compressed)?;
+    let mut methods = vec![(clean.clone(), Some(InputKind::Clean))];
+    if aware != clean {
+        methods.push((aware, Some(InputKind::Compressed)));
+        methods.push(("auto".to_string(), None));
+    }
 
     let mut rows = Vec::new();
-    for dir in &args.data {
-        let set = EvalSet::load(dir, scale)?;
+    let inputs: Vec<Option<u8>> =
+        if args.jpeg.is_empty() { vec![None] } else { args.jpeg.iter().copied().map(Some).collect() };
+    let sets = args.data.iter().flat_map(|dir| inputs.iter().map(move |&jpeg| EvalSet::load(dir, scale, jpeg)));
+    let mut side_by_side = args.side_by_side.clone();
+    for set in sets {
+        let set = set?;
+        if let Some((name, path)) = &side_by_side
+            && let Some(image) = set.images.iter().find(|image| &image.name == name)
+        {
+            let mut panels = vec![eval::bicubic(&image.lr, scale)];
+            for (_, kind) in methods.iter().filter(|(_, kind)| kind.is_some()) {
+                panels.push(eval::network(&upscaler, scale, &image.lr, kind.unwrap_or(image.route))?);
+            }
+            panels.push(image.hr.clone());
+            let picture = eval::side_by_side(&panels, SIDE_BY_SIDE_CROP);
+            picture.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{}: {} ×{scale}, {}: bicubic, {}, original",
+                path.display(),
+                set.name,
+                name,
+                methods
+                    .iter()
+                    .filter(|(_, kind)| kind.is_some())
+                    .map(|(m, _)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            side_by_side = None;
+        }
         let mut results: Vec<(&str, Score, bool)> = vec![
             ("bicubic", eval::score(&set, |image| Ok(eval::bicubic(&image.lr, scale)))?, true),
             ("lanczos3", eval::score(&set, |image| Ok(eval::lanczos3(&image.lr, scale)))?, true),
-            (model_name.as_str(), eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr))?, true),
         ];
+        for (name, kind) in &methods {
+            let score =
+                eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr, kind.unwrap_or(image.route)))?;
+            results.push((name.as_str(), score, true));
+        }
         for (name, dir) in &args.outputs {
             let folder = dir.join(&set.name).join(format!("X{scale}"));
             // Tools write RGB for grey inputs too; grey is scored on grey, as for our own outputs.
@@ -92,6 +146,9 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
                 ms_per_image,
             });
         }
+    }
+    if let Some((name, _)) = side_by_side {
+        bail!("--side-by-side: no image named {name:?} in the sets");
     }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&rows)?;

@@ -27,8 +27,8 @@ static WRITING: Mutex<Option<PathBuf>> = Mutex::new(None);
 pub fn install() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .context("cannot install the Ctrl-C handler")?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install the Ctrl-C handler")?;
     // The signal handler itself only records the signal; this thread does the work, where taking
     // a lock and printing are allowed.
     std::thread::Builder::new()
@@ -74,23 +74,16 @@ pub fn requested() -> bool {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
 
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let temporary = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
     *writing() = Some(temporary.clone());
     // `create_new`: never write through a link someone left at the temporary name. A file of
     // that name can only be left over from a run that was killed outright.
     std::fs::remove_file(&temporary).ok();
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        });
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
     let mut current = writing();
     let result = written.and_then(|()| std::fs::rename(&temporary, path));
     if result.is_err() {

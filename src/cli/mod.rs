@@ -31,7 +31,11 @@ pub enum Outcome {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "upres", version, about = "Private AI image upscaling: a compact super-resolution network, run locally")]
+#[command(
+    name = "upres",
+    version,
+    about = "Private AI image upscaling: a compact super-resolution network, run locally"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -79,10 +83,7 @@ impl ModelArgs {
         let files = if self.models.is_empty() {
             ModelFile::from_named_files(EMBEDDED_MODEL_FILES)?
         } else {
-            self.models
-                .iter()
-                .map(|path| ModelFile::read(path))
-                .collect::<upres::Result<_>>()?
+            self.models.iter().map(|path| ModelFile::read(path)).collect::<upres::Result<_>>()?
         };
         if files.is_empty() {
             bail!("no models: this binary was built without any in models/, and no --model was given");
@@ -100,12 +101,16 @@ fn describe(upscaler: &upres::upscale::Upscaler) -> String {
     let models: Vec<String> = upscaler
         .models()
         .iter()
-        .map(|m| format!("{} (×{}, sha256 {})", m.card.name, m.card.config.scale, m.card.short_hash()))
+        .map(|m| {
+            let card = &m.card;
+            format!(
+                "{} (×{}, {} inputs, sha256 {})",
+                card.name,
+                card.config.scale,
+                card.input.name(),
+                card.short_hash()
+            )
+        })
         .collect();
-    format!(
-        "models: {}\nbackend: {} — {}",
-        models.join(", "),
-        upscaler.backend.description,
-        upscaler.backend.reason
-    )
+    format!("models: {}\nbackend: {} — {}", models.join(", "), upscaler.backend.description, upscaler.backend.reason)
 }

@@ -1,11 +1,12 @@
-//! `upres train`: trains one network; resumes from `OUT/train/NAME/` when a checkpoint is there.
+//! `upres train`: trains one network; resumes from `CHECKPOINTS/NAME/` when a checkpoint is there.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use upres::backend::{Backend, BackendChoice};
 use upres::model::NetConfig;
-use upres::train::{TrainOptions, train};
+use upres::route::InputKind;
+use upres::train::{Degradation, TrainOptions, train};
 
 use super::Outcome;
 
@@ -20,6 +21,13 @@ pub struct TrainArgs {
     /// Validation sets (HR folders with a sibling NAME_lr_matlab/X{S}); the best score is kept.
     #[arg(long, num_args = 1.., value_name = "DIR")]
     validate: Vec<PathBuf>,
+    /// Validate on the sets' JPEG inputs of this quality (NAME_lr_jpeg/qQ/X{S}) instead.
+    #[arg(long, value_name = "Q")]
+    validate_jpeg: Option<u8>,
+    /// Train for clean inputs, or for compressed ones (LR patches JPEG-compressed at
+    /// quality 30–95, a quarter of them twice, a tenth left clean).
+    #[arg(long, value_enum, default_value_t = InputKind::Clean)]
+    input: InputKind,
     /// Model name (files NAME.bpk and NAME.json). Default: upres-x{S}.
     #[arg(long)]
     name: Option<String>,
@@ -43,12 +51,16 @@ pub struct TrainArgs {
     /// Stop, after saving a checkpoint, once this many minutes have passed.
     #[arg(long, value_name = "MIN")]
     minutes: Option<f64>,
-    /// A checkpoint folder (OUT/train/NAME) whose layers initialise this network, e.g. the ×2 one.
+    /// A checkpoint folder (CHECKPOINTS/NAME) whose layers initialise this network: another
+    /// scale's (all but the last layer), or the same scale's (all of them, to fine-tune).
     #[arg(long, value_name = "DIR")]
     init_from: Option<PathBuf>,
-    /// Where models and checkpoints go.
+    /// Where the model goes.
     #[arg(long, default_value = "models")]
     out: PathBuf,
+    /// Where the checkpoint goes (CHECKPOINTS/NAME); a run resumes from it.
+    #[arg(long, default_value = "training")]
+    checkpoints: PathBuf,
     #[arg(long, default_value = "cpu")]
     backend: BackendChoice,
     #[arg(long, default_value_t = 1)]
@@ -67,7 +79,13 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         max_seconds: args.minutes.map(|m| m * 60.0),
         data: args.data,
         validation: args.validate,
+        validation_jpeg: args.validate_jpeg,
+        degradation: match args.input {
+            InputKind::Clean => Degradation::Clean,
+            InputKind::Compressed => Degradation::JPEG,
+        },
         out_dir: args.out,
+        checkpoints: args.checkpoints,
         init_from: args.init_from,
         seed: args.seed,
     };

@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use upres::codec::OutputFormat;
+use upres::job::Job;
 use upres::limits::Limits;
-use upres::upscale::{Fit, Target, Upscaler};
+use upres::plan::{Fit, Target};
+use upres::route::InputChoice;
+use upres::upscale::{Encoded, Settings, Upscaler};
 
 use super::interrupt::{self, write_atomically};
 use super::{ModelArgs, Outcome, describe};
@@ -33,8 +36,12 @@ pub struct UpscaleArgs {
     #[arg(long, value_name = "N")]
     long_edge: Option<u32>,
     /// With --target: contain (inside the box) or cover (fill the box, crop the overflow).
-    #[arg(long, default_value = "contain", value_parser = ["contain", "cover"])]
-    fit: String,
+    #[arg(long, value_enum, default_value_t = Fit::Contain)]
+    fit: Fit,
+    /// Which models: auto (JPEGs below quality 96 go to the compression-aware models, the rest
+    /// to the clean ones), clean, or compressed.
+    #[arg(long, value_enum, default_value_t = InputChoice::Auto)]
+    input: InputChoice,
     /// Output format: png, jpeg or webp (lossless). Default: the input's, or PNG.
     #[arg(long)]
     format: Option<String>,
@@ -61,8 +68,7 @@ impl UpscaleArgs {
                 .split_once(['x', 'X', '×'])
                 .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
                 .with_context(|| format!("--target {text:?}: expected WIDTHxHEIGHT, e.g. 2000x2000"))?;
-            let fit = if self.fit == "cover" { Fit::Cover } else { Fit::Contain };
-            return Ok(Target::Size { width, height, fit });
+            return Ok(Target::Size { width, height, fit: self.fit });
         }
         if let Some(n) = self.long_edge {
             return Ok(Target::LongEdge(n));
@@ -88,11 +94,7 @@ impl UpscaleArgs {
 pub fn run(args: UpscaleArgs) -> Result<Outcome> {
     let target = args.target()?;
     target.validate()?;
-    let explicit_format = args
-        .format
-        .as_deref()
-        .map(|name| OutputFormat::parse(name, args.quality))
-        .transpose()?;
+    let explicit_format = args.format.as_deref().map(|name| OutputFormat::parse(name, args.quality)).transpose()?;
     if args.tile == Some(0) {
         bail!("--tile must be at least 1");
     }
@@ -100,15 +102,11 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot create the output folder {}", args.output.display()))?;
 
     interrupt::install()?;
-    let mut upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, args.limits()?)?;
-    upscaler.tile_size = args.tile;
+    let settings = Settings { limits: args.limits()?, tile_size: args.tile, ..Settings::default() };
+    let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, settings)?;
     eprintln!("{}", describe(&upscaler));
 
-    let inputs: Vec<PathBuf> = args
-        .inputs
-        .iter()
-        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-        .collect();
+    let inputs: Vec<PathBuf> = args.inputs.iter().map(|p| p.canonicalize().unwrap_or_else(|_| p.clone())).collect();
     let mut failed = 0;
     for (index, input) in args.inputs.iter().enumerate() {
         if interrupt::requested() {
@@ -120,9 +118,15 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         );
         bar.set_prefix(format!("[{}/{}] {}", index + 1, args.inputs.len(), input.display()));
         match upscale_file(&upscaler, input, &args, target, explicit_format, &inputs, &bar) {
-            Ok(written) => {
+            Ok((written, encoded)) => {
                 bar.finish_and_clear();
-                eprintln!("{} → {}", input.display(), written.display());
+                eprintln!(
+                    "{} → {} ({}: {})",
+                    input.display(),
+                    written.display(),
+                    encoded.route.reason,
+                    encoded.models.join(" + ")
+                );
             }
             Err(_) if interrupt::requested() => {
                 bar.abandon();
@@ -156,16 +160,14 @@ fn upscale_file(
     explicit_format: Option<OutputFormat>,
     all_inputs: &[PathBuf],
     bar: &ProgressBar,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Encoded)> {
     let bytes = std::fs::read(input).context("cannot read the file")?;
     let format = match explicit_format {
         Some(format) => format,
         None => same_format_as(&bytes, args.quality)?,
     };
     let stem = input.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
-    let output = args
-        .output
-        .join(format!("{stem}@{}.{}", target.label(), format.extension()));
+    let output = args.output.join(format!("{stem}@{}.{}", target.label(), format.extension()));
     let resolved = output
         .parent()
         .and_then(|dir| dir.canonicalize().ok())
@@ -179,9 +181,10 @@ fn upscale_file(
         bar.set_position(p.done as u64);
         if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
-    let encoded = pollster::block_on(upscaler.process(&bytes, target, format, &mut report))?;
+    let job = Job::new(target, format, args.input)?;
+    let encoded = pollster::block_on(upscaler.run(&job, &bytes, &mut report))?;
     write_atomically(&output, &encoded.bytes)?;
-    Ok(output)
+    Ok((output, encoded))
 }
 
 /// Keeps PNG/JPEG/WebP inputs in their format; anything else becomes PNG. `--quality` only

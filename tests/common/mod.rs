@@ -27,15 +27,16 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
 
 use burn::prelude::Device;
 use upres::model::NetConfig;
+use upres::route::InputKind;
 use upres::weights::{self, ModelCard, ModelFile, Training};
 
 /// A small network with random weights for `scale`, as a model file (card + burnpack bytes),
-/// made through the same fuse → serialise path as trained models.
+/// serialised as trained models are (built without the `train` feature, as the fuzzer is).
 pub fn random_model(scale: usize, seed: u64) -> ModelFile {
     let device = Device::flex();
     device.seed(seed);
     let config = NetConfig::new(scale, 8, 2);
-    let bytes = weights::to_bytes(config.init_train(&device).fuse(&device)).expect("serialise");
+    let bytes = weights::to_bytes(config.init(&device)).expect("serialise");
     let card = ModelCard {
         name: format!("random-x{scale}"),
         config,
@@ -43,6 +44,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
         sha256: weights::sha256_hex(&bytes),
         parameters: config.fused_parameters(),
         macs_per_input_pixel: config.macs_per_input_pixel(),
+        input: InputKind::Clean,
         training: Training {
             data: "none: random weights for tests".into(),
             backend: "cpu".into(),
@@ -59,10 +61,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
 
 /// Random models for every model scale.
 pub fn random_models() -> Vec<ModelFile> {
-    [2, 3, 4]
-        .iter()
-        .map(|&s| random_model(s, s as u64))
-        .collect()
+    [2, 3, 4].iter().map(|&s| random_model(s, s as u64)).collect()
 }
 
 /// A deterministic test photo: smooth gradients, edges and fine texture.
@@ -91,21 +90,14 @@ use upres::codec::Decoded;
 /// colours for GIF.
 pub fn pattern(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
-        Rgb([
-            (x * 50 % 256) as u8,
-            (y * 70 % 256) as u8,
-            ((x + 2 * y) * 20 % 256) as u8,
-        ])
+        Rgb([(x * 50 % 256) as u8, (y * 70 % 256) as u8, ((x + 2 * y) * 20 % 256) as u8])
     })
 }
 
 /// Encodes with the `image` crate.
 pub fn file(image: impl Into<DynamicImage>, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Cursor::new(Vec::new());
-    image
-        .into()
-        .write_to(&mut bytes, format)
-        .expect("fixture encodes");
+    image.into().write_to(&mut bytes, format).expect("fixture encodes");
     bytes.into_inner()
 }
 
@@ -115,11 +107,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -149,11 +137,7 @@ pub fn zlib_stored(data: &[u8]) -> Vec<u8> {
 pub fn png(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     for (kind, data) in chunks {
-        out.extend(
-            u32::try_from(data.len())
-                .expect("small chunk")
-                .to_be_bytes(),
-        );
+        out.extend(u32::try_from(data.len()).expect("small chunk").to_be_bytes());
         let start = out.len();
         out.extend(*kind);
         out.extend(*data);
@@ -181,24 +165,12 @@ pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
 /// A TIFF structure as EXIF carries it, holding only an Orientation tag (any value, valid or not).
 pub fn exif_orientation(orientation: u16, big_endian: bool) -> Vec<u8> {
     let u16_bytes = |v: u16| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
+        if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }
     };
     let u32_bytes = |v: u32| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
+        if big_endian { v.to_be_bytes() } else { v.to_le_bytes() }
     };
-    let mut tiff = if big_endian {
-        b"MM\0*".to_vec()
-    } else {
-        b"II*\0".to_vec()
-    };
+    let mut tiff = if big_endian { b"MM\0*".to_vec() } else { b"II*\0".to_vec() };
     tiff.extend(u32_bytes(8)); // offset of the first IFD
     tiff.extend(u16_bytes(1)); // one entry
     tiff.extend(u16_bytes(0x0112)); // Orientation
@@ -229,15 +201,11 @@ pub fn with_app1_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
 /// 3×2 blocks of 16×16 pixels, one colour each: big enough to survive JPEG, and no two blocks
 /// alike, so that every flip and rotation is told apart.
 const BLOCK: u32 = 16;
-const BLOCK_COLOURS: [[[u8; 3]; 3]; 2] = [
-    [[255, 0, 0], [0, 255, 0], [0, 0, 255]],
-    [[255, 255, 0], [0, 255, 255], [255, 0, 255]],
-];
+const BLOCK_COLOURS: [[[u8; 3]; 3]; 2] =
+    [[[255, 0, 0], [0, 255, 0], [0, 0, 255]], [[255, 255, 0], [0, 255, 255], [255, 0, 255]]];
 
 pub fn blocks() -> RgbImage {
-    RgbImage::from_fn(3 * BLOCK, 2 * BLOCK, |x, y| {
-        Rgb(BLOCK_COLOURS[(y / BLOCK) as usize][(x / BLOCK) as usize])
-    })
+    RgbImage::from_fn(3 * BLOCK, 2 * BLOCK, |x, y| Rgb(BLOCK_COLOURS[(y / BLOCK) as usize][(x / BLOCK) as usize]))
 }
 
 /// Which stored block is shown at displayed block (x, y), per the EXIF specification of each
@@ -261,27 +229,14 @@ fn stored_block(orientation: u16, x: u32, y: u32) -> (u32, u32) {
 /// `tolerance` (JPEG blurs the block edges; the centres are sampled).
 pub fn assert_upright(result: &Decoded, orientation: u16, tolerance: u8) {
     let (w, h) = if orientation >= 5 { (2, 3) } else { (3, 2) };
-    assert_eq!(
-        result.rgb.dimensions(),
-        (w * BLOCK, h * BLOCK),
-        "orientation {orientation}"
-    );
+    assert_eq!(result.rgb.dimensions(), (w * BLOCK, h * BLOCK), "orientation {orientation}");
     for y in 0..h {
         for x in 0..w {
             let (sx, sy) = stored_block(orientation, x, y);
             let want = BLOCK_COLOURS[sy as usize][sx as usize];
-            let got = result
-                .rgb
-                .get_pixel(x * BLOCK + BLOCK / 2, y * BLOCK + BLOCK / 2)
-                .0;
-            let close = got
-                .iter()
-                .zip(want)
-                .all(|(g, w)| g.abs_diff(w) <= tolerance);
-            assert!(
-                close,
-                "orientation {orientation}, block ({x}, {y}): {got:?}, want {want:?}"
-            );
+            let got = result.rgb.get_pixel(x * BLOCK + BLOCK / 2, y * BLOCK + BLOCK / 2).0;
+            let close = got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tolerance);
+            assert!(close, "orientation {orientation}, block ({x}, {y}): {got:?}, want {want:?}");
         }
     }
 }

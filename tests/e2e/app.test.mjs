@@ -1,5 +1,6 @@
 // The page's behaviour around a job: cancelling, bad files, a responsive main thread, the
-// network it uses, offline use, GPU failure, options, downloads, and what it looks like.
+// network it uses, offline use, GPU failure, options, which model runs on which input, downloads,
+// and what it looks like.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -195,6 +196,36 @@ test('target sizes, formats and remembered options', async (t) => {
   assert.equal(boxed.name, 'photo@300x300.png');
   const image = h.decodePng(boxed.bytes);
   assert.deepEqual([image.width, image.height], [300, 300]);
+});
+
+test('a JPEG goes to the compression-aware model, a PNG to the clean one, and the Input choice overrides both', async (t) => {
+  const { page } = await app(t);
+  const route = (index) => page.locator('#queue li').nth(index).locator('.route').textContent();
+  assert.equal(await page.inputValue('select[name="input"]'), 'auto');
+  await h.addFile(page, 'photo.jpg', await h.jpegInPage(page, 64, 48, 0.5), 'image/jpeg');
+  await h.addFile(page, 'logo.png', photo(64, 48));
+  await h.setScale(page, 4);
+  await page.click('#start');
+  assert.equal((await h.settled(page, 0)).status, 'done');
+  assert.equal((await h.settled(page, 1)).status, 'done');
+  const jpeg = await route(0);
+  t.diagnostic(`${jpeg} | ${await route(1)}`);
+  assert.match(jpeg, /JPEG quality ≈ 50\b/);
+  assert.match(jpeg, /compression-aware/);
+  assert.match(await route(1), /PNG: clean model/);
+
+  // A new choice makes both results stale: the batch runs them again.
+  await page.selectOption('select[name="input"]', 'clean');
+  await page.click('#start');
+  await page.waitForSelector('#job', { state: 'hidden', timeout: 300_000 });
+  for (const index of [0, 1]) {
+    assert.equal((await h.settled(page, index)).status, 'done');
+    assert.match(await route(index), /clean model, as chosen/);
+  }
+
+  await page.reload();
+  await page.waitForSelector('#loading[data-state="done"]');
+  assert.equal(await page.inputValue('select[name="input"]'), 'clean', 'the choice is remembered');
 });
 
 test('drop, paste, download all, and a screenshot of the result', async (t) => {

@@ -1,6 +1,7 @@
 // upres on other people's pages (www/upres.js): the demo product form, a host page with hostile
-// CSS, two widgets at once, the JavaScript API, abort, and self-hosted models. Host pages live at
-// their own path, not beside upres.js, as a store's admin pages would.
+// CSS, two widgets at once, the JavaScript API, which model runs on which input, abort, and
+// self-hosted models. Host pages live at their own path, not beside upres.js, as a store's admin
+// pages would.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -126,7 +127,7 @@ test('the demo product form sends the upscaled 2000 px photo, never the original
   const stages = await page.evaluate(() => window.stages);
   assert.ok(stages.includes('download') && stages.at(-1) === 'upscale', `progress stages: ${[...new Set(stages)]}`);
   assert.equal(posts.length, 0, 'nothing was sent before the photo was ready');
-  assert.match(await status(page), /Upscaled to 2000×1500 px: the form will send apron@2000px\.jpg/);
+  assert.match(await status(page), /Upscaled to 2000×1500 px \(PNG: clean model\): the form will send apron@2000px\.jpg/);
 
   await Promise.all([page.waitForURL('**/embed-demo.html'), page.click('button[type="submit"]')]);
   assert.equal(posts.length, 1);
@@ -246,7 +247,8 @@ test('a bound widget follows its input through re-renders, takes several files, 
     { name: 'back.png', mimeType: 'image/png', buffer: photo(30, 40) },
   ]);
   await page.waitForFunction(() => /form will send/.test(document.querySelector('#bound').shadowRoot.querySelector('.status').textContent));
-  assert.equal(await status(page, '#bound'), 'Upscaled to 80×60 px, 60×80 px: the form will send front@2x.png, back@2x.png.');
+  assert.equal(await status(page, '#bound'),
+    'Upscaled to 80×60 px (PNG: clean model), 60×80 px (PNG: clean model): the form will send front@2x.png, back@2x.png.');
   assert.deepEqual(await page.$eval('#photos', (input) => [...input.files].map((file) => file.name)), ['front@2x.png', 'back@2x.png']);
 
   // Removed mid-job, the widget must not leave the input refusing the form.
@@ -350,6 +352,59 @@ test('upscale() takes a File, Blob, ImageBitmap or ImageData; capabilities() and
   assert.ok(errors.length > 0, 'the throwing callback was reported');
   assert.deepEqual(new Set(errors.map((error) => error.message)), new Set(['a broken progress bar']));
   assert.equal(requests.filter((path) => path.endsWith('upres_bg.wasm')).length, 1);
+});
+
+test('a JPEG goes to the compression-aware model and a PNG to the clean one, unless input says otherwise', async (t) => {
+  const { page, errors } = await hostPage(t, `
+    <script type="module" src="${UPRES}"></script>
+    <upres-upscaler id="auto" scale="4"></upres-upscaler>
+    <upres-upscaler id="clean" scale="4" input="clean"></upres-upscaler>
+    <upres-upscaler id="typo" input="jpeg"></upres-upscaler>`);
+  await page.waitForFunction(() => customElements.get('upres-upscaler'));
+  assert.equal(await status(page, '#typo'), 'Invalid option: input must be "auto", "clean" or "compressed", not "jpeg"');
+  const jpeg = [...(await h.jpegInPage(page, 64, 48, 0.5))];
+  const png = [...photo(64, 48)];
+
+  // The API: upscaleImage() (what upscale() and the widget run) says which model ran and why.
+  const api = await page.evaluate(async ({ url, jpeg, png }) => {
+    const { upscale, upscaleImage } = await import(url);
+    const blob = (bytes) => new Blob([new Uint8Array(bytes)]);
+    const route = async (bytes, input) => (await upscaleImage(blob(bytes), { scale: 4, input })).route;
+    return {
+      jpeg: await route(jpeg),
+      png: await route(png),
+      jpegAsClean: await route(jpeg, 'clean'),
+      pngAsCompressed: await route(png, 'compressed'),
+      typo: await upscale(blob(png), { input: 'jpeg' }).then(() => 'resolved', (error) => `${error.name} (${error.kind}): ${error.message}`),
+    };
+  }, { url: `${h.PREFIX}api.js`, jpeg, png });
+  t.diagnostic(JSON.stringify(api));
+  assert.match(api.jpeg, /JPEG quality ≈ 50\b/);
+  assert.match(api.jpeg, /compression-aware/);
+  assert.match(api.png, /PNG: clean model/);
+  assert.match(api.jpegAsClean, /clean model, as chosen/);
+  assert.match(api.pngAsCompressed, /compression-aware model, as chosen/);
+  assert.equal(api.typo, 'RangeError (parameter): input must be "auto", "clean" or "compressed", not "jpeg"');
+
+  // The widgets, each given the JPEG through its own file picker: upres-done carries the route,
+  // and the status shows it beside the size.
+  const routes = await page.evaluate((jpeg) => Promise.all(['auto', 'clean'].map((id) => new Promise((resolve) => {
+    const widget = document.getElementById(id);
+    widget.addEventListener('upres-done', ({ detail }) => resolve(detail.route), { once: true });
+    widget.addEventListener('upres-error', ({ detail }) => resolve(`failed: ${detail.message}`), { once: true });
+    const picker = widget.shadowRoot.querySelector('input[type="file"]');
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(jpeg)], 'photo.jpg', { type: 'image/jpeg' }));
+    picker.files = transfer.files;
+    picker.dispatchEvent(new Event('change'));
+  }))), jpeg);
+  t.diagnostic(routes.join(' | '));
+  assert.match(routes[0], /JPEG quality ≈ 50\b/);
+  assert.match(routes[0], /compression-aware/);
+  assert.equal(routes[1], 'clean model, as chosen');
+  assert.equal(await status(page, '#auto'), `Upscaled to 256×192 px (${routes[0]}).`);
+  assert.equal(await status(page, '#clean'), 'Upscaled to 256×192 px (clean model, as chosen).');
+  assert.deepEqual(errors, []);
 });
 
 test('aborting rejects with an AbortError at once, and the shared engine keeps working', async (t) => {

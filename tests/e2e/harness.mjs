@@ -1,6 +1,7 @@
 // What the browser tests share: the built www/ served under a sub-path (as a storefront would),
 // Debian's chromium driven by playwright-core (never a downloaded browser), generated PNG
-// fixtures, a small PNG reader and PSNR for comparing results, and the native CLI.
+// fixtures and JPEGs that the page's canvas encodes, a small PNG reader and PSNR for comparing
+// results, and the native CLI.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -66,9 +67,9 @@ export async function chooseBackend(page, backend) {
 }
 
 /** Adds a file through the file picker; resolves to its queue entry once it is checked. */
-export async function addFile(page, name, buffer) {
+export async function addFile(page, name, buffer, mimeType = 'image/png') {
   const count = await page.locator('#queue li').count();
-  await page.setInputFiles('#files', { name, mimeType: 'image/png', buffer });
+  await page.setInputFiles('#files', { name, mimeType, buffer });
   const item = page.locator('#queue li').nth(count);
   await page.waitForFunction((i) => document.querySelectorAll('#queue li')[i]?.dataset.status !== 'checking', count);
   return item;
@@ -116,6 +117,22 @@ export function testImage(width, height) {
     }
   }
   return rgb;
+}
+
+/**
+ * testImage() as a JPEG that `page`'s canvas encodes at `quality` (0–1, as canvas.toBlob takes
+ * it). Chromium's encoder is libjpeg-turbo with the IJG tables, so 0.5 is IJG quality 50.
+ */
+export async function jpegInPage(page, width, height, quality) {
+  const bytes = await page.evaluate(async ({ width, height, rgb, quality }) => {
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+    const canvas = Object.assign(document.createElement('canvas'), { width, height });
+    canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
+    return [...new Uint8Array(await blob.arrayBuffer())];
+  }, { width, height, rgb: [...testImage(width, height)], quality });
+  return Buffer.from(bytes);
 }
 
 function chunk(type, data) {
@@ -197,12 +214,18 @@ export function psnr(a, b) {
 
 // ---- The native CLI ------------------------------------------------------------------------
 
-/** Upscales `png` with the native CLI on the CPU backend and the shipped model for `scale`. */
+/**
+ * Upscales `png` with the native CLI on the CPU backend and the shipped model for `scale` that
+ * the page runs on a PNG: the clean one (cards that name no `input` are clean).
+ */
 export function nativeUpscale(png, scale) {
   const dir = mkdtempSync(join(tmpdir(), 'upres-e2e-'));
   writeFileSync(join(dir, 'fixture.png'), png);
   const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
-  const card = index.find((m) => m.scale === scale).card;
+  const card = index.map((m) => m.card).find((name) => {
+    const { config, input = 'clean' } = JSON.parse(readFileSync(join('www/models', name), 'utf8'));
+    return config.scale === scale && input === 'clean';
+  });
   const binary = join(process.env.CARGO_TARGET_DIR ?? 'target', 'debug', 'upres');
   execFileSync(binary, ['upscale', join(dir, 'fixture.png'), '-o', join(dir, 'out'), '--scale', String(scale),
     '--backend', 'cpu', '--model', join('www/models', card)], { stdio: ['ignore', 'ignore', 'pipe'] });

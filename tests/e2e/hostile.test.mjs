@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as h from './harness.mjs';
 
-/** How the page titles each kind of error the corpus expects (engine.js), before the detail. */
+/** How the page titles each kind of error the corpus expects (messages.js), before the detail. */
 const TITLES = { decode: 'Can’t read this file', unsupported: 'Unsupported image', limits: 'Too large' };
 
 let env;

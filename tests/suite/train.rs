@@ -7,8 +7,14 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 use upres::backend::Backend;
+use upres::eval::{self, EvalSet, Pixels};
 use upres::model::NetConfig;
-use upres::train::{TrainOptions, train};
+
+use crate::common;
+use upres::metrics;
+use upres::route::InputKind;
+use upres::train::degrade::jpeg_round_trip;
+use upres::train::{Degradation, TrainOptions, train};
 use upres::weights::ModelFile;
 
 /// Textured images (the sampler prefers textured patches), big enough for ×2 crops.
@@ -35,7 +41,10 @@ fn options(out: &Path, data: &Path, channels: usize, steps: u64) -> TrainOptions
         max_seconds: None,
         data: vec![data.to_path_buf()],
         validation: Vec::new(),
+        validation_jpeg: None,
+        degradation: Degradation::Clean,
         out_dir: out.to_path_buf(),
+        checkpoints: out.join("train"),
         init_from: None,
         seed: 7,
     }
@@ -43,7 +52,8 @@ fn options(out: &Path, data: &Path, channels: usize, steps: u64) -> TrainOptions
 
 fn checkpoint_step(out: &Path) -> u64 {
     let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("train/tiny-x2/state.json")).expect("state.json")).expect("json");
+        serde_json::from_slice(&std::fs::read(out.join("train/tiny-x2/state.json")).expect("state.json"))
+            .expect("json");
     state["step"].as_u64().expect("step")
 }
 
@@ -63,7 +73,8 @@ fn training_writes_the_model_and_resumes_from_its_checkpoint() {
 
     // Mark the checkpoint: a resumed run carries its wall time on, a fresh one would start at 0.
     let state_path = scratch.join("train/tiny-x2/state.json");
-    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
     state["wall_seconds"] = 1000.0.into();
     std::fs::write(&state_path, state.to_string()).expect("rewrite state");
     let card = train(&options(&scratch, &data, 4, 5), &backend).expect("resumed run");
@@ -109,4 +120,60 @@ fn scratch_dir(label: &str) -> std::path::PathBuf {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).expect("create scratch folder");
     dir
+}
+
+#[test]
+fn a_compression_aware_run_says_so_on_its_card() {
+    let scratch = scratch_dir("jpeg");
+    let data = scratch.join("images");
+    write_training_images(&data);
+    let options = TrainOptions { degradation: Degradation::JPEG, ..options(&scratch, &data, 4, 2) };
+    let card = train(&options, &Backend::cpu("test")).expect("a JPEG-degraded run");
+    assert_eq!(card.input, InputKind::Compressed);
+    assert!(
+        card.training.notes.contains("JPEG-compressed (4:2:0, IJG tables) at quality 30–95"),
+        "{}",
+        card.training.notes
+    );
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// The training degradation must look like the web's JPEGs: the shared benchmark files were
+/// written by libjpeg-turbo (4:2:0) from the same MATLAB LR images. Our round trip of those LR
+/// images must give the same bicubic baseline (within 0.1 dB) and nearly the same pixels.
+#[test]
+fn training_jpegs_match_libjpeg_files() {
+    let Some(data) = common::shared_data("training_jpegs_match_libjpeg_files") else {
+        return;
+    };
+    for quality in [90, 75, 50] {
+        for set in ["set5", "set14"] {
+            let theirs = EvalSet::load(&data.join("eval").join(set), 4, Some(quality)).expect("JPEG set");
+            let clean = EvalSet::load(&data.join("eval").join(set), 4, None).expect("clean set");
+            let mut ours = clean.clone();
+            let mut agreement = 0.0;
+            for (image, libjpeg) in ours.images.iter_mut().zip(&theirs.images) {
+                let rgb = image.lr.to_rgb();
+                let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+                let round_trip = jpeg_round_trip(rgb.as_raw(), w, h, quality).expect("round trip");
+                let rgb = image::RgbImage::from_raw(w as u32, h as u32, round_trip).expect("size");
+                image.lr = Pixels::from_rgb(&rgb, image.lr.channels);
+                let (a, b) = (luma(&image.lr), luma(&libjpeg.lr));
+                agreement += metrics::psnr(&a, &b, w, h, 0).expect("psnr");
+            }
+            agreement /= ours.images.len() as f64;
+            let bicubic =
+                |set: &EvalSet| eval::score(set, |image| Ok(eval::bicubic(&image.lr, 4))).expect("score").psnr;
+            let (ours_db, theirs_db) = (bicubic(&ours), bicubic(&theirs));
+            eprintln!(
+                "{set} q{quality}: bicubic {ours_db:.3} dB on ours, {theirs_db:.3} on libjpeg's; ours vs libjpeg {agreement:.1} dB"
+            );
+            assert!((ours_db - theirs_db).abs() <= 0.1, "{set} q{quality}: {ours_db:.3} vs {theirs_db:.3} dB");
+            assert!(agreement >= 35.0, "{set} q{quality}: our JPEGs differ from libjpeg's ({agreement:.1} dB)");
+        }
+    }
+}
+
+fn luma(pixels: &Pixels) -> Vec<f64> {
+    metrics::luma(&pixels.data, pixels.width, pixels.height, pixels.channels).expect("luma")
 }

@@ -1,14 +1,15 @@
 //! The wgpu code path gives the same pictures as the CPU path. In CI it runs on Mesa's lavapipe
 //! (software Vulkan, installed by .ci/run); elsewhere it is skipped when no adapter starts.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 
 use upres::backend::{Backend, BackendChoice};
 use upres::codec;
-use upres::limits::Limits;
-use upres::upscale::{Target, Upscaler};
+use upres::plan::Target;
+use upres::route::InputKind;
+use upres::upscale::{Settings, Upscaler};
 
 #[test]
 fn wgpu_and_cpu_agree() {
@@ -24,18 +25,16 @@ fn wgpu_and_cpu_agree() {
     };
     eprintln!("wgpu backend: {}", wgpu.description);
     let models = common::random_models();
-    let decoded = codec::Decoded {
-        rgb: common::test_image(45, 37),
-        alpha: None,
-        format: image::ImageFormat::Png,
-        was_grey: false,
-    };
+    let decoded = codec::Decoded::from_rgb(common::test_image(45, 37));
     let run = |backend: Backend| {
-        let mut upscaler = Upscaler::new(backend, &models, Limits::default()).unwrap();
-        upscaler.tile_size = Some(24);
-        pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(4), &mut |_| ControlFlow::Continue(())))
-            .unwrap()
-            .rgb
+        let settings = Settings { tile_size: Some(24), ..Settings::default() };
+        let upscaler = Upscaler::new(backend, &models, settings).unwrap();
+        let image = decoded.clone();
+        pollster::block_on(
+            upscaler.upscale(image, Target::Scale(4), InputKind::Clean, &mut |_| ControlFlow::Continue(())),
+        )
+        .unwrap()
+        .rgb
     };
     let gpu = run(wgpu);
     let cpu = run(Backend::cpu("test"));

@@ -1,6 +1,6 @@
 //! The `upres` binary as a user runs it, with the models built into it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -115,10 +115,7 @@ fn spawn_upscale(inputs: &[&Path], out: &Path, tile: usize) -> Child {
 
 /// Sends a real signal, as a terminal's Ctrl-C or a service manager's stop would.
 fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args(["-s", name, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+    let status = Command::new("kill").args(["-s", name, &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success(), "kill -s {name}");
 }
 
@@ -209,4 +206,30 @@ fn a_second_signal_stops_at_once() {
     assert_eq!(code, Some(130), "{rest}");
     assert!(rest.contains("interrupted again; stopped at once"), "{rest}");
     assert!(file_names(&out).is_empty(), "no output, no temporary file: {:?}", file_names(&out));
+}
+
+/// The built-in models include a compression-aware one per scale; a JPEG goes to it, a PNG to
+/// the clean one, and each output line says which ran and why.
+#[test]
+fn each_output_says_which_model_ran_and_why() {
+    let dir = temp_dir("route");
+    let photo = dir.join("photo.jpg");
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 60)
+        .encode_image(&common::test_image(24, 16))
+        .unwrap();
+    std::fs::write(&photo, jpeg).unwrap();
+    let logo = dir.join("logo.png");
+    common::test_image(24, 16).save(&logo).unwrap();
+    let out = dir.join("out");
+
+    let result = upres(&["upscale", s(&photo), s(&logo), "-o", s(&out), "--scale", "4"]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stderr.contains("photo@4x.jpg (JPEG quality ≈ 60: compression-aware model: upres-x4-jpeg)"), "{stderr}");
+    assert!(stderr.contains("logo@4x.png (PNG: clean model: upres-x4)"), "{stderr}");
+
+    let forced = upres(&["upscale", s(&photo), "-o", s(&dir.join("forced")), "--scale", "2", "--input", "clean"]);
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(stderr.contains("(clean model, as chosen: upres-x2)"), "{stderr}");
 }

@@ -3,14 +3,11 @@
 //! encoders or byte by byte, so that each test shows exactly what it feeds in. Malformed and
 //! hostile files (truncated, corrupt, decode bombs, degenerate shapes) are `tests/hostile.rs`.
 
-mod common;
+use crate::common;
 
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
-use image::{
-    DynamicImage, GrayImage, ImageBuffer, ImageEncoder, ImageFormat, Luma, Rgb, RgbImage, Rgba,
-    RgbaImage,
-};
+use image::{DynamicImage, GrayImage, ImageBuffer, ImageEncoder, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 use upres::codec::{Decoded, OutputFormat, decode, encode};
 use upres::error::{Error, LimitError};
 use upres::limits::Limits;
@@ -27,13 +24,7 @@ fn decoded(bytes: &[u8]) -> Decoded {
 #[test]
 fn lossless_formats_round_trip_exactly() {
     let source = pattern(5, 4);
-    for format in [
-        ImageFormat::Png,
-        ImageFormat::WebP,
-        ImageFormat::Bmp,
-        ImageFormat::Gif,
-        ImageFormat::Tiff,
-    ] {
+    for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Gif, ImageFormat::Tiff] {
         let result = decoded(&file(source.clone(), format));
         assert_eq!(result.format, format);
         assert_eq!(result.rgb, source, "{format:?} pixels");
@@ -67,16 +58,9 @@ fn grey_becomes_equal_rgb_channels() {
         assert_eq!(got.0, [want[0]; 3]);
     }
 
-    let jpeg = decoded(&file(
-        GrayImage::from_pixel(16, 16, Luma([90])),
-        ImageFormat::Jpeg,
-    ));
+    let jpeg = decoded(&file(GrayImage::from_pixel(16, 16, Luma([90])), ImageFormat::Jpeg));
     assert!(jpeg.was_grey, "grey JPEG");
-    assert!(
-        jpeg.rgb
-            .pixels()
-            .all(|p| p[0] == p[1] && p[1] == p[2] && p[0].abs_diff(90) <= 2)
-    );
+    assert!(jpeg.rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2] && p[0].abs_diff(90) <= 2));
 }
 
 #[test]
@@ -89,20 +73,12 @@ fn float_tiff_becomes_eight_bit() {
 
 #[test]
 fn alpha_is_kept_when_not_opaque() {
-    let source = RgbaImage::from_fn(5, 4, |x, y| {
-        Rgba([(x * 50) as u8, (y * 60) as u8, 7, (x * 60 + y) as u8])
-    });
+    let source = RgbaImage::from_fn(5, 4, |x, y| Rgba([(x * 50) as u8, (y * 60) as u8, 7, (x * 60 + y) as u8]));
     for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Tiff] {
         let result = decoded(&file(source.clone(), format));
-        let alpha = result
-            .alpha
-            .unwrap_or_else(|| panic!("{format:?} alpha kept"));
+        let alpha = result.alpha.unwrap_or_else(|| panic!("{format:?} alpha kept"));
         for (x, y, pixel) in source.enumerate_pixels() {
-            assert_eq!(
-                result.rgb.get_pixel(x, y).0,
-                [pixel[0], pixel[1], pixel[2]],
-                "{format:?}"
-            );
+            assert_eq!(result.rgb.get_pixel(x, y).0, [pixel[0], pixel[1], pixel[2]], "{format:?}");
             assert_eq!(alpha.get_pixel(x, y)[0], pixel[3], "{format:?}");
         }
     }
@@ -132,30 +108,14 @@ fn png_and_webp_exif_orientation() {
 
         let mut png = Vec::new();
         let mut encoder = PngEncoder::new(&mut png);
-        encoder
-            .set_exif_metadata(exif.clone())
-            .expect("PNG takes EXIF");
-        encoder
-            .write_image(
-                source.as_raw(),
-                width,
-                height,
-                image::ExtendedColorType::Rgb8,
-            )
-            .expect("fixture encodes");
+        encoder.set_exif_metadata(exif.clone()).expect("PNG takes EXIF");
+        encoder.write_image(source.as_raw(), width, height, image::ExtendedColorType::Rgb8).expect("fixture encodes");
         assert_upright(&decoded(&png), orientation, 0);
 
         let mut webp = Vec::new();
         let mut encoder = WebPEncoder::new_lossless(&mut webp);
         encoder.set_exif_metadata(exif).expect("WebP takes EXIF");
-        encoder
-            .write_image(
-                source.as_raw(),
-                width,
-                height,
-                image::ExtendedColorType::Rgb8,
-            )
-            .expect("fixture encodes");
+        encoder.write_image(source.as_raw(), width, height, image::ExtendedColorType::Rgb8).expect("fixture encodes");
         assert_upright(&decoded(&webp), orientation, 0);
     }
 }
@@ -172,22 +132,13 @@ fn default_limits() {
 
 #[test]
 fn limits_are_inclusive_and_name_what_they_measure() {
-    let limits = Limits {
-        max_input_pixels: 100,
-        max_output_pixels: 1000,
-    };
+    let limits = Limits { max_input_pixels: 100, max_output_pixels: 1000 };
     assert!(limits.check_input(10, 10).is_ok());
     assert!(limits.check_output(100, 10).is_ok());
     match limits.check_input(11, 10) {
-        Err(Error::Limits(err)) => assert_eq!(
-            err,
-            LimitError {
-                what: "input",
-                width: 11,
-                height: 10,
-                max_pixels: 100
-            }
-        ),
+        Err(Error::Limits(err)) => {
+            assert_eq!(err, LimitError { what: "input", width: 11, height: 10, max_pixels: 100 })
+        }
         other => panic!("expected Error::Limits, got {other:?}"),
     }
     match limits.check_output(1001, 1) {
@@ -195,37 +146,19 @@ fn limits_are_inclusive_and_name_what_they_measure() {
         other => panic!("expected Error::Limits, got {other:?}"),
     }
     // A product past u64::MAX is over the limit, not wrapped around to a small number.
-    assert!(matches!(
-        Limits::default().check_output(u64::MAX, 2),
-        Err(Error::Limits(_))
-    ));
+    assert!(matches!(Limits::default().check_output(u64::MAX, 2), Err(Error::Limits(_))));
 }
 
 #[test]
 fn decode_applies_the_input_limit() {
-    let limits = Limits {
-        max_input_pixels: 100,
-        ..Limits::default()
-    };
-    for format in [
-        ImageFormat::Png,
-        ImageFormat::Jpeg,
-        ImageFormat::WebP,
-        ImageFormat::Bmp,
-        ImageFormat::Gif,
-        ImageFormat::Tiff,
-    ] {
-        assert!(
-            decode(&file(pattern(10, 10), format), &limits).is_ok(),
-            "{format:?}"
-        );
+    let limits = Limits { max_input_pixels: 100, ..Limits::default() };
+    for format in
+        [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Gif, ImageFormat::Tiff]
+    {
+        assert!(decode(&file(pattern(10, 10), format), &limits).is_ok(), "{format:?}");
         match decode(&file(pattern(11, 10), format), &limits) {
             Err(Error::Limits(err)) => {
-                assert_eq!(
-                    (err.what, err.width, err.height),
-                    ("input", 11, 10),
-                    "{format:?}"
-                );
+                assert_eq!((err.what, err.width, err.height), ("input", 11, 10), "{format:?}");
             }
             other => panic!("{format:?}: expected Error::Limits, got {other:?}"),
         }
@@ -238,22 +171,10 @@ fn decode_applies_the_input_limit() {
 #[test]
 fn output_format_parse() {
     assert_eq!(OutputFormat::parse("png", None).unwrap(), OutputFormat::Png);
-    assert_eq!(
-        OutputFormat::parse("WebP", None).unwrap(),
-        OutputFormat::WebP
-    );
-    assert_eq!(
-        OutputFormat::parse("jpg", None).unwrap(),
-        OutputFormat::Jpeg { quality: 90 }
-    );
-    assert_eq!(
-        OutputFormat::parse("JPEG", Some(1)).unwrap(),
-        OutputFormat::Jpeg { quality: 1 }
-    );
-    assert_eq!(
-        OutputFormat::parse("jpeg", Some(100)).unwrap(),
-        OutputFormat::Jpeg { quality: 100 }
-    );
+    assert_eq!(OutputFormat::parse("WebP", None).unwrap(), OutputFormat::WebP);
+    assert_eq!(OutputFormat::parse("jpg", None).unwrap(), OutputFormat::Jpeg { quality: 90 });
+    assert_eq!(OutputFormat::parse("JPEG", Some(1)).unwrap(), OutputFormat::Jpeg { quality: 1 });
+    assert_eq!(OutputFormat::parse("jpeg", Some(100)).unwrap(), OutputFormat::Jpeg { quality: 100 });
 
     let message = |name: &str, quality: Option<u8>| match OutputFormat::parse(name, quality) {
         Err(Error::Parameter(message)) => message,
@@ -271,19 +192,11 @@ fn output_format_parse() {
 fn output_format_names() {
     let jpeg = OutputFormat::Jpeg { quality: 90 };
     assert_eq!(
-        [
-            OutputFormat::Png.extension(),
-            jpeg.extension(),
-            OutputFormat::WebP.extension()
-        ],
+        [OutputFormat::Png.extension(), jpeg.extension(), OutputFormat::WebP.extension()],
         ["png", "jpg", "webp"]
     );
     assert_eq!(
-        [
-            OutputFormat::Png.mime_type(),
-            jpeg.mime_type(),
-            OutputFormat::WebP.mime_type()
-        ],
+        [OutputFormat::Png.mime_type(), jpeg.mime_type(), OutputFormat::WebP.mime_type()],
         ["image/png", "image/jpeg", "image/webp"]
     );
 }
@@ -292,10 +205,7 @@ fn output_format_names() {
 fn lossless_encodes_round_trip_with_and_without_alpha() {
     let rgb = pattern(7, 5);
     let alpha = GrayImage::from_fn(7, 5, |x, y| Luma([(x * 30 + y) as u8]));
-    for (format, image_format) in [
-        (OutputFormat::Png, ImageFormat::Png),
-        (OutputFormat::WebP, ImageFormat::WebP),
-    ] {
+    for (format, image_format) in [(OutputFormat::Png, ImageFormat::Png), (OutputFormat::WebP, ImageFormat::WebP)] {
         let bytes = encode(&rgb, Some(&alpha), format).expect("encodes");
         assert_eq!(image::guess_format(&bytes).unwrap(), image_format);
         let result = decoded(&bytes);
@@ -319,10 +229,7 @@ fn jpeg_encode_composites_alpha_over_white() {
     assert!(result.alpha.is_none());
     for (x, want) in [(8, 255), (24, 127), (40, 0)] {
         let got = result.rgb.get_pixel(x, 8).0;
-        assert!(
-            got.iter().all(|c| c.abs_diff(want) <= 4),
-            "x = {x}: {got:?}, want {want}"
-        );
+        assert!(got.iter().all(|c| c.abs_diff(want) <= 4), "x = {x}: {got:?}, want {want}");
     }
 }
 
@@ -335,27 +242,16 @@ fn jpeg_quality_sets_size() {
         let v = (state >> 16).to_le_bytes();
         Rgb([v[0], v[1], v[0] ^ v[1]])
     });
-    let size = |quality| {
-        encode(&noisy, None, OutputFormat::Jpeg { quality })
-            .expect("encodes")
-            .len()
-    };
+    let size = |quality| encode(&noisy, None, OutputFormat::Jpeg { quality }).expect("encodes").len();
     let (low, high) = (size(10), size(95));
-    assert!(
-        low * 2 < high,
-        "quality 10: {low} bytes, quality 95: {high} bytes"
-    );
+    assert!(low * 2 < high, "quality 10: {low} bytes, quality 95: {high} bytes");
 }
 
 #[test]
 fn encode_refuses_mismatched_alpha() {
     let rgb = pattern(4, 4);
     let alpha = GrayImage::new(4, 3);
-    for format in [
-        OutputFormat::Png,
-        OutputFormat::WebP,
-        OutputFormat::Jpeg { quality: 90 },
-    ] {
+    for format in [OutputFormat::Png, OutputFormat::WebP, OutputFormat::Jpeg { quality: 90 }] {
         match encode(&rgb, Some(&alpha), format) {
             Err(Error::Parameter(message)) => assert!(message.contains("4×3"), "{message}"),
             other => panic!("expected Error::Parameter, got {other:?}"),
@@ -369,22 +265,11 @@ fn encode_refuses_sizes_the_format_cannot_store() {
         Err(Error::Encode(message)) => assert!(message.contains("16383"), "{message}"),
         other => panic!("expected Error::Encode, got {other:?}"),
     }
-    match encode(
-        &RgbImage::new(1, 65_536),
-        None,
-        OutputFormat::Jpeg { quality: 90 },
-    ) {
+    match encode(&RgbImage::new(1, 65_536), None, OutputFormat::Jpeg { quality: 90 }) {
         Err(Error::Encode(message)) => assert!(message.contains("65535"), "{message}"),
         other => panic!("expected Error::Encode, got {other:?}"),
     }
     // The largest sizes they can store are written.
     assert!(encode(&RgbImage::new(16_383, 1), None, OutputFormat::WebP).is_ok());
-    assert!(
-        encode(
-            &RgbImage::new(1, 65_535),
-            None,
-            OutputFormat::Jpeg { quality: 90 }
-        )
-        .is_ok()
-    );
+    assert!(encode(&RgbImage::new(1, 65_535), None, OutputFormat::Jpeg { quality: 90 }).is_ok());
 }

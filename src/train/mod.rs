@@ -7,12 +7,18 @@
 //! with the crate's own pipeline and metrics; the best is kept as the shipped model. Everything
 //! needed to resume (weights, optimiser, step, best score) is checkpointed, so a long run can
 //! continue in a later session.
+//!
+//! A compression-aware model is trained the same way on LR patches that were also JPEG-compressed
+//! ([`degrade`]), and validated on the benchmark sets saved as JPEG.
+
+pub mod degrade;
+pub mod net;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use image::RgbImage;
@@ -20,12 +26,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+pub use self::degrade::Degradation;
+use self::net::TrainNet;
 use crate::backend::Backend;
 use crate::eval::{self, EvalSet};
-use crate::limits::Limits;
-use crate::model::{NetConfig, TrainNet};
+use crate::model::NetConfig;
 use crate::resample;
-use crate::upscale::Upscaler;
+use crate::upscale::{Settings, Upscaler};
 use crate::weights::{self, Evaluation, ModelCard, ModelFile, Training};
 use crate::{Error, Result};
 
@@ -47,8 +54,15 @@ pub struct TrainOptions {
     pub data: Vec<PathBuf>,
     /// Validation sets (folders of HR images with a sibling `NAME_lr_matlab/X{s}`).
     pub validation: Vec<PathBuf>,
-    /// Where the shipped model (`NAME.bpk`, `NAME.json`) goes; checkpoints go to `train/NAME/`.
+    /// Validate on the sets' JPEG inputs of this quality (`NAME_lr_jpeg/q{Q}/X{s}`) instead.
+    pub validation_jpeg: Option<u8>,
+    /// What is done to each LR patch after the bicubic downscale.
+    pub degradation: Degradation,
+    /// Where the model (`NAME.bpk`, `NAME.json`) goes.
     pub out_dir: PathBuf,
+    /// Where the run's checkpoint goes (`NAME/` in it): outside the folder the CLI embeds, so
+    /// that a checkpoint never rebuilds it.
+    pub checkpoints: PathBuf,
     /// A checkpoint of another run whose hidden layers initialise this one (e.g. ×2 → ×4).
     pub init_from: Option<PathBuf>,
     pub seed: u64,
@@ -73,34 +87,13 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     config.validate()?;
     let device = backend.device.clone().autodiff();
     device.seed(options.seed);
-    let checkpoint_dir = options.out_dir.join("train").join(&options.name);
-    std::fs::create_dir_all(&checkpoint_dir)?;
-    let state_path = checkpoint_dir.join("state.json");
-    let saved = if state_path.exists() { Some(read_state(&state_path)?) } else { None };
-    if let Some(held) = saved.as_ref().and_then(|s| s.config)
-        && held != config
-    {
-        return Err(Error::Parameter(format!(
-            "{} holds a ×{} network of {} channels × {} hidden layers, not the ×{} {} × {} asked for: \
-             resume it with --scale {} --channels {} --blocks {}, or start another run with --name",
-            checkpoint_dir.display(),
-            held.scale,
-            held.channels,
-            held.blocks,
-            config.scale,
-            config.channels,
-            config.blocks,
-            held.scale,
-            held.channels,
-            held.blocks
-        )));
-    }
+    let mut run = Checkpoint::open(options, backend, &device)?;
 
     let images = load_images(&options.data)?;
     let validation: Vec<EvalSet> = options
         .validation
         .iter()
-        .map(|dir| EvalSet::load(dir, config.scale))
+        .map(|dir| EvalSet::load(dir, config.scale, options.validation_jpeg))
         .collect::<Result<_>>()?;
     eprintln!(
         "{}: {} training images ({:.1} megapixels), validation on {}",
@@ -109,105 +102,39 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
         images.iter().map(|i| i.width() as f64 * i.height() as f64).sum::<f64>() / 1e6,
         validation.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
     );
-
-    let mut net = config.init_train(&device);
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut state = RunState::default();
-    if let Some(saved) = saved {
-        state = saved;
-        net = net.load_record(read_record(&checkpoint_dir.join("net.bpk"))?);
-        optimizer = optimizer
-            .load(checkpoint_dir.join("optimizer.bpk"))
-            .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
-        eprintln!("resuming at step {} (best {:.3} dB)", state.step, state.best_score);
-        if let Some(init) = &options.init_from {
-            eprintln!("--init-from {} left alone: a resumed run keeps its own layers", init.display());
-        }
-    } else if let Some(init) = &options.init_from {
-        let (initialised, donor) = initialise_body(net, init, &device)?;
-        net = initialised;
-        eprintln!("initialised hidden layers from {donor}");
-        state.initialised_from = Some(donor);
-    }
-    state.backend = backend.description.clone();
-    state.config = Some(config);
-
-    let context = config.context();
-    let input = options.patch + 2 * context;
-    let crop = (input + 2 * MARGIN) * config.scale;
+    let input = options.patch + 2 * config.context();
+    let crop = (input + 2 * MARGIN + options.degradation.grid_slack()) * config.scale;
     if !images.iter().any(|i| i.width() as usize >= crop && i.height() as usize >= crop) {
         return Err(Error::Parameter(format!(
             "no training image is at least {crop}×{crop} pixels, the HR crop that --patch {} needs at ×{}",
             options.patch, config.scale
         )));
     }
-    let mut rng = StdRng::seed_from_u64(options.seed ^ state.step);
-    let started = Instant::now();
-    let wall_before = state.wall_seconds;
-    let mut loss_sum = 0.0;
-    // Where the time of the steps since the last report went: making patches, or the network.
-    let (mut data_seconds, mut step_seconds) = (0.0, 0.0);
-    let mut best = None;
-    while state.step < options.steps {
-        let sampling = Instant::now();
-        let (lr_batch, hr_batch) = sample_batch(&images, options, input, &mut rng);
-        data_seconds += sampling.elapsed().as_secs_f64();
-        let stepping = Instant::now();
-        let lr_tensor = Tensor::<4>::from_data(
-            TensorData::new(lr_batch, [options.batch, 3, input, input]),
-            &device,
-        );
-        let side = options.patch * config.scale;
-        let hr_tensor = Tensor::<4>::from_data(
-            TensorData::new(hr_batch, [options.batch, 3, side, side]),
-            &device,
-        );
-        let loss = (net.forward(lr_tensor) - hr_tensor).abs().mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let progress = state.step as f64 / options.steps as f64;
-        // Cosine decay to 1 % of the initial rate.
-        let rate = options.learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-        net = optimizer.step(rate, net, grads);
-        state.step += 1;
-        loss_sum += f64::from(loss.into_scalar::<f32>());
-        step_seconds += stepping.elapsed().as_secs_f64();
-        let steps_since_report = state.step % options.validate_every;
 
-        let out_of_time = options
-            .max_seconds
-            .is_some_and(|max| started.elapsed().as_secs_f64() >= max);
-        if state.step % options.validate_every == 0 || state.step == options.steps || out_of_time {
-            state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
-            let (card, score, improves) = validate(&net, options, &state, &validation)?;
-            let steps = if steps_since_report == 0 { options.validate_every } else { steps_since_report };
-            eprintln!(
-                "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data  {}  ({:.0} s)",
-                state.step,
-                loss_sum / steps as f64,
-                rate,
-                1000.0 * step_seconds / steps as f64,
-                1000.0 * data_seconds / steps as f64,
-                card.evaluation
-                    .iter()
-                    .map(|e| format!("{} {:.3} dB / {:.4}", e.set, e.psnr, e.ssim))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                state.wall_seconds
-            );
-            (loss_sum, data_seconds, step_seconds) = (0.0, 0.0, 0.0);
+    let mut rng = StdRng::seed_from_u64(options.seed ^ run.state.step);
+    let started = Instant::now();
+    let wall_before = run.state.wall_seconds;
+    let mut report = Report::default();
+    let mut best = None;
+    while run.state.step < options.steps {
+        let sampling = Instant::now();
+        let (lr, hr) = sample_batch(&images, options, input, &mut rng)?;
+        report.data_seconds += sampling.elapsed().as_secs_f64();
+        let stepping = Instant::now();
+        let (loss, rate) = run.step(options, input, lr, hr, &device);
+        report.add_step(loss, rate, stepping.elapsed().as_secs_f64());
+
+        let out_of_time = options.max_seconds.is_some_and(|max| started.elapsed().as_secs_f64() >= max);
+        if run.state.step % options.validate_every == 0 || run.state.step == options.steps || out_of_time {
+            run.state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+            let (card, score, improves) = validate(&run.net, options, &run.state, &validation)?;
+            report.print(&run.state, &card);
+            report = Report::default();
             if improves {
-                state.best_score = score;
+                run.state.best_score = score;
                 best = Some(card);
             }
-            // Write the checkpoint last: it is what a resumed run starts from.
-            net.clone()
-                .into_record()
-                .save(checkpoint_dir.join("net.bpk"))
-                .map_err(|e| Error::Model(format!("checkpoint: {e}")))?;
-            optimizer
-                .save(checkpoint_dir.join("optimizer.bpk"))
-                .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
-            std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap_or_default())?;
+            run.save()?;
             if out_of_time {
                 break;
             }
@@ -215,8 +142,142 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     }
     match best {
         Some(card) => Ok(card),
-        None => ModelFile::read(&options.out_dir.join(format!("{}.json", options.name)))
-            .map(|file| file.card),
+        None => ModelFile::read(&options.out_dir.join(format!("{}.json", options.name))).map(|file| file.card),
+    }
+}
+
+/// A run's network, optimiser and progress, and the folder they are saved in.
+struct Checkpoint {
+    dir: PathBuf,
+    net: TrainNet,
+    optimizer: ModuleOptimizer,
+    state: RunState,
+}
+
+impl Checkpoint {
+    /// Resumes the run saved in the checkpoint folder, or starts one (from `--init-from`'s
+    /// layers, if given). Refuses a checkpoint of another architecture.
+    fn open(options: &TrainOptions, backend: &Backend, device: &Device) -> Result<Self> {
+        let config = options.config;
+        let dir = options.checkpoints.join(&options.name);
+        std::fs::create_dir_all(&dir)?;
+        let state_path = dir.join("state.json");
+        let saved = if state_path.exists() { Some(read_state(&state_path)?) } else { None };
+        if let Some(held) = saved.as_ref().and_then(|s| s.config)
+            && held != config
+        {
+            return Err(Error::Parameter(format!(
+                "{} holds a ×{} network of {} channels × {} hidden layers, not the ×{} {} × {} asked for: \
+                 resume it with --scale {} --channels {} --blocks {}, or start another run with --name",
+                dir.display(),
+                held.scale,
+                held.channels,
+                held.blocks,
+                config.scale,
+                config.channels,
+                config.blocks,
+                held.scale,
+                held.channels,
+                held.blocks
+            )));
+        }
+        let mut net = config.init_train(device);
+        let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut state = RunState::default();
+        if let Some(saved) = saved {
+            state = saved;
+            net = net.load_record(read_record(&dir.join("net.bpk"))?);
+            optimizer = optimizer
+                .load(dir.join("optimizer.bpk"))
+                .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+            eprintln!("resuming at step {} (best {:.3} dB)", state.step, state.best_score);
+            if let Some(init) = &options.init_from {
+                eprintln!("--init-from {} left alone: a resumed run keeps its own layers", init.display());
+            }
+        } else if let Some(init) = &options.init_from {
+            let (initialised, donor) = initialise_body(net, init, device)?;
+            net = initialised;
+            eprintln!("initialised hidden layers from {donor}");
+            state.initialised_from = Some(donor);
+        }
+        state.backend = backend.description.clone();
+        state.config = Some(config);
+        Ok(Self { dir, net, optimizer, state })
+    }
+
+    /// One optimisation step on a batch (planar LR inputs and HR targets); returns the L1 loss
+    /// and the learning rate used: cosine decay to 1 % of the initial rate.
+    fn step(
+        &mut self,
+        options: &TrainOptions,
+        input: usize,
+        lr: Vec<f32>,
+        hr: Vec<f32>,
+        device: &Device,
+    ) -> (f64, f64) {
+        let side = options.patch * options.config.scale;
+        let lr = Tensor::<4>::from_data(TensorData::new(lr, [options.batch, 3, input, input]), device);
+        let hr = Tensor::<4>::from_data(TensorData::new(hr, [options.batch, 3, side, side]), device);
+        let loss = (self.net.forward(lr) - hr).abs().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        let progress = self.state.step as f64 / options.steps as f64;
+        let rate = options.learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        self.net = self.optimizer.step(rate, self.net.clone(), grads);
+        self.state.step += 1;
+        (f64::from(loss.into_scalar::<f32>()), rate)
+    }
+
+    /// Writes network, optimiser and state; the state last, since it is what a resumed run
+    /// trusts.
+    fn save(&self) -> Result<()> {
+        self.net
+            .clone()
+            .into_record()
+            .save(self.dir.join("net.bpk"))
+            .map_err(|e| Error::Model(format!("checkpoint: {e}")))?;
+        self.optimizer
+            .save(self.dir.join("optimizer.bpk"))
+            .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+        std::fs::write(self.dir.join("state.json"), serde_json::to_vec_pretty(&self.state).unwrap_or_default())?;
+        Ok(())
+    }
+}
+
+/// What the steps since the last report did, and where their time went: making patches, or
+/// the network.
+#[derive(Default)]
+struct Report {
+    steps: usize,
+    loss: f64,
+    rate: f64,
+    step_seconds: f64,
+    data_seconds: f64,
+}
+
+impl Report {
+    fn add_step(&mut self, loss: f64, rate: f64, seconds: f64) {
+        self.steps += 1;
+        self.loss += loss;
+        self.rate = rate;
+        self.step_seconds += seconds;
+    }
+
+    fn print(&self, state: &RunState, card: &ModelCard) {
+        let steps = self.steps.max(1) as f64;
+        eprintln!(
+            "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data  {}  ({:.0} s)",
+            state.step,
+            self.loss / steps,
+            self.rate,
+            1000.0 * self.step_seconds / steps,
+            1000.0 * self.data_seconds / steps,
+            card.evaluation
+                .iter()
+                .map(|e| format!("{} {:.3} dB / {:.4}", e.set, e.psnr, e.ssim))
+                .collect::<Vec<_>>()
+                .join(", "),
+            state.wall_seconds
+        );
     }
 }
 
@@ -234,9 +295,9 @@ fn read_record(path: &Path) -> Result<ModuleRecord> {
 fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Result<(TrainNet, String)> {
     let state_path = checkpoint_dir.join("state.json");
     let donor_state = read_state(&state_path)?;
-    let donor_config = donor_state.config.ok_or_else(|| {
-        Error::Model(format!("{} does not say which architecture it holds", state_path.display()))
-    })?;
+    let donor_config = donor_state
+        .config
+        .ok_or_else(|| Error::Model(format!("{} does not say which architecture it holds", state_path.display())))?;
     let donor = donor_config
         .init_train(device)
         .try_load_record(read_record(&checkpoint_dir.join("net.bpk"))?)
@@ -265,21 +326,18 @@ fn validate(
         sha256: weights::sha256_hex(&bytes),
         parameters: config.fused_parameters(),
         macs_per_input_pixel: config.macs_per_input_pixel(),
+        input: options.degradation.input_kind(),
         training: Training {
-            data: options
-                .data
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            data: options.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
             backend: state.backend.clone(),
             steps: state.step,
             batch: options.batch,
             patch: options.patch,
             wall_seconds: state.wall_seconds.round(),
             notes: format!(
-                "L1, Adam, cosine from {:.1e}{}",
+                "L1, Adam, cosine from {:.1e}{}{}",
                 options.learning_rate,
+                options.degradation.describe(),
                 state
                     .initialised_from
                     .as_ref()
@@ -290,9 +348,9 @@ fn validate(
         evaluation: Vec::new(),
     };
     let file = ModelFile::new(card.clone(), bytes)?;
-    let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Limits::default())?;
+    let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Settings::default())?;
     for set in sets {
-        let ours = eval::score(set, |image| eval::network(&upscaler, set.scale, &image.lr))?;
+        let ours = eval::score(set, |image| eval::network(&upscaler, set.scale, &image.lr, card.input))?;
         let bicubic = eval::score(set, |image| Ok(eval::bicubic(&image.lr, set.scale)))?;
         card.evaluation.push(Evaluation {
             set: set.name.clone(),
@@ -358,35 +416,34 @@ fn sample_batch(
     options: &TrainOptions,
     input: usize,
     rng: &mut StdRng,
-) -> (Vec<f32>, Vec<f32>) {
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let scale = options.config.scale;
     let context = options.config.context();
-    let crop = (input + 2 * MARGIN) * scale;
+    let slack = options.degradation.grid_slack();
+    let small = input + 2 * MARGIN + slack;
+    let crop = small * scale;
     let mut lr = Vec::with_capacity(options.batch * 3 * input * input);
     let mut hr = Vec::new();
     for _ in 0..options.batch {
         let patch = textured_crop(images, crop, rng);
         let patch = augment(patch, rng.random_range(0..8));
-        let small = resample::imresize_matlab(
-            patch.as_raw(),
-            crop,
-            crop,
-            3,
-            crop / scale,
-            crop / scale,
-        );
-        push_planar(&mut lr, &small, crop / scale, MARGIN, input);
-        let offset = (MARGIN + context) * scale;
-        push_planar(&mut hr, patch.as_raw(), crop, offset, options.patch * scale);
+        let mut low = resample::imresize_matlab(patch.as_raw(), crop, crop, 3, small, small);
+        options.degradation.apply(&mut low, small, small, rng)?;
+        // Where the input sits in the degraded image: anywhere in the slack, so anywhere
+        // relative to the JPEG block grid, which starts at the image's corner.
+        let (x, y) = (MARGIN + rng.random_range(0..=slack), MARGIN + rng.random_range(0..=slack));
+        push_planar(&mut lr, &low, small, (x, y), input);
+        let target = ((x + context) * scale, (y + context) * scale);
+        push_planar(&mut hr, patch.as_raw(), crop, target, options.patch * scale);
     }
-    (lr, hr)
+    Ok((lr, hr))
 }
 
-/// Appends the `side`² square at (`offset`, `offset`) of an interleaved RGB image, planar, 0..1.
-fn push_planar(out: &mut Vec<f32>, pixels: &[u8], width: usize, offset: usize, side: usize) {
+/// Appends the `side`² square at `(x, y)` of an interleaved RGB image, planar, 0..1.
+fn push_planar(out: &mut Vec<f32>, pixels: &[u8], width: usize, (x, y): (usize, usize), side: usize) {
     for channel in 0..3 {
-        for y in offset..offset + side {
-            let row = &pixels[(y * width + offset) * 3..(y * width + offset + side) * 3];
+        for row in y..y + side {
+            let row = &pixels[(row * width + x) * 3..(row * width + x + side) * 3];
             out.extend(row.chunks_exact(3).map(|p| f32::from(p[channel]) / 255.0));
         }
     }
@@ -395,10 +452,8 @@ fn push_planar(out: &mut Vec<f32>, pixels: &[u8], width: usize, offset: usize, s
 /// A random square crop, preferring textured ones: up to 8 tries for one whose mean absolute
 /// luma gradient passes a threshold (flat sky and bokeh teach the network nothing).
 fn textured_crop(images: &[RgbImage], side: usize, rng: &mut StdRng) -> RgbImage {
-    let usable: Vec<&RgbImage> = images
-        .iter()
-        .filter(|i| i.width() as usize >= side && i.height() as usize >= side)
-        .collect();
+    let usable: Vec<&RgbImage> =
+        images.iter().filter(|i| i.width() as usize >= side && i.height() as usize >= side).collect();
     let mut crop = RgbImage::new(side as u32, side as u32);
     for _ in 0..8 {
         let image = usable[rng.random_range(0..usable.len())];

@@ -2,7 +2,7 @@
 //! `imresize_matlab` must reproduce the MATLAB-made low-resolution images, and the bicubic
 //! baseline measured with `upres::metrics` must give the published scores.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -20,47 +20,21 @@ impl Image {
     fn load(path: &Path) -> Image {
         let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (width, height) = (img.width() as usize, img.height() as usize);
-        let (pixels, channels) = if img.color().has_color() {
-            (img.to_rgb8().into_raw(), 3)
-        } else {
-            (img.to_luma8().into_raw(), 1)
-        };
-        Image {
-            pixels,
-            width,
-            height,
-            channels,
-        }
+        let (pixels, channels) =
+            if img.color().has_color() { (img.to_rgb8().into_raw(), 3) } else { (img.to_luma8().into_raw(), 1) };
+        Image { pixels, width, height, channels }
     }
 
     /// The protocol's HR image for `scale`: cropped at the right and bottom to multiples of it.
     fn modcrop(self, scale: usize) -> Image {
-        let (pixels, width, height) =
-            metrics::modcrop(&self.pixels, self.width, self.height, self.channels, scale)
-                .expect("modcrop of a benchmark image");
-        Image {
-            pixels,
-            width,
-            height,
-            ..self
-        }
+        let (pixels, width, height) = metrics::modcrop(&self.pixels, self.width, self.height, self.channels, scale)
+            .expect("modcrop of a benchmark image");
+        Image { pixels, width, height, ..self }
     }
 
     fn imresize(&self, width: usize, height: usize) -> Image {
-        let pixels = resample::imresize_matlab(
-            &self.pixels,
-            self.width,
-            self.height,
-            self.channels,
-            width,
-            height,
-        );
-        Image {
-            pixels,
-            width,
-            height,
-            channels: self.channels,
-        }
+        let pixels = resample::imresize_matlab(&self.pixels, self.width, self.height, self.channels, width, height);
+        Image { pixels, width, height, channels: self.channels }
     }
 
     fn luma(&self) -> Vec<f64> {
@@ -111,17 +85,10 @@ fn imresize_matlab_reproduces_the_matlab_lr_files() {
             // PSNR over every sample of every channel: the rows of interleaved samples are a plane.
             let plane = |img: &Image| img.pixels.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
             let width = ours.width * ours.channels;
-            let db = metrics::psnr(&plane(&ours), &plane(&reference), width, ours.height, 0)
-                .expect("same sizes");
+            let db = metrics::psnr(&plane(&ours), &plane(&reference), width, ours.height, 0).expect("same sizes");
             println!("×{scale} {name}: {db:.2} dB against MATLAB");
-            assert!(
-                db >= 50.0,
-                "×{scale} {name}: only {db:.2} dB against MATLAB's file"
-            );
-            assert!(
-                ours.pixels == reference.pixels,
-                "×{scale} {name}: not exact ({db:.2} dB)"
-            );
+            assert!(db >= 50.0, "×{scale} {name}: only {db:.2} dB against MATLAB's file");
+            assert!(ours.pixels == reference.pixels, "×{scale} {name}: not exact ({db:.2} dB)");
         }
     }
 }
@@ -136,9 +103,7 @@ fn bicubic_baseline_matches_the_published_scores() {
     // (scale, PSNR, SSIM) of bicubic on Set5 as published (e.g. Kim et al. 2016, VDSR, Table 3);
     // the README measures 33.68 / 30.41 / 28.43 dB on these files, within the ±0.05 dB that
     // separates implementations.
-    for (scale, published_psnr, published_ssim) in
-        [(2, 33.66, 0.9299), (3, 30.39, 0.8682), (4, 28.42, 0.8104)]
-    {
+    for (scale, published_psnr, published_ssim) in [(2, 33.66, 0.9299), (3, 30.39, 0.8682), (4, 28.42, 0.8104)] {
         let (mut psnr_sum, mut ssim_sum) = (0.0, 0.0);
         let files = set5(&data);
         for (name, path) in &files {
@@ -156,14 +121,8 @@ fn bicubic_baseline_matches_the_published_scores() {
         let n = files.len() as f64;
         let (psnr, ssim) = (psnr_sum / n, ssim_sum / n);
         println!("×{scale} Set5 bicubic: {psnr:.3} dB, SSIM {ssim:.4}");
-        assert!(
-            (psnr - published_psnr).abs() <= 0.05,
-            "×{scale}: mean PSNR {psnr:.3} dB, published {published_psnr}"
-        );
-        assert!(
-            (ssim - published_ssim).abs() <= 0.005,
-            "×{scale}: mean SSIM {ssim:.4}, published {published_ssim}"
-        );
+        assert!((psnr - published_psnr).abs() <= 0.05, "×{scale}: mean PSNR {psnr:.3} dB, published {published_psnr}");
+        assert!((ssim - published_ssim).abs() <= 0.005, "×{scale}: mean SSIM {ssim:.4}, published {published_ssim}");
     }
 }
 
@@ -175,7 +134,7 @@ fn outputs_of_another_tool_are_scored_like_our_own() {
         return;
     };
     let set5 = data.join("eval/set5");
-    let set = upres::eval::EvalSet::load(&set5, 4).expect("set5 ×4");
+    let set = upres::eval::EvalSet::load(&set5, 4, None).expect("set5 ×4");
     let dir = std::env::temp_dir().join(format!("upres-outputs-{}", std::process::id()));
     let folder = dir.join("set5/X4");
     std::fs::create_dir_all(&folder).unwrap();
@@ -195,7 +154,9 @@ fn outputs_of_another_tool_are_scored_like_our_own() {
         .expect("upres eval runs");
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let row = |method: &str| rows.iter().find(|r| r["method"] == method).unwrap_or_else(|| panic!("no {method} row in {rows:?}"));
+    let row = |method: &str| {
+        rows.iter().find(|r| r["method"] == method).unwrap_or_else(|| panic!("no {method} row in {rows:?}"))
+    };
     let (theirs, ours) = (row("elsewhere"), row("lanczos3"));
     assert_eq!(theirs["psnr"], ours["psnr"]);
     assert_eq!(theirs["ssim"], ours["ssim"]);

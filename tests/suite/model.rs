@@ -1,13 +1,17 @@
 //! The network: fusion, weights round trips, shipped weights, tiling equivalence.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::prelude::*;
+use std::ops::ControlFlow;
+
 use upres::backend::Backend;
-use upres::limits::Limits;
+use upres::codec::Decoded;
 use upres::model::NetConfig;
-use upres::upscale::Upscaler;
+use upres::plan::Target;
+use upres::route::InputKind;
+use upres::upscale::{Settings, Upscaler};
 use upres::weights::{self, ModelFile};
 
 fn max_abs_difference(a: Tensor<4>, b: Tensor<4>) -> f32 {
@@ -23,7 +27,11 @@ fn fused_network_equals_the_trained_one_for_every_scale() {
         let trained = config.init_train(&device);
         let fused = trained.fuse(&device);
         let context = config.context();
-        let input = Tensor::<4>::random([2, 3, 20 + 2 * context, 17 + 2 * context], burn::tensor::Distribution::Default, &device);
+        let input = Tensor::<4>::random(
+            [2, 3, 20 + 2 * context, 17 + 2 * context],
+            burn::tensor::Distribution::Default,
+            &device,
+        );
         let expected = trained.forward(input.clone());
         assert_eq!(expected.dims(), [2, 3, 20 * scale, 17 * scale]);
         let difference = max_abs_difference(expected, fused.forward(input));
@@ -95,31 +103,31 @@ fn shipped_weights_load_into_todays_network() {
 #[test]
 fn tiled_result_equals_untiled_for_every_scale() {
     let image = common::test_image(101, 83);
-    let mut upscaler = Upscaler::new(Backend::cpu("test"), &common::random_models(), Limits::default()).unwrap();
-    for scale in [2, 3, 4] {
-        let name = upscaler.model(scale).unwrap().card.name.clone();
-        upscaler.tile_size = Some(1000);
-        let whole = upscaler.plan_passes(101, 83, &[scale]).unwrap();
-        assert_eq!(whole[0].1.tiles.len(), 1);
-        let untiled = pollster::block_on(upscaler.run_passes(image.clone(), &whole, &mut |_, _| Ok(()))).unwrap();
-        let mut tiled_count = 0;
-        upscaler.tile_size = Some(32);
-        let tiles = upscaler.plan_passes(101, 83, &[scale]).unwrap();
-        assert!(tiles[0].1.tiles.len() >= 9, "{} tiles", tiles[0].1.tiles.len());
-        let tiled = pollster::block_on(upscaler.run_passes(image.clone(), &tiles, &mut |_, _| {
-            tiled_count += 1;
-            Ok(())
+    let with_tiles = |tile_size| {
+        let settings = Settings { tile_size: Some(tile_size), ..Settings::default() };
+        Upscaler::new(Backend::cpu("test"), &common::random_models(), settings).unwrap()
+    };
+    let (whole, tiled_upscaler) = (with_tiles(1000), with_tiles(32));
+    // Runs ×scale; returns the result and the tiles, as progress counted them.
+    let run = |upscaler: &Upscaler, scale| {
+        let mut tiles = Vec::new();
+        let image = Decoded::from_rgb(image.clone());
+        let result = pollster::block_on(upscaler.upscale(image, Target::Scale(scale), InputKind::Clean, &mut |p| {
+            tiles.push((p.done, p.total));
+            ControlFlow::Continue(())
         }))
         .unwrap();
-        assert_eq!(tiled_count, tiles[0].1.tiles.len());
+        (result.rgb, tiles)
+    };
+    for scale in [2, 3, 4] {
+        let name = whole.model(scale, InputKind::Clean).unwrap().card.name.clone();
+        let (untiled, one) = run(&whole, scale);
+        assert_eq!(one, [(1, 1)]);
+        let (tiled, tiles) = run(&tiled_upscaler, scale);
+        assert!(tiles.len() >= 9, "{} tiles", tiles.len());
+        assert!(tiles.iter().enumerate().all(|(i, &(done, total))| done == i + 1 && total == tiles.len()));
         assert_eq!(tiled.dimensions(), (101 * scale as u32, 83 * scale as u32));
-        let worst = tiled
-            .as_raw()
-            .iter()
-            .zip(untiled.as_raw())
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
+        let worst = tiled.as_raw().iter().zip(untiled.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 1, "×{scale} ({name}): tiled differs by {worst}/255");
     }
 }

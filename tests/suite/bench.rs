@@ -1,6 +1,6 @@
 //! `upres bench`: every case is measured and reported consistently in its JSON.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

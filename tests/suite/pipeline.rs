@@ -1,29 +1,31 @@
 //! The pipeline end to end through the library: planning, alpha, targets, progress, cancel.
 
-mod common;
+use crate::common;
 
 use std::ops::ControlFlow;
 
+use upres::Error;
 use upres::backend::Backend;
 use upres::codec::{self, OutputFormat};
+use upres::job::Job;
 use upres::limits::Limits;
-use upres::upscale::{Fit, Plan, Target, Upscaler};
-use upres::Error;
+use upres::plan::{Fit, Plan, Target};
+use upres::route::{InputChoice, InputKind};
+use upres::upscale::{Settings, Upscaler};
 
 fn upscaler() -> Upscaler {
-    Upscaler::new(Backend::cpu("test"), &common::random_models(), Limits::default()).unwrap()
+    Upscaler::new(Backend::cpu("test"), &common::random_models(), Settings::default()).unwrap()
 }
 
 fn png(image: image::DynamicImage) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .unwrap();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
     bytes
 }
 
 fn run(upscaler: &Upscaler, bytes: &[u8], target: Target) -> upres::Result<upres::upscale::Encoded> {
-    pollster::block_on(upscaler.process(bytes, target, OutputFormat::Png, &mut |_| ControlFlow::Continue(())))
+    let job = Job::new(target, OutputFormat::Png, InputChoice::Auto)?;
+    pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(())))
 }
 
 #[test]
@@ -114,11 +116,11 @@ fn alpha_is_kept_when_used_and_dropped_when_opaque() {
 
 #[test]
 fn progress_counts_every_tile_and_cancel_stops_between_tiles() {
-    let mut upscaler = upscaler();
-    upscaler.tile_size = Some(16);
+    let settings = Settings { tile_size: Some(16), ..Settings::default() };
+    let upscaler = Upscaler::new(Backend::cpu("test"), &common::random_models(), settings).unwrap();
     let decoded = codec::decode(&png(common::test_image(40, 40).into()), &Limits::default()).unwrap();
     let mut seen = Vec::new();
-    pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(8), &mut |p| {
+    pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(8), InputKind::Clean, &mut |p| {
         seen.push((p.done, p.total));
         ControlFlow::Continue(())
     }))
@@ -128,14 +130,16 @@ fn progress_counts_every_tile_and_cancel_stops_between_tiles() {
     assert!(seen.iter().enumerate().all(|(i, &(done, total))| done == i + 1 && total == 109));
 
     let mut calls = 0;
-    let result = pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(2), &mut |_| {
+    let result = pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(2), InputKind::Clean, &mut |_| {
         calls += 1;
         if calls == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     }));
     assert!(matches!(result, Err(Error::Cancelled)));
     assert_eq!(calls, 2, "no tile runs after a cancel");
     // The models stay loaded: the next job runs at once.
-    let again = pollster::block_on(upscaler.upscale(decoded, Target::Scale(2), &mut |_| ControlFlow::Continue(())));
+    let again = pollster::block_on(
+        upscaler.upscale(decoded, Target::Scale(2), InputKind::Clean, &mut |_| ControlFlow::Continue(())),
+    );
     assert_eq!(again.unwrap().rgb.dimensions(), (80, 80));
 }
 
@@ -147,4 +151,20 @@ fn tiny_and_one_pixel_wide_images_upscale() {
         let out = run(&upscaler, &png(common::test_image(w, h).into()), Target::Scale(3)).unwrap();
         assert_eq!((out.width, out.height), (3 * w, 3 * h));
     }
+}
+
+#[test]
+fn a_jpeg_without_a_compression_aware_model_runs_the_clean_one_and_says_so() {
+    let upscaler = upscaler();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 70)
+        .encode_image(&common::test_image(20, 12))
+        .unwrap();
+    let out = run(&upscaler, &jpeg, Target::Scale(2)).unwrap();
+    assert_eq!(out.models, ["random-x2"]);
+    assert_eq!(out.route.kind, InputKind::Compressed);
+    assert_eq!(
+        out.route.reason,
+        "JPEG quality ≈ 70: compression-aware model, but none is loaded for this scale: clean model"
+    );
 }

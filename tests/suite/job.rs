@@ -1,0 +1,32 @@
+//! The job as the page sends it (JSON) and as the CLI and tests build it: one type, one form.
+
+use upres::codec::OutputFormat;
+use upres::job::Job;
+use upres::plan::{Fit, Target};
+use upres::route::InputChoice;
+
+#[test]
+fn the_pages_json_is_the_job_and_back() {
+    let json = r#"{"target":{"box":{"width":1920,"height":1080,"fit":"cover"}},"format":"jpeg","quality":85,"input":"compressed"}"#;
+    let job = Job::from_json(json).unwrap();
+    let expected = Job::new(
+        Target::Size { width: 1920, height: 1080, fit: Fit::Cover },
+        OutputFormat::Jpeg { quality: 85 },
+        InputChoice::Compressed,
+    )
+    .unwrap();
+    assert_eq!(job, expected);
+    assert_eq!(serde_json::to_string(&job).unwrap(), json.replace(r#""format":"jpeg""#, r#""format":"jpg""#));
+    // `input` may be left out: automatic routing.
+    let job = Job::from_json(r#"{"target":{"longEdge":2000},"format":"png"}"#).unwrap();
+    assert_eq!((job.target, job.input), (Target::LongEdge(2000), InputChoice::Auto));
+}
+
+#[test]
+fn a_bad_job_says_what_is_wrong() {
+    let message = |json: &str| Job::from_json(json).unwrap_err().to_string();
+    assert!(message(r#"{"target":{"scale":5},"format":"png"}"#).contains("scale 5 is not one of [2, 3, 4, 8]"));
+    assert!(message(r#"{"target":{"scale":4},"format":"png","quality":80}"#).contains("quality applies to JPEG only"));
+    assert!(message(r#"{"target":{"scale":4},"format":"png","colour":"red"}"#).contains("unknown field `colour`"));
+    assert!(message(r#"{"target":{"scale":4},"format":"png","input":"blurry"}"#).contains("unknown variant `blurry`"));
+}

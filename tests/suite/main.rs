@@ -1,0 +1,16 @@
+//! Every integration test but the hostile corpus (which counts allocations with its own global
+//! allocator, so it is a binary of its own), in one binary: burn and wgpu are linked once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod backend;
+mod bench;
+mod cli;
+mod codec;
+mod job;
+mod model;
+mod pipeline;
+mod protocol;
+mod route;
+mod train;
