@@ -66,11 +66,6 @@ impl Route {
         };
         Self { kind, reason: format!("{why}: {} model", kind.model_name()) }
     }
-
-    /// A route for pixels that did not come from a file the router can read.
-    pub fn given(kind: InputKind) -> Self {
-        Self { kind, reason: format!("{} model, as chosen", kind.model_name()) }
-    }
 }
 
 impl InputKind {

@@ -1,8 +1,8 @@
 //! Command-line arguments and dispatch: one function per subcommand.
 //!
-//! Exit codes: 0 every file succeeded; 1 at least one input failed (the others were still
-//! written); 2 the command could not run at all (bad arguments, no model, no backend); 130 a
-//! batch was interrupted (Ctrl-C, SIGTERM, SIGHUP), leaving only whole outputs.
+//! Exit codes: 0 every file succeeded (or was skipped); 1 at least one input failed (the others
+//! were still written); 2 the command could not run at all (bad arguments, no model, no
+//! backend); 130 a batch was interrupted (Ctrl-C, SIGTERM, SIGHUP), leaving only whole outputs.
 
 mod bench;
 mod eval;
@@ -43,7 +43,7 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Upscale images into a folder (outputs named STEM@4x.EXT, STEM@2000px.EXT, …).
+    /// Upscale images, folders of them or lists into a folder (outputs named STEM@4x.EXT, …).
     Upscale(upscale::UpscaleArgs),
     /// Time the network on each backend beside bicubic and Lanczos3 (crops of one photo).
     Bench(bench::BenchArgs),

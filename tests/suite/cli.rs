@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn upres(args: &[&str]) -> Output {
+pub(crate) fn upres(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_upres"))
         .args(args)
         .args(["--backend", "cpu"])
@@ -15,14 +15,14 @@ fn upres(args: &[&str]) -> Output {
         .expect("the upres binary runs")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("upres-cli-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn s(path: &Path) -> &str {
+pub(crate) fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
@@ -114,13 +114,13 @@ fn spawn_upscale(inputs: &[&Path], out: &Path, tile: usize) -> Child {
 }
 
 /// Sends a real signal, as a terminal's Ctrl-C or a service manager's stop would.
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill").args(["-s", name, &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success(), "kill -s {name}");
 }
 
 /// Waits for `condition`, polling; panics after `seconds`.
-fn wait_for(what: &str, seconds: u64, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, seconds: u64, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -129,7 +129,7 @@ fn wait_for(what: &str, seconds: u64, mut condition: impl FnMut() -> bool) {
 }
 
 /// The exit code, once the child has exited (which it must within a minute).
-fn exit_code(child: &mut Child) -> Option<i32> {
+pub(crate) fn exit_code(child: &mut Child) -> Option<i32> {
     let mut status = None;
     wait_for("upres to exit after the signal", 60, || {
         status = child.try_wait().expect("wait");

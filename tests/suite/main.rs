@@ -5,6 +5,7 @@
 mod common;
 
 mod backend;
+mod batch;
 mod bench;
 mod cli;
 mod codec;
