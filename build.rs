@@ -10,13 +10,13 @@ fn main() {
     println!("cargo:rerun-if-changed=models");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = Vec::new();
-    if std::env::var_os("CARGO_FEATURE_CLI").is_some() {
-        if let Ok(entries) = std::fs::read_dir(manifest.join("models")) {
-            files = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "bpk"))
-                .collect();
-        }
+    if std::env::var_os("CARGO_FEATURE_CLI").is_some()
+        && let Ok(entries) = std::fs::read_dir(manifest.join("models"))
+    {
+        files = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "bpk"))
+            .collect();
     }
     files.sort();
     for path in &files {

@@ -2,7 +2,8 @@
 # upres build entry point.
 #   ./build.sh          build the web app into www/ (serve that folder as it is, at any path)
 #   ./build.sh serve    build, then serve www/ on 127.0.0.1:${PORT:-8080}
-#   ./build.sh test     native tests (cargo test --all-targets), then the web app's browser tests
+#   ./build.sh test     rustfmt and clippy, the native tests (cargo test --all-targets), then the
+#                       web app's browser tests
 #   ./build.sh cli      build the native command line (target/release/upres)
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
 #   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
@@ -26,6 +27,9 @@ target_dir=${CARGO_TARGET_DIR:-target}
 models_dir=${UPRES_MODELS:-models}
 
 native_tests() {
+    # Formatting and lints first: they fail in seconds, the tests in minutes.
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
     # The test profile optimises dependencies (see Cargo.toml): burn is unusably slow unoptimised.
     cargo test --all-targets 2>&1
 }

@@ -164,7 +164,7 @@ mod tests {
         let ys: Vec<usize> = plan.tiles.iter().filter(|t| t.x == 0).map(|t| t.y).collect();
         assert_eq!(xs, [0, 4, 6]);
         assert_eq!(ys, [0, 3]);
-        let mut covered = vec![false; 70];
+        let mut covered = [false; 70];
         for tile in &plan.tiles {
             for y in tile.y..tile.y + tile.height {
                 for x in tile.x..tile.x + tile.width {

@@ -408,7 +408,7 @@ struct Bits {
 impl Bits {
     fn value(&mut self, value: u32, count: u32) {
         for i in 0..count {
-            if self.used % 8 == 0 {
+            if self.used.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             let last = self.bytes.len() - 1;
@@ -617,7 +617,7 @@ fn check(case: &Case, upscaler: &Upscaler) {
                 );
                 eprintln!("{}: refused after {usage:?}", case.name);
             }
-            let job = job.err().expect("the job is refused too");
+            let job = job.expect_err("the job is refused too");
             assert_eq!((job.kind(), job.to_string()), (error.kind(), error.to_string()), "the job's error");
         }
         (Expect::Image { .. }, Err(error)) => {

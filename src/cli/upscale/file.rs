@@ -91,7 +91,7 @@ pub struct Context<'a> {
 /// How an item ended: with a record, or cut short by a signal (then it has no output and no
 /// record: it was not processed).
 pub enum Outcome {
-    Finished(Record),
+    Finished(Box<Record>),
     Interrupted,
 }
 
@@ -132,7 +132,7 @@ pub fn process(item: &Item, position: usize, total: usize, ctx: &Context<'_>) ->
         Err(Stop::Interrupted) => return Outcome::Interrupted,
     }
     record.ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
-    Outcome::Finished(record)
+    Outcome::Finished(Box::new(record))
 }
 
 fn attempt(item: &Item, position: (usize, usize), ctx: &Context<'_>, record: &mut Record) -> Result<(), Stop> {
