@@ -11,7 +11,7 @@ use crate::codec::Decoded;
 use crate::metrics;
 use crate::plan::Target;
 use crate::resample::{self, Filter};
-use crate::route::{InputChoice, InputKind, Route};
+use crate::route::{InputChoice, Route};
 use crate::upscale::Upscaler;
 use crate::{Error, Result};
 
@@ -63,7 +63,7 @@ pub struct EvalImage {
     pub hr: Pixels,
     pub lr: Pixels,
     /// Where automatic routing sends the LR file: what a user of `auto` gets.
-    pub route: InputKind,
+    pub route: Route,
 }
 
 /// A benchmark set at one scale.
@@ -105,7 +105,7 @@ impl EvalSet {
                 let lr_path = lr_dir.join(file).with_extension(lr_extension);
                 let hr = Pixels::read(hr_path)?;
                 let lr = Pixels::read(&lr_path)?;
-                let route = Route::for_file(&std::fs::read(&lr_path)?, InputChoice::Auto).kind;
+                let route = Route::for_file(&std::fs::read(&lr_path)?, InputChoice::Auto);
                 let (data, width, height) = metrics::modcrop(&hr.data, hr.width, hr.height, hr.channels, scale)?;
                 let hr = Pixels { data, width, height, ..hr };
                 if lr.width * scale != hr.width || lr.height * scale != hr.height {
@@ -172,11 +172,11 @@ pub fn lanczos3(lr: &Pixels, scale: usize) -> Pixels {
 }
 
 /// The network passes `upscaler` makes for `scale` (8× = 4× then 2×) with the models for
-/// inputs of `kind`, on the whole LR image.
-pub fn network(upscaler: &Upscaler, scale: usize, lr: &Pixels, kind: InputKind) -> Result<Pixels> {
+/// inputs routed as `route`, on the whole LR image.
+pub fn network(upscaler: &Upscaler, scale: usize, lr: &Pixels, route: &Route) -> Result<Pixels> {
     let image = Decoded::from_rgb(lr.to_rgb());
     let output = pollster::block_on(
-        upscaler.upscale(image, Target::Scale(scale), kind, &mut |_| std::ops::ControlFlow::Continue(())),
+        upscaler.upscale(image, Target::Scale(scale), route, &mut |_| std::ops::ControlFlow::Continue(())),
     )?;
     Ok(Pixels::from_rgb(&output.rgb, lr.channels))
 }

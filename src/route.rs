@@ -39,6 +39,9 @@ pub const COMPRESSED_BELOW: u8 = 96;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
     pub kind: InputKind,
+    /// The JPEG quality estimated from the file, also when the user chose the kind: it picks
+    /// among compression-aware models trained for different qualities.
+    pub quality: Option<u8>,
     pub reason: String,
 }
 
@@ -46,25 +49,36 @@ impl Route {
     /// Decides from the file's bytes (and the user's choice); never fails: a JPEG whose tables
     /// cannot be read is taken as compressed, anything unreadable as clean.
     pub fn for_file(bytes: &[u8], choice: InputChoice) -> Self {
-        let chosen = |kind: InputKind| Self { kind, reason: format!("{} model, as chosen", kind.model_name()) };
+        let format = image::guess_format(bytes).ok();
+        let tables = if format == Some(image::ImageFormat::Jpeg) { JpegTables::read(bytes) } else { None };
+        let quality = tables.as_ref().and_then(|t| t.quality);
         match choice {
-            InputChoice::Clean => return chosen(InputKind::Clean),
-            InputChoice::Compressed => return chosen(InputKind::Compressed),
+            InputChoice::Clean => return Self::chosen(InputKind::Clean, quality),
+            InputChoice::Compressed => return Self::chosen(InputKind::Compressed, quality),
             InputChoice::Auto => {}
         }
-        let (kind, why) = match image::guess_format(bytes) {
-            Ok(image::ImageFormat::Jpeg) => match JpegTables::read(bytes) {
-                Some(JpegTables { lossless: true, .. }) => (InputKind::Clean, "lossless JPEG".to_string()),
-                Some(JpegTables { quality: Some(q), .. }) if q >= COMPRESSED_BELOW => {
-                    (InputKind::Clean, format!("JPEG quality ≈ {q}"))
-                }
-                Some(JpegTables { quality: Some(q), .. }) => (InputKind::Compressed, format!("JPEG quality ≈ {q}")),
-                _ => (InputKind::Compressed, "JPEG (quantisation tables unreadable)".to_string()),
-            },
-            Ok(format) => (InputKind::Clean, format!("{format:?}").to_uppercase()),
-            Err(_) => (InputKind::Clean, "unknown format".to_string()),
+        let (kind, why) = match (format, tables) {
+            (Some(image::ImageFormat::Jpeg), Some(JpegTables { lossless: true, .. })) => {
+                (InputKind::Clean, "lossless JPEG".to_string())
+            }
+            (Some(image::ImageFormat::Jpeg), Some(JpegTables { quality: Some(q), .. })) if q >= COMPRESSED_BELOW => {
+                (InputKind::Clean, format!("JPEG quality ≈ {q}"))
+            }
+            (Some(image::ImageFormat::Jpeg), Some(JpegTables { quality: Some(q), .. })) => {
+                (InputKind::Compressed, format!("JPEG quality ≈ {q}"))
+            }
+            (Some(image::ImageFormat::Jpeg), _) => {
+                (InputKind::Compressed, "JPEG (quantisation tables unreadable)".to_string())
+            }
+            (Some(format), _) => (InputKind::Clean, format!("{format:?}").to_uppercase()),
+            (None, _) => (InputKind::Clean, "unknown format".to_string()),
         };
-        Self { kind, reason: format!("{why}: {} model", kind.model_name()) }
+        Self { kind, quality, reason: format!("{why}: {} model", kind.model_name()) }
+    }
+
+    /// The kind the user (or an evaluation) chose, for an input of `quality` if it is a JPEG.
+    pub fn chosen(kind: InputKind, quality: Option<u8>) -> Self {
+        Self { kind, quality, reason: format!("{} model, as chosen", kind.model_name()) }
     }
 }
 

@@ -100,12 +100,12 @@ pub struct Upscaler {
 }
 
 impl Upscaler {
-    /// Loads every model onto the backend's device: one per scale and kind of input (clean or
-    /// compressed), the first one wins.
+    /// Loads every model onto the backend's device: one per scale, kind of input (clean or
+    /// compressed) and range of JPEG qualities; the first one wins.
     pub fn new(backend: Backend, files: &[ModelFile], settings: Settings) -> Result<Self> {
         let mut models: Vec<LoadedModel> = Vec::new();
         for file in files {
-            let key = |card: &ModelCard| (card.config.scale, card.input);
+            let key = |card: &ModelCard| (card.config.scale, card.input, card.jpeg_qualities);
             if models.iter().any(|m| key(&m.card) == key(&file.card)) {
                 continue;
             }
@@ -122,13 +122,25 @@ impl Upscaler {
         &self.settings.limits
     }
 
-    /// The model for one network pass on inputs of `kind`: the clean model of that scale when
-    /// there is no model for that kind.
-    pub fn model(&self, scale: usize, kind: InputKind) -> Result<&LoadedModel> {
-        let of_scale =
-            |kind: InputKind| self.models.iter().find(|m| m.card.config.scale == scale && m.card.input == kind);
-        of_scale(kind)
-            .or_else(|| of_scale(InputKind::Clean))
+    /// The model for one network pass on an input routed as `route`. Compression-aware models
+    /// may each be trained for a range of JPEG qualities: of the models of the route's kind, the
+    /// one whose range is nearest the input's quality, the narrowest of those (so a specialist
+    /// wins inside its range), or the widest when the quality is unknown. A model of the other
+    /// kind when that scale has none of this kind.
+    pub fn model(&self, scale: usize, route: &Route) -> Result<&LoadedModel> {
+        let of_scale = || self.models.iter().filter(move |m| m.card.config.scale == scale);
+        // A card without a range was trained on every quality.
+        let range = |m: &LoadedModel| m.card.jpeg_qualities.unwrap_or([0, 100]);
+        let fit = |m: &&LoadedModel| {
+            let [low, high] = range(m);
+            let distance = route.quality.map_or(0, |q| low.saturating_sub(q).max(q.saturating_sub(high)));
+            let span = high - low;
+            (distance, if route.quality.is_some() { span } else { u8::MAX - span })
+        };
+        of_scale()
+            .filter(|m| m.card.input == route.kind)
+            .min_by_key(fit)
+            .or_else(|| of_scale().next())
             .ok_or_else(|| Error::Model(format!("no ×{scale} model is loaded")))
     }
 
@@ -141,7 +153,7 @@ impl Upscaler {
     ) -> Result<Encoded> {
         let decoded = codec::decode(bytes, &self.settings.limits)?;
         let mut route = Route::for_file(bytes, job.input);
-        let upscaled = self.upscale(decoded, job.target, route.kind, on_progress).await?;
+        let upscaled = self.upscale(decoded, job.target, &route, on_progress).await?;
         let fell_back =
             self.models.iter().any(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
         if fell_back {
@@ -161,19 +173,19 @@ impl Upscaler {
     }
 
     /// Upscales an image already decoded (evaluation and benchmarks start here) to `target`
-    /// with the models for inputs of `kind`: network passes on RGB, bicubic on alpha, then the
-    /// Lanczos3 resize and crop the target asks for.
+    /// with the models for inputs routed as `route`: network passes on RGB, bicubic on alpha,
+    /// then the Lanczos3 resize and crop the target asks for.
     pub async fn upscale(
         &self,
         image: Decoded,
         target: Target,
-        kind: InputKind,
+        route: &Route,
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Upscaled> {
         let (width, height) = image.rgb.dimensions();
         let plan = Plan::new(width, height, target, &self.settings.limits)?;
 
-        let passes = self.plan_passes(width, height, &plan.passes, kind)?;
+        let passes = self.plan_passes(width, height, &plan.passes, route)?;
         let total = passes.iter().map(|(_, tiles)| tiles.tiles.len()).sum();
         let mut done = 0;
         let mut tile_done = |image: &RgbImage, region: Rect| {
@@ -202,12 +214,12 @@ impl Upscaler {
         width: u32,
         height: u32,
         scales: &[usize],
-        kind: InputKind,
+        route: &Route,
     ) -> Result<Vec<(&LoadedModel, TilePlan)>> {
         let mut size = (width as usize, height as usize);
         let mut passes = Vec::new();
         for &scale in scales {
-            let model = self.model(scale, kind)?;
+            let model = self.model(scale, route)?;
             passes.push((model, self.tile_plan(model, size.0, size.1)?));
             size = (size.0 * scale, size.1 * scale);
         }

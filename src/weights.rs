@@ -35,6 +35,10 @@ pub struct ModelCard {
     /// clean).
     #[serde(default)]
     pub input: InputKind,
+    /// The JPEG qualities a compression-aware model was trained on, lowest and highest; none:
+    /// all of them (or none, for a clean model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jpeg_qualities: Option<[u8; 2]>,
     pub training: Training,
     /// Quality measured by `upres eval` with these weights.
     #[serde(default)]

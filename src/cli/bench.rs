@@ -16,7 +16,7 @@ use upres::backend::{Backend, BackendChoice};
 use upres::codec::Decoded;
 use upres::plan::Target;
 use upres::resample::{self, Filter};
-use upres::route::InputKind;
+use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::ModelFile;
 
@@ -155,13 +155,14 @@ fn network(backend: &Backend, files: &[ModelFile], input: &RgbImage, scale: usiz
     let run_once = || -> Result<()> {
         let image = Decoded::from_rgb(input.clone());
         let target = Target::Scale(scale);
-        pollster::block_on(upscaler.upscale(image, target, InputKind::Clean, &mut |_| ControlFlow::Continue(())))?;
+        let route = Route::chosen(InputKind::Clean, None);
+        pollster::block_on(upscaler.upscale(image, target, &route, &mut |_| ControlFlow::Continue(())))?;
         Ok(())
     };
     run_once()?;
     let cold = started.elapsed();
     let warm = median((0..runs).map(|_| timed(run_once)).collect::<Result<_>>()?);
-    let name = upscaler.model(scale, InputKind::Clean).map(|m| m.card.name.clone())?;
+    let name = upscaler.model(scale, &Route::chosen(InputKind::Clean, None)).map(|m| m.card.name.clone())?;
     Ok(result(name, backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
 }
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use upres::eval::{self, EvalSet, Pixels, Score};
-use upres::route::InputKind;
+use upres::eval::{self, EvalImage, EvalSet, Pixels, Score};
+use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 
 use super::{ModelArgs, Outcome, describe};
@@ -37,6 +37,12 @@ pub struct EvalArgs {
     model: ModelArgs,
 }
 
+/// What a method runs on one image: the kind it names for the file's JPEG quality, or (`None`)
+/// the automatic route.
+fn route(kind: Option<InputKind>, image: &EvalImage) -> Route {
+    kind.map_or_else(|| image.route.clone(), |kind| Route::chosen(kind, image.route.quality))
+}
+
 /// Side of the square crop of `--side-by-side`, in output pixels.
 const SIDE_BY_SIDE_CROP: usize = 160;
 
@@ -63,21 +69,28 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     let scale: usize = args.scale.parse()?;
     let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     eprintln!("{}", describe(&upscaler));
-    let model_name = |kind| -> Result<String> {
-        Ok(if scale == 8 {
-            format!("{} + {}", upscaler.model(4, kind)?.card.name, upscaler.model(2, kind)?.card.name)
-        } else {
-            upscaler.model(scale, kind)?.card.name.clone()
-        })
+    // The models of one kind for a network pass (compression-aware ones may be several, each
+    // for a range of JPEG qualities: each file gets the one for its own quality).
+    let names = |kind: InputKind, scale: usize| -> String {
+        let of_kind = upscaler.models().iter().filter(|m| m.card.config.scale == scale && m.card.input == kind);
+        of_kind.map(|m| m.card.name.as_str()).collect::<Vec<_>>().join(" / ")
     };
-    // The clean models; with compression-aware ones, those too, and `auto` (kind `None`): each
-    // file routed by its own header, which is what users get.
-    let clean = model_name(InputKind::Clean)?;
-    let aware = model_name(InputKind::Compressed)?;
-    let mut methods = vec![(clean.clone(), Some(InputKind::Clean))];
-    if aware != clean {
-        methods.push((aware, Some(InputKind::Compressed)));
-        methods.push(("auto".to_string(), None));
+    let model_name = |kind| match scale {
+        8 if names(kind, 4).is_empty() || names(kind, 2).is_empty() => String::new(),
+        8 => format!("{} + {}", names(kind, 4), names(kind, 2)),
+        _ => names(kind, scale),
+    };
+    // Each kind of model that is loaded; with both, `auto` too (kind `None`): each file routed by
+    // its own header, which is what users get.
+    let mut methods: Vec<(String, Option<InputKind>)> = [InputKind::Clean, InputKind::Compressed]
+        .into_iter()
+        .map(|kind| (model_name(kind), Some(kind)))
+        .filter(|(name, _)| !name.is_empty())
+        .collect();
+    match methods.len() {
+        0 => bail!("no ×{scale} model is loaded"),
+        2 => methods.push(("auto".to_string(), None)),
+        _ => {}
     }
 
     let mut rows = Vec::new();
@@ -92,7 +105,7 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
         {
             let mut panels = vec![eval::bicubic(&image.lr, scale)];
             for (_, kind) in methods.iter().filter(|(_, kind)| kind.is_some()) {
-                panels.push(eval::network(&upscaler, scale, &image.lr, kind.unwrap_or(image.route))?);
+                panels.push(eval::network(&upscaler, scale, &image.lr, &route(*kind, image))?);
             }
             panels.push(image.hr.clone());
             let picture = eval::side_by_side(&panels, SIDE_BY_SIDE_CROP);
@@ -116,8 +129,7 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
             ("lanczos3", eval::score(&set, |image| Ok(eval::lanczos3(&image.lr, scale)))?, true),
         ];
         for (name, kind) in &methods {
-            let score =
-                eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr, kind.unwrap_or(image.route)))?;
+            let score = eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr, &route(*kind, image)))?;
             results.push((name.as_str(), score, true));
         }
         for (name, dir) in &args.outputs {

@@ -24,10 +24,13 @@ pub struct TrainArgs {
     /// Validate on the sets' JPEG inputs of this quality (NAME_lr_jpeg/qQ/X{S}) instead.
     #[arg(long, value_name = "Q")]
     validate_jpeg: Option<u8>,
-    /// Train for clean inputs, or for compressed ones (LR patches JPEG-compressed at
-    /// quality 30–95, a quarter of them twice, a tenth left clean).
+    /// Train for clean inputs, or for compressed ones (LR patches JPEG-compressed at a quality
+    /// from --jpeg-qualities, a quarter of them twice, a tenth left clean).
     #[arg(long, value_enum, default_value_t = InputKind::Clean)]
     input: InputKind,
+    /// With --input compressed: the range the JPEG quality of each patch is drawn from.
+    #[arg(long, value_name = "LOW-HIGH", default_value = "30-95", value_parser = parse_qualities)]
+    jpeg_qualities: (u8, u8),
     /// Model name (files NAME.bpk and NAME.json). Default: upres-x{S}.
     #[arg(long)]
     name: Option<String>,
@@ -67,6 +70,15 @@ pub struct TrainArgs {
     seed: u64,
 }
 
+fn parse_qualities(text: &str) -> Result<(u8, u8), String> {
+    let range =
+        text.split_once(['-', '–']).and_then(|(low, high)| Some((low.trim().parse().ok()?, high.trim().parse().ok()?)));
+    match range {
+        Some((low, high)) if 1 <= low && low <= high && high <= 100 => Ok((low, high)),
+        _ => Err(format!("expected LOW-HIGH with 1 ≤ LOW ≤ HIGH ≤ 100, e.g. 30-95, not {text:?}")),
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<Outcome> {
     let options = TrainOptions {
         name: args.name.unwrap_or_else(|| format!("upres-x{}", args.scale)),
@@ -82,7 +94,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         validation_jpeg: args.validate_jpeg,
         degradation: match args.input {
             InputKind::Clean => Degradation::Clean,
-            InputKind::Compressed => Degradation::JPEG,
+            InputKind::Compressed => Degradation::jpeg(args.jpeg_qualities),
         },
         out_dir: args.out,
         checkpoints: args.checkpoints,

@@ -21,7 +21,12 @@ pub enum Degradation {
 
 impl Degradation {
     /// The mix the shipped compression-aware models were trained on.
-    pub const JPEG: Self = Self::Jpeg { qualities: (30, 95), twice: 0.25, clean: 0.1 };
+    pub const JPEG: Self = Self::jpeg((30, 95));
+
+    /// JPEG at a quality from `qualities`, a quarter of the patches twice, a tenth left clean.
+    pub const fn jpeg(qualities: (u8, u8)) -> Self {
+        Self::Jpeg { qualities, twice: 0.25, clean: 0.1 }
+    }
 
     /// LR pixels of slack around the patch, so that the patch can sit anywhere relative to the
     /// 8×8 block grid (or the 16×16 one of 4:2:0 chroma), as in a real image.
@@ -37,6 +42,14 @@ impl Degradation {
         match self {
             Self::Clean => InputKind::Clean,
             Self::Jpeg { .. } => InputKind::Compressed,
+        }
+    }
+
+    /// The range of JPEG qualities, for the model card: `None` for the clean task.
+    pub fn qualities(&self) -> Option<[u8; 2]> {
+        match *self {
+            Self::Clean => None,
+            Self::Jpeg { qualities: (low, high), .. } => Some([low, high]),
         }
     }
 

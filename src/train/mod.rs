@@ -32,6 +32,7 @@ use crate::backend::Backend;
 use crate::eval::{self, EvalSet};
 use crate::model::NetConfig;
 use crate::resample;
+use crate::route::Route;
 use crate::upscale::{Settings, Upscaler};
 use crate::weights::{self, Evaluation, ModelCard, ModelFile, Training};
 use crate::{Error, Result};
@@ -88,6 +89,8 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     let device = backend.device.clone().autodiff();
     device.seed(options.seed);
     let mut run = Checkpoint::open(options, backend, &device)?;
+    std::fs::create_dir_all(&options.out_dir)
+        .map_err(|e| Error::Parameter(format!("cannot create the model folder {}: {e}", options.out_dir.display())))?;
 
     let images = load_images(&options.data)?;
     let validation: Vec<EvalSet> = options
@@ -327,6 +330,7 @@ fn validate(
         parameters: config.fused_parameters(),
         macs_per_input_pixel: config.macs_per_input_pixel(),
         input: options.degradation.input_kind(),
+        jpeg_qualities: options.degradation.qualities(),
         training: Training {
             data: options.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
             backend: state.backend.clone(),
@@ -337,12 +341,12 @@ fn validate(
             notes: format!(
                 "L1, Adam, cosine from {:.1e}{}{}",
                 options.learning_rate,
-                options.degradation.describe(),
                 state
                     .initialised_from
                     .as_ref()
                     .map(|donor| format!(", hidden layers initialised from {donor}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                options.degradation.describe(),
             ),
         },
         evaluation: Vec::new(),
@@ -350,7 +354,9 @@ fn validate(
     let file = ModelFile::new(card.clone(), bytes)?;
     let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Settings::default())?;
     for set in sets {
-        let ours = eval::score(set, |image| eval::network(&upscaler, set.scale, &image.lr, card.input))?;
+        let ours = eval::score(set, |image| {
+            eval::network(&upscaler, set.scale, &image.lr, &Route::chosen(card.input, image.route.quality))
+        })?;
         let bicubic = eval::score(set, |image| Ok(eval::bicubic(&image.lr, set.scale)))?;
         card.evaluation.push(Evaluation {
             set: set.name.clone(),

@@ -45,6 +45,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
         parameters: config.fused_parameters(),
         macs_per_input_pixel: config.macs_per_input_pixel(),
         input: InputKind::Clean,
+        jpeg_qualities: None,
         training: Training {
             data: "none: random weights for tests".into(),
             backend: "cpu".into(),

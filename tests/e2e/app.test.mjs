@@ -1,6 +1,7 @@
 // The page's behaviour around a job: cancelling, bad files, a responsive main thread, the
-// network it uses, offline use, GPU failure, options, which model runs on which input, downloads,
-// and what it looks like.
+// network it uses, offline use, GPU failure, options, which model runs on which input, downloads;
+// the queue keeping finished work, the comparison, plain words and transparency; accessibility
+// (axe-core) and what it looks like on a desktop, a phone and in the dark.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -214,9 +215,10 @@ test('a JPEG goes to the compression-aware model, a PNG to the clean one, and th
   assert.match(jpeg, /compression-aware/);
   assert.match(await route(1), /PNG: clean model/);
 
-  // A new choice makes both results stale: the batch runs them again.
+  // A new choice applies to new images; finished ones run again with it only when asked.
   await page.selectOption('select[name="input"]', 'clean');
-  await page.click('#start');
+  assert.ok(await page.isDisabled('#start'), 'nothing new to upscale');
+  await page.click('#rerun-all');
   await page.waitForSelector('#job', { state: 'hidden', timeout: 300_000 });
   for (const index of [0, 1]) {
     assert.equal((await h.settled(page, index)).status, 'done');
@@ -253,3 +255,293 @@ test('drop, paste, download all, and a screenshot of the result', async (t) => {
   await page.locator('#compare').scrollIntoViewIfNeeded();
   h.artifact('result.png', await page.screenshot({ fullPage: true }));
 });
+
+// ---- The queue keeps finished work ---------------------------------------------------------
+
+/** Records every data-status that queue entry `index` is given from now on (window.statuses). */
+async function watchStatuses(page, index) {
+  await page.evaluate((i) => {
+    const li = document.querySelectorAll('#queue li')[i];
+    window.statuses = [];
+    new MutationObserver(() => window.statuses.push(li.dataset.status)).observe(li, { attributes: true, attributeFilter: ['data-status'] });
+  }, index);
+  return async () => [...new Set(await page.evaluate(() => window.statuses))];
+}
+
+test('new settings apply to new images: a finished one keeps its result until it is run again on request; remove, clear, download all', async (t) => {
+  const { page } = await app(t);
+  const first = page.locator('#queue li').nth(0);
+  await h.addFile(page, 'first.png', photo(64, 48));
+  await h.setScale(page, 2);
+  await page.click('#start');
+  assert.match((await h.settled(page, 0)).text, /128×96/);
+  const statuses = await watchStatuses(page, 0);
+
+  await h.setScale(page, 4);
+  assert.ok(await page.isDisabled('#start'), 'nothing new to upscale');
+  assert.equal(await first.locator('.made').textContent(), 'Made with 2× · PNG; the settings are now 4× · PNG.');
+  await h.addFile(page, 'second.png', photo(40, 30));
+  await page.click('#start');
+  assert.match((await h.settled(page, 1)).text, /160×120/);
+  await page.waitForSelector('#job', { state: 'hidden' });
+  assert.deepEqual(await statuses(), ['done'], 'the finished image did not run again');
+  assert.match(await first.textContent(), /128×96/);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-all')]);
+  const entries = unzipSync(new Uint8Array(readFileSync(await download.path())));
+  assert.deepEqual(Object.keys(entries).sort(), ['first@2x.png', 'second@4x.png'], 'each as it was made');
+
+  // Running again is a choice, here for the one image.
+  await first.locator('button.rerun').click();
+  await page.waitForFunction(() => {
+    const li = document.querySelector('#queue li');
+    return li.dataset.status === 'done' && /256×192/.test(li.textContent);
+  });
+  assert.equal(await first.locator('.made').textContent(), 'Made with 4× · PNG.');
+  assert.equal(await first.locator('button.rerun').count(), 0, 'up to date: nothing to run again');
+  assert.equal(await page.locator('#queue li').nth(1).locator('button.rerun').count(), 0);
+
+  await page.locator('#queue li').nth(1).locator('button.remove').click();
+  assert.deepEqual(await page.$$eval('#queue li .name', (names) => names.map((n) => n.textContent)), ['first.png']);
+  await h.addFile(page, 'third.png', photo(40, 30));
+  await page.click('#clear-finished');
+  assert.deepEqual(await page.$$eval('#queue li .name', (names) => names.map((n) => n.textContent)), ['third.png'], 'only what is not finished is left');
+  assert.ok(await page.isHidden('#result'), 'a removed image’s result is no longer shown');
+  assert.ok(await page.isDisabled('#download-all'));
+});
+
+test('cancel stops the running image only: a finished image keeps its result, and the next image starts', async (t) => {
+  const { page } = await app(t);
+  const finished = page.locator('#queue li').nth(0);
+  await h.addFile(page, 'finished.png', photo(256, 192)); // 2 × 2 tiles on the CPU
+  await h.setScale(page, 2);
+  await page.click('#start');
+  assert.match((await h.settled(page, 0)).text, /512×384/);
+  const statuses = await watchStatuses(page, 0);
+
+  // A new image, cancelled mid-way: the finished one is not touched.
+  await h.setScale(page, 4);
+  await h.addFile(page, 'new.png', photo(384, 192)); // 3 × 2 tiles
+  await page.click('#start');
+  await page.waitForFunction(() => /^Tile [1-9]\//.test(document.querySelector('#job-status').textContent));
+  await page.click('#cancel');
+  await page.waitForSelector('#job', { state: 'hidden' });
+  assert.equal(await page.locator('#queue li').nth(1).getAttribute('data-status'), 'ready');
+  assert.match(await page.locator('#queue li').nth(1).textContent(), /Cancelled/);
+  assert.deepEqual(await statuses(), ['done']);
+  assert.match(await finished.textContent(), /512×384/);
+
+  // The finished image run again, the new one queued behind it; a cancel ends the re-run only.
+  await finished.locator('button.rerun').click();
+  await page.click('#start');
+  await page.waitForFunction(() => document.querySelector('#queue li').dataset.status === 'working' &&
+    /^Tile [1-9]\//.test(document.querySelector('#job-status').textContent));
+  await page.click('#cancel');
+  assert.equal((await h.settled(page, 1)).status, 'done', 'the new image ran after the cancel');
+  assert.match(await page.locator('#queue li').nth(1).textContent(), /1536×768/);
+  assert.equal(await finished.getAttribute('data-status'), 'done');
+  assert.match(await finished.textContent(), /Cancelled; the earlier result is kept \(done in \d+:\d\d: 512×384/);
+  assert.equal(await finished.locator('.made').textContent(), 'Made with 2× · PNG; the settings are now 4× · PNG.');
+  await finished.locator('button.show').click();
+  assert.match(await page.textContent('#result-info'), /finished\.png → 512×384 px/);
+});
+
+// ---- The comparison ------------------------------------------------------------------------
+
+test('100 % opens centred on the split; zoomed, a drag pans and the handle moves the split (mouse, touch, keys); transparency shows as a checkerboard', async (t) => {
+  const context = await env.browser.newContext({ serviceWorkers: 'block', viewport: { width: 1100, height: 1000 }, hasTouch: true });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(env.url);
+  await page.waitForFunction(() => customElements.get('before-after'));
+  // A 2000 px result, transparent on its right half, beside its 500 px original.
+  await page.evaluate(async () => {
+    const image = async (width, height, painted) => {
+      const canvas = new OffscreenCanvas(width, height);
+      const context = canvas.getContext('2d');
+      for (let x = 0; x < painted * width; x += width / 20) {
+        context.fillStyle = `hsl(${(x * 360) / width} 70% 45%)`;
+        context.fillRect(x, 0, width / 20, height);
+      }
+      return URL.createObjectURL(await canvas.convertToBlob({ type: 'image/png' }));
+    };
+    document.getElementById('result').hidden = false;
+    const compare = document.getElementById('compare');
+    compare.setAttribute('before', await image(500, 375, 1));
+    compare.setAttribute('after', await image(2000, 1500, 0.5));
+    await compare.shadowRoot.querySelector('img.after').decode();
+  });
+  const look = () => page.evaluate(() => {
+    const root = document.getElementById('compare').shadowRoot;
+    const frame = root.querySelector('.frame');
+    const box = frame.getBoundingClientRect();
+    const handle = root.querySelector('.handle').getBoundingClientRect();
+    return {
+      left: frame.scrollLeft, top: frame.scrollTop, width: frame.clientWidth, height: frame.clientHeight,
+      split: document.getElementById('compare').split, handle: handle.left + handle.width / 2 - box.left,
+      stage: root.querySelector('.stage').offsetWidth,
+    };
+  });
+  await page.click('#compare .zoom');
+  const zoomed = await look();
+  t.diagnostic(JSON.stringify(zoomed));
+  assert.equal(zoomed.stage, 2000);
+  assert.ok(Math.abs(zoomed.left + zoomed.width / 2 - 1000) <= 1, `scrolled to ${zoomed.left}: the split at 1000 px is off centre`);
+  assert.ok(Math.abs(zoomed.top + zoomed.height / 2 - 750) <= 1, `scrolled down ${zoomed.top}`);
+  assert.ok(Math.abs(zoomed.handle - zoomed.width / 2) <= 2, `the handle is at ${zoomed.handle} of ${zoomed.width} px`);
+
+  // Mouse: a drag on the picture pans it and leaves the split where it is.
+  const frame = await page.locator('#compare .frame').boundingBox();
+  const [cx, cy] = [frame.x + frame.width / 2, frame.y + frame.height / 2];
+  await page.mouse.move(cx - 100, cy + 100);
+  await page.mouse.down();
+  await page.mouse.move(cx - 300, cy + 40, { steps: 5 });
+  await page.mouse.up();
+  const panned = await look();
+  assert.equal(panned.split, 50);
+  assert.deepEqual([panned.left - zoomed.left, panned.top - zoomed.top], [200, 60]);
+
+  // The handle's grip moves the split: 100 px of 2000.
+  const grip = await page.locator('#compare .grip').boundingBox();
+  await page.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(grip.x + grip.width / 2 + 100, grip.y + grip.height / 2, { steps: 5 });
+  await page.mouse.up();
+  const moved = await look();
+  assert.ok(Math.abs(moved.split - 55) < 0.1, `split at ${moved.split} %`);
+  assert.equal(moved.left, panned.left, 'moving the split does not pan');
+
+  // Touch: a swipe on the picture pans it.
+  const cdp = await context.newCDPSession(page);
+  const touch = (type, x, y) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+  await touch('touchStart', cx - 200, cy);
+  for (let step = 1; step <= 5; step++) await touch('touchMove', cx - 200 + 30 * step, cy - 10 * step);
+  await touch('touchEnd');
+  const swiped = await look();
+  assert.deepEqual([swiped.left - moved.left, swiped.top - moved.top, swiped.split], [-150, 50, moved.split]);
+  h.artifact('compare-zoomed.png', await page.locator('#compare').screenshot());
+
+  // Keys: the slider moves the split (kept in view), the focused picture pans.
+  await page.focus('#compare input[type="range"]');
+  await page.keyboard.press('End');
+  const end = await look();
+  assert.equal(end.split, 100);
+  assert.equal(end.left, 2000 - end.width, 'scrolled to keep the split in view');
+  await page.focus('#compare .frame');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction((left) => document.getElementById('compare').shadowRoot.querySelector('.frame').scrollLeft < left, end.left);
+
+  const style = await page.evaluate(() => {
+    const root = document.getElementById('compare').shadowRoot;
+    return { stage: getComputedStyle(root.querySelector('.stage')).backgroundImage, before: root.querySelector('img.before').style.clipPath };
+  });
+  assert.match(style.stage, /conic-gradient/, 'a checkerboard behind the pictures');
+  assert.match(style.before, /^inset\(0(px)? 0%/, 'the original only on its side of the split, never behind the result');
+});
+
+// ---- Plain words, transparency -------------------------------------------------------------
+
+test('plain words in the main view, the technical ones under Details; a transparent image warns before JPEG flattens it', async (t) => {
+  const { page } = await app(t);
+  await h.chooseBackend(page, 'auto');
+  await page.waitForFunction(() => document.querySelector('#load-status').textContent === 'Ready.');
+  const main = await page.locator('main').innerText();
+  assert.match(main, /Runs on this computer’s processor\./);
+  assert.doesNotMatch(main, /swiftshader|Lanczos|models loaded|×2, ×3/i);
+  await page.click('#details summary');
+  const details = await page.locator('#details').innerText();
+  t.diagnostic(details.replace(/\n+/g, ' | '));
+  assert.match(details, /Running on the CPU \(WebAssembly\): the only WebGPU adapter is a software one/);
+  assert.match(details, /models loaded for ×2, ×3, ×4/);
+  assert.match(details, /Lanczos3/);
+  assert.match(details, /alpha channel \(transparency\) with bicubic/);
+
+  assert.equal(await page.inputValue('select[name="format"]'), 'png');
+  assert.ok(await page.isDisabled('input[name="quality"]'));
+  assert.match(await page.textContent('#quality-note'), /Only JPEG has a quality setting/);
+  const logo = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(48, 32);
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#3b6fd8';
+    context.beginPath();
+    context.arc(24, 16, 12, 0, 2 * Math.PI);
+    context.fill();
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer())];
+  });
+  const transparent = await h.addFile(page, 'logo.png', Buffer.from(logo));
+  const opaque = await h.addFile(page, 'photo.png', photo(48, 32));
+  assert.ok(await page.isHidden('#alpha-warning'), 'PNG keeps transparency: no warning');
+  await page.selectOption('select[name="format"]', 'jpeg');
+  assert.ok(await page.isVisible('#alpha-warning'));
+  assert.equal(await page.textContent('#alpha-warning'),
+    '“logo.png” has transparent areas. JPEG cannot keep transparency: they will be flattened onto white. Choose PNG or WebP to keep it.');
+  assert.match(await transparent.locator('.warning').textContent(), /as a JPEG they will be flattened onto white/);
+  assert.equal(await opaque.locator('.warning').count(), 0);
+  h.artifact('transparency-warning.png', await page.screenshot({ fullPage: true }));
+  await h.setScale(page, 2);
+  await page.click('#start');
+  await h.settled(page, 0);
+  assert.match(await transparent.locator('.warning').textContent(), /were flattened onto white/);
+  await page.selectOption('select[name="format"]', 'webp');
+  assert.ok(await page.isHidden('#alpha-warning'));
+});
+
+// ---- Accessibility and looks ---------------------------------------------------------------
+
+const LOOKS = {
+  desktop: { viewport: { width: 1100, height: 1000 } },
+  phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+  dark: { viewport: { width: 1100, height: 1000 }, colorScheme: 'dark' },
+};
+
+for (const [look, options] of Object.entries(LOOKS)) {
+  test(`${look}: axe-core finds nothing serious, the result is scrolled to and focused, failures are announced; a screenshot`, async (t) => {
+    const context = await env.browser.newContext({ serviceWorkers: 'block', ...options });
+    t.after(() => context.close());
+    const failed = [];
+    context.on('response', (response) => response.status() >= 400 && failed.push(`${response.status()} ${response.url()}`));
+    const { page, errors } = await h.openApp(env, { context });
+
+    await h.addFile(page, 'notes.png', Buffer.from('just some text, not an image'));
+    assert.match(await page.textContent('#announce'), /^notes\.png: Can’t read this file: not an image/);
+    await h.addFile(page, 'photo.png', photo(120, 90));
+    await h.setScale(page, 2);
+    await page.click('#start');
+    assert.equal((await h.settled(page, 1)).status, 'done');
+    await page.waitForSelector('#job', { state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'result-title', 'the result has the focus');
+    // In view: all of it, or from its top when it is taller than the view.
+    const inView = () => {
+      const { top, bottom } = document.getElementById('result').getBoundingClientRect();
+      return top >= -1 && (bottom <= innerHeight + 1 || top <= 1);
+    };
+    await page.waitForFunction(inView, null, { timeout: 5000 }).catch(() => {});
+    const result = await page.locator('#result').boundingBox();
+    assert.ok(await page.evaluate(inView), `the result is at ${result.y}–${result.y + result.height} px in a ${options.viewport.height} px view`);
+    assert.match(await page.textContent('#announce'), /^photo\.png is done: 240×180 pixels\.$/);
+
+    if (look === 'phone') {
+      assert.doesNotMatch(await page.locator('#drop').innerText(), /Ctrl|drop/, 'no keyboard or drag hints on a touch screen');
+      const small = await page.$$eval('button, input, select, summary', (controls) => controls
+        .filter((c) => c.checkVisibility() && c.type !== 'file')
+        .map((c) => ({ what: c.name || c.id || c.className || c.textContent, box: c.getBoundingClientRect() }))
+        .filter(({ box }) => box.width < 24 || box.height < 24)
+        .map(({ what, box }) => `${what}: ${box.width}×${box.height}`));
+      assert.deepEqual(small, [], 'controls under 24 px');
+    }
+    // A phone's screen as it is when the job ends, and from the top (a full-page capture would
+    // drop the touch emulation); the others whole.
+    if (look === 'phone') {
+      h.artifact('page-phone.png', await page.screenshot());
+      await page.evaluate(() => scrollTo(0, 0));
+      h.artifact('page-phone-top.png', await page.screenshot());
+    } else {
+      h.artifact(`page-${look}.png`, await page.screenshot({ fullPage: true }));
+    }
+    await page.click('#details summary');
+    const violations = await h.axeViolations(page);
+    assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
+    assert.deepEqual(failed, [], 'no request failed (the favicon included)');
+    assert.deepEqual(errors, []);
+  });
+}

@@ -1,7 +1,7 @@
-// upres on other people's pages (www/upres.js): the demo product form, a host page with hostile
-// CSS, two widgets at once, the JavaScript API, which model runs on which input, abort, and
-// self-hosted models. Host pages live at their own path, not beside upres.js, as a store's admin
-// pages would.
+// upres on other people's pages (www/upres.js): the demo product form, what it does when
+// upscaling fails, a host page with hostile CSS, two widgets at once, the JavaScript API, which
+// model runs on which input, abort, and self-hosted models. Host pages live at their own path,
+// not beside upres.js, as a store's admin pages would.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -139,6 +139,66 @@ test('the demo product form sends the upscaled 2000 px photo, never the original
   assert.equal(sent.type, 'image/jpeg');
   assert.deepEqual(jpegSize(sent.bytes), { width: 2000, height: 1500 });
   assert.equal(requests.filter((path) => path.endsWith('upres_bg.wasm')).length, 1);
+  assert.deepEqual(errors, []);
+});
+
+test('a failed upscale leaves the input invalid until another image or “Use the original”; the status names each stage; axe-core finds nothing serious', async (t) => {
+  const { page, errors } = await browse(t);
+  await page.goto(`${env.url}embed-demo.html`);
+  await page.evaluate(() => {
+    const status = document.querySelector('upres-upscaler').shadowRoot.querySelector('.status');
+    window.statuses = [];
+    new MutationObserver(() => window.statuses.push(status.textContent)).observe(status, { childList: true, characterData: true, subtree: true });
+    window.stages = [];
+    document.addEventListener('upres-progress', ({ detail }) => window.stages.push(`${detail.stage} ${detail.done}/${detail.total}`));
+  });
+  const validity = () => page.$eval('#product-photo', (input) => input.validationMessage);
+  const formIsValid = () => page.$eval('form', (form) => form.checkValidity());
+  const notAnImage = (name) => ({ name, mimeType: 'image/png', buffer: Buffer.from('just some text, not an image') });
+
+  let outcome = await watch(page, 'upres-upscaler');
+  await page.setInputFiles('#product-photo', notAnImage('notes.png'));
+  assert.match((await outcome()).error, /not an image/);
+  assert.match(await validity(),
+    /^This image could not be upscaled: Can’t read this file: not an image\b.*\. Choose another image, or choose “Use the original” to send it as it is\.$/);
+  assert.equal(await formIsValid(), false, 'the form refuses to send the small original');
+
+  // Each stage said as it is: never "100 %" while the engine starts.
+  const statuses = await page.evaluate(() => window.statuses);
+  t.diagnostic([...new Set(statuses.map((text) => text.replace(/\d+ %/, 'n %')))].join(' | '));
+  const first = (pattern) => statuses.findIndex((text) => pattern.test(text));
+  const [download, starting, upscaling] = [/^Downloading the upscaler: \d+ %$/, /^Starting the upscaler…$/, /^Upscaling…$/].map(first);
+  assert.ok(download >= 0 && download < starting && starting < upscaling, statuses.join(' | '));
+  assert.deepEqual(statuses.slice(starting).filter((text) => /Downloading/.test(text)), []);
+  assert.match(statuses.at(-1), /^Can’t read this file: not an image/);
+  const stages = await page.evaluate(() => window.stages);
+  assert.ok(stages.includes('start 0/1') && stages.indexOf('start 0/1') < stages.indexOf('start 1/1'), stages.join());
+
+  const violations = await h.axeViolations(page);
+  assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
+  h.artifact('embed-failed.png', await page.screenshot({ fullPage: true }));
+
+  await page.click('upres-upscaler button.original');
+  assert.equal(await validity(), '');
+  assert.equal(await formIsValid(), true);
+  assert.equal(await status(page), 'The form will send the original: notes.png.');
+  assert.ok(await page.isHidden('upres-upscaler button.original'));
+
+  // Another failure refuses the form again; a good image then goes through.
+  outcome = await watch(page, 'upres-upscaler');
+  await page.setInputFiles('#product-photo', notAnImage('broken.png'));
+  assert.match((await outcome()).error, /not an image/);
+  assert.match(await validity(), /^This image could not be upscaled/);
+  await page.evaluate(() => { window.statuses = []; });
+  outcome = await watch(page, 'upres-upscaler');
+  await page.setInputFiles('#product-photo', { name: 'apron.png', mimeType: 'image/png', buffer: photo(500, 375) });
+  assert.deepEqual(await outcome(), { width: 2000, height: 1500, name: 'apron@2000px.jpg', type: 'image/jpeg' });
+  assert.equal(await validity(), '');
+  assert.ok(await page.isHidden('upres-upscaler button.original'));
+  const warm = await page.evaluate(() => window.statuses);
+  assert.ok(warm.some((text) => /^Upscaling: \d+ of \d+ tiles$/.test(text)), warm.join(' | '));
+  assert.deepEqual(warm.filter((text) => /Downloading|Starting/.test(text)), [], 'the engine already runs');
+  assert.deepEqual(await page.$eval('#product-photo', (input) => [...input.files].map((file) => file.name)), ['apron@2000px.jpg']);
   assert.deepEqual(errors, []);
 });
 

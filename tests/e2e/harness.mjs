@@ -233,6 +233,27 @@ export function nativeUpscale(png, scale) {
   return decodePng(readFileSync(join(dir, 'out', output)));
 }
 
+// ---- Accessibility -------------------------------------------------------------------------
+
+/** axe-core from node_modules (a dev dependency: it is injected by the tests, never shipped). */
+const AXE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
+
+/**
+ * axe-core's serious and critical violations on `page` as it is now, the WCAG 2.2 target size
+ * (24 px) included: [{ id, impact, help, nodes }] (empty when there are none). Injected through
+ * the DevTools protocol, which the page's Content-Security-Policy does not govern.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const { violations } = await window.axe.run(document, { rules: { 'target-size': { enabled: true } }, resultTypes: ['violations'] });
+    return violations.map(({ id, impact, help, nodes }) => ({
+      id, impact, help, nodes: nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary}`),
+    }));
+  });
+  return violations.filter((violation) => ['serious', 'critical'].includes(violation.impact));
+}
+
 export function artifact(name, bytes) {
   mkdirSync(ARTIFACTS, { recursive: true });
   writeFileSync(join(ARTIFACTS, name), bytes);

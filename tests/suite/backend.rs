@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use upres::backend::{Backend, BackendChoice};
 use upres::codec;
 use upres::plan::Target;
-use upres::route::InputKind;
+use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 
 #[test]
@@ -30,14 +30,17 @@ fn wgpu_and_cpu_agree() {
         let settings = Settings { tile_size: Some(24), ..Settings::default() };
         let upscaler = Upscaler::new(backend, &models, settings).unwrap();
         let image = decoded.clone();
-        pollster::block_on(
-            upscaler.upscale(image, Target::Scale(4), InputKind::Clean, &mut |_| ControlFlow::Continue(())),
-        )
-        .unwrap()
-        .rgb
+        pollster::block_on(upscaler.upscale(image, Target::Scale(4), &clean(), &mut |_| ControlFlow::Continue(())))
+            .unwrap()
+            .rgb
     };
     let gpu = run(wgpu);
     let cpu = run(Backend::cpu("test"));
     let worst = gpu.as_raw().iter().zip(cpu.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
     assert!(worst <= 1, "wgpu and cpu differ by {worst}/255");
+}
+
+/// The clean models, as for a PNG.
+fn clean() -> Route {
+    Route::chosen(InputKind::Clean, None)
 }

@@ -10,7 +10,7 @@ use upres::backend::Backend;
 use upres::codec::Decoded;
 use upres::model::NetConfig;
 use upres::plan::Target;
-use upres::route::InputKind;
+use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::{self, ModelFile};
 
@@ -112,7 +112,7 @@ fn tiled_result_equals_untiled_for_every_scale() {
     let run = |upscaler: &Upscaler, scale| {
         let mut tiles = Vec::new();
         let image = Decoded::from_rgb(image.clone());
-        let result = pollster::block_on(upscaler.upscale(image, Target::Scale(scale), InputKind::Clean, &mut |p| {
+        let result = pollster::block_on(upscaler.upscale(image, Target::Scale(scale), &clean(), &mut |p| {
             tiles.push((p.done, p.total));
             ControlFlow::Continue(())
         }))
@@ -120,7 +120,7 @@ fn tiled_result_equals_untiled_for_every_scale() {
         (result.rgb, tiles)
     };
     for scale in [2, 3, 4] {
-        let name = whole.model(scale, InputKind::Clean).unwrap().card.name.clone();
+        let name = whole.model(scale, &clean()).unwrap().card.name.clone();
         let (untiled, one) = run(&whole, scale);
         assert_eq!(one, [(1, 1)]);
         let (tiled, tiles) = run(&tiled_upscaler, scale);
@@ -130,4 +130,9 @@ fn tiled_result_equals_untiled_for_every_scale() {
         let worst = tiled.as_raw().iter().zip(untiled.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 1, "×{scale} ({name}): tiled differs by {worst}/255");
     }
+}
+
+/// The clean models, as for a PNG.
+fn clean() -> Route {
+    Route::chosen(InputKind::Clean, None)
 }

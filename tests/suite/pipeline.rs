@@ -10,7 +10,7 @@ use upres::codec::{self, OutputFormat};
 use upres::job::Job;
 use upres::limits::Limits;
 use upres::plan::{Fit, Plan, Target};
-use upres::route::{InputChoice, InputKind};
+use upres::route::{InputChoice, InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 
 fn upscaler() -> Upscaler {
@@ -120,7 +120,7 @@ fn progress_counts_every_tile_and_cancel_stops_between_tiles() {
     let upscaler = Upscaler::new(Backend::cpu("test"), &common::random_models(), settings).unwrap();
     let decoded = codec::decode(&png(common::test_image(40, 40).into()), &Limits::default()).unwrap();
     let mut seen = Vec::new();
-    pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(8), InputKind::Clean, &mut |p| {
+    pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(8), &clean(), &mut |p| {
         seen.push((p.done, p.total));
         ControlFlow::Continue(())
     }))
@@ -130,16 +130,15 @@ fn progress_counts_every_tile_and_cancel_stops_between_tiles() {
     assert!(seen.iter().enumerate().all(|(i, &(done, total))| done == i + 1 && total == 109));
 
     let mut calls = 0;
-    let result = pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(2), InputKind::Clean, &mut |_| {
+    let result = pollster::block_on(upscaler.upscale(decoded.clone(), Target::Scale(2), &clean(), &mut |_| {
         calls += 1;
         if calls == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     }));
     assert!(matches!(result, Err(Error::Cancelled)));
     assert_eq!(calls, 2, "no tile runs after a cancel");
     // The models stay loaded: the next job runs at once.
-    let again = pollster::block_on(
-        upscaler.upscale(decoded, Target::Scale(2), InputKind::Clean, &mut |_| ControlFlow::Continue(())),
-    );
+    let again =
+        pollster::block_on(upscaler.upscale(decoded, Target::Scale(2), &clean(), &mut |_| ControlFlow::Continue(())));
     assert_eq!(again.unwrap().rgb.dimensions(), (80, 80));
 }
 
@@ -167,4 +166,45 @@ fn a_jpeg_without_a_compression_aware_model_runs_the_clean_one_and_says_so() {
         out.route.reason,
         "JPEG quality ≈ 70: compression-aware model, but none is loaded for this scale: clean model"
     );
+}
+
+/// The clean models, as for a PNG.
+fn clean() -> Route {
+    Route::chosen(InputKind::Clean, None)
+}
+
+/// Compression-aware models may each be trained for a range of JPEG qualities: a file goes to
+/// the narrowest range that holds its quality, else to the widest; a PNG to the clean model.
+#[test]
+fn each_jpeg_gets_the_compression_aware_model_for_its_quality() {
+    let model = |name: &str, input, jpeg_qualities, seed| {
+        let file = common::random_model(2, seed);
+        let card = upres::weights::ModelCard { name: name.into(), input, jpeg_qualities, ..file.card };
+        upres::weights::ModelFile::new(card, file.weights).unwrap()
+    };
+    let files = [
+        model("clean", InputKind::Clean, None, 1),
+        model("all-qualities", InputKind::Compressed, Some([30, 95]), 2),
+        model("light", InputKind::Compressed, Some([70, 95]), 3),
+    ];
+    let upscaler = Upscaler::new(Backend::cpu("test"), &files, Settings::default()).unwrap();
+    let jpeg = |quality| {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+            .encode_image(&common::test_image(12, 10))
+            .unwrap();
+        bytes
+    };
+    let ran = |bytes: &[u8], input| {
+        let job = Job::new(Target::Scale(2), OutputFormat::Png, input).unwrap();
+        pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(()))).unwrap().models
+    };
+    assert_eq!(ran(&jpeg(85), InputChoice::Auto), ["light"]);
+    assert_eq!(ran(&jpeg(50), InputChoice::Auto), ["all-qualities"]);
+    assert_eq!(ran(&jpeg(20), InputChoice::Auto), ["all-qualities"], "outside every range: the widest");
+    assert_eq!(ran(&jpeg(98), InputChoice::Auto), ["clean"]);
+    assert_eq!(ran(&jpeg(98), InputChoice::Compressed), ["light"], "chosen: by its quality still");
+    let png = png(common::test_image(12, 10).into());
+    assert_eq!(ran(&png, InputChoice::Auto), ["clean"]);
+    assert_eq!(ran(&png, InputChoice::Compressed), ["all-qualities"]);
 }
