@@ -35,6 +35,9 @@ pub enum Target {
 /// Scales the user may ask for directly.
 pub const SCALES: [usize; 4] = [2, 3, 4, 8];
 
+/// The scale when the user names no size.
+pub const DEFAULT_SCALE: usize = 4;
+
 impl Target {
     pub fn validate(&self) -> Result<()> {
         let ok = match *self {

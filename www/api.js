@@ -78,31 +78,44 @@ function sharedEngine(modelBaseUrl) {
   // Relative to the page, as a fetch() would be; a folder, so that cards resolve inside it.
   const models = modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
   if (!models.pathname.endsWith('/')) models.pathname += '/';
-  if (!engines.has(models.href)) engines.set(models.href, { engine: new Upres({ models }), listeners: new Set(), started: null });
+  if (!engines.has(models.href)) engines.set(models.href, { engine: new Upres({ models }), listeners: new Set(), started: null, starting: false });
   return engines.get(models.href);
 }
 
-/** The shared engine once it runs, reporting download progress to `onProgress` meanwhile. */
+/**
+ * The shared engine once it runs, telling `onProgress` each stage on the way that this call
+ * waits for: `download` (bytes), then `start` (0 of 1 while the engine compiles the wasm module
+ * and loads the models, 1 of 1 once it runs; the 1 of 1 comes even when it already ran).
+ */
 async function startedEngine({ modelBaseUrl }, signal, onProgress) {
   const problem = unsupportedBrowser();
   if (problem) throw Object.assign(new Error(problem), { kind: 'browser' });
   const shared = sharedEngine(modelBaseUrl);
-  const listener = ({ loaded, total }) => onProgress({ stage: 'download', done: loaded, total });
-  shared.listeners.add(listener);
+  shared.listeners.add(onProgress);
   try {
     shared.started ??= start(shared);
-    return await abortable(shared.started, signal);
+    if (shared.starting) onProgress({ stage: 'start', done: 0, total: 1 });
+    const engine = await abortable(shared.started, signal);
+    onProgress({ stage: 'start', done: 1, total: 1 });
+    return engine;
   } finally {
-    shared.listeners.delete(listener);
+    shared.listeners.delete(onProgress);
   }
 }
 
 function start(shared) {
   // Not any one caller's signal: the others wait for the same download.
   const signal = new AbortController().signal;
+  const tell = (progress) => shared.listeners.forEach((listener) => listener(progress));
   const started = (async () => {
-    await shared.engine.load(signal, (progress) => shared.listeners.forEach((listener) => listener(progress)));
-    await shared.engine.start(signal, 'auto');
+    await shared.engine.load(signal, ({ loaded, total }) => tell({ stage: 'download', done: loaded, total }));
+    shared.starting = true;
+    tell({ stage: 'start', done: 0, total: 1 });
+    try {
+      await shared.engine.start(signal, 'auto');
+    } finally {
+      shared.starting = false;
+    }
     return shared.engine;
   })();
   // A failed download or start is tried again by the next call.

@@ -1,27 +1,46 @@
-// The page: picking images, options, the job queue, progress, the result. Everything heavy runs
-// in the worker behind engine.js; this module only moves data between it and the DOM, so the main
+// The page: picking images, options, the queue, progress, the result. Everything heavy runs in
+// the worker behind engine.js; this module only moves data between it and the DOM, so the main
 // thread stays free while a job runs.
+//
+// The queue keeps what it has made. Each image keeps its result and the settings it was made
+// with; "Upscale" runs the images that have no result yet, with the settings as they are when
+// each one starts. A finished image runs again only when asked ("Run again with these
+// settings", per image or for all), and Cancel stops the image that is running, nothing else:
+// a finished image's result is never lost to a change of settings or a cancel.
 
 import { Upres } from './engine.js';
 import { outputName } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
-import { loadOptions, pageJob, saveOptions } from './options.js';
+import { describeSettings, loadOptions, pageJob, saveOptions } from './options.js';
 import { zipSync } from './vendor/fflate.js';
 import './compare.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('options');
 const upres = new Upres();
-/** Every image added: { file, li, status, info, result, resultKey, originalUrl }. */
+/**
+ * Every image added, in queue order: { file, li, originalUrl, status, note, info, transparent,
+ * result, made }. `status` is checking, ready (no result yet), queued, working, done, failed or
+ * invalid; `made` is the settings the result was made with ({ key, label, format }).
+ */
 const items = [];
 let options = loadOptions();
 let engineReady = false;
-/** Aborts the batch in progress. */
-let batch = null;
+/** The image being upscaled and the controller that cancels it; null between images. */
+let running = null;
+/** Whether the queue is being worked through (until no image is queued). */
+let working = false;
+/** The image whose result the comparison shows. */
+let shown = null;
 
 function showMessage(text) {
   $('message').textContent = text ?? '';
   $('message').hidden = !text;
+}
+
+/** Says `text` to screen readers (a polite live region): results and failures. */
+function announce(text) {
+  $('announce').textContent = text;
 }
 
 const formatBytes = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KB` : `${(n / (1 << 20)).toFixed(1)} MB`);
@@ -29,8 +48,12 @@ const formatTime = (ms) => {
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 };
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 // ---- Options -------------------------------------------------------------------------------
+
+/** The job the current options ask for, as a key to compare results' settings with. */
+const currentKey = () => JSON.stringify(pageJob(options));
 
 function showOptions() {
   for (const [name, value] of Object.entries(options)) {
@@ -38,9 +61,12 @@ function showOptions() {
     if (field instanceof RadioNodeList) field.value = value;
     else if (field) field.value = String(value);
   }
+  const jpeg = options.format === 'jpeg';
   $('quality-value').textContent = String(options.quality);
-  form.elements.quality.disabled = options.format !== 'jpeg';
-  form.elements.quality.title = options.format === 'jpeg' ? '' : 'PNG and WebP output are lossless';
+  form.elements.quality.disabled = !jpeg;
+  $('quality-note').textContent = jpeg
+    ? 'Higher keeps more detail and makes larger files.'
+    : 'Only JPEG has a quality setting: PNG and WebP keep every pixel as it is.';
 }
 
 function readOptions() {
@@ -65,43 +91,156 @@ form.addEventListener('input', (event) => {
   }
   showOptions();
   if (options.backend !== backendBefore) startEngine();
+  // Which results the new settings make out of date, which warnings apply.
+  for (const item of items) render(item);
   updateButtons();
 });
 form.addEventListener('submit', (event) => event.preventDefault());
+
+/** The options' warning: JPEG cannot keep the transparency of an image in the queue. */
+function showAlphaWarning() {
+  const transparent = items.filter((item) => item.transparent);
+  const warning = $('alpha-warning');
+  warning.hidden = options.format !== 'jpeg' || transparent.length === 0;
+  if (warning.hidden) return;
+  const which = transparent.length === 1 ? `“${transparent[0].file.name}” has` : `${transparent.length} images have`;
+  warning.textContent = `${which} transparent areas. JPEG cannot keep transparency: they will be flattened onto white. ` +
+    'Choose PNG or WebP to keep it.';
+}
 
 // ---- Input ---------------------------------------------------------------------------------
 
 function addFiles(files) {
   for (const file of files) {
     const li = document.createElement('li');
-    const item = { file, li, status: 'checking', info: null, result: null, resultKey: null, originalUrl: URL.createObjectURL(file) };
-    li.addEventListener('click', () => item.result && showResult(item));
+    li.tabIndex = -1;
+    const item = {
+      file, li, originalUrl: URL.createObjectURL(file), status: 'checking', note: 'Checking…',
+      info: null, transparent: null, result: null, made: null,
+    };
+    li.addEventListener('click', (event) => {
+      if (item.result && !event.target.closest('button, a')) showResult(item);
+    });
     items.push(item);
     $('queue').append(li);
-    render(item, 'Checking…');
+    render(item);
     upres.inspect(new AbortController().signal, file).then(
-      (info) => {
+      async (info) => {
+        if (item.removed) return;
         item.info = info;
-        render(item, '', 'ready');
+        item.transparent = await hasTransparency(file, info);
+        if (item.status === 'checking') Object.assign(item, { status: 'ready', note: '' });
+        render(item);
+        updateButtons();
       },
-      (error) => render(item, describeError(error), 'invalid'),
+      (error) => {
+        if (item.removed) return;
+        Object.assign(item, { status: 'invalid', note: describeError(error), error: true });
+        render(item);
+        announce(`${file.name}: ${item.note}`);
+        updateButtons();
+      },
     );
   }
   updateButtons();
 }
 
-function render(item, note, status = item.status) {
-  item.status = status;
-  const { file, info, li } = item;
+/**
+ * Whether the image has any pixel that is not fully opaque; null when this browser cannot decode
+ * it (upres can: TIFF), so that nothing is claimed. Large images are checked at about 16
+ * megapixels, where a transparent area still shows.
+ */
+async function hasTransparency(file, { width, height }) {
+  try {
+    const bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none' });
+    const scale = Math.min(1, Math.sqrt(16e6 / (width * height)));
+    const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale)));
+    const context = canvas.getContext('2d', { willReadFrequently: true });
+    context.imageSmoothingQuality = 'high';
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+    for (let i = 3; i < data.length; i += 4) if (data[i] < 255) return true;
+    return false;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a finished image was made with other settings than the current ones. */
+const isStale = (item) => item.status === 'done' && item.made.key !== currentKey();
+
+/** Redraws an image's line in the queue: what it is, what happened, what can be done with it. */
+function render(item) {
+  const { file, info, li, status, note, result, made } = item;
+  const active = li.contains(document.activeElement) ? document.activeElement : null;
+  const focused = active && (active.localName === 'button' ? active.classList[0] : '');
   li.dataset.status = status;
   li.replaceChildren();
-  const name = Object.assign(document.createElement('strong'), { textContent: file.name });
+  const element = (tag, className, text) => Object.assign(document.createElement(tag), { className, textContent: text });
+
   const format = info?.mime.replace('image/', '').toUpperCase();
   const facts = [format, info && `${info.width}×${info.height}`, formatBytes(file.size)].filter(Boolean).join(' · ');
-  li.append(name, ` ${facts}`);
-  if (note) li.append(Object.assign(document.createElement('span'), { className: 'note', textContent: ` — ${note}` }));
-  // Which model made the result, and why: under the line that reports it.
-  if (status === 'done') li.append(Object.assign(document.createElement('small'), { className: 'route', textContent: item.result.route }));
+  const line = element('div', 'line', '');
+  line.append(element('strong', 'name', file.name), ` ${facts}`);
+  if (note) line.append(element('span', item.error ? 'note error' : 'note', ` — ${note}`));
+  li.append(line);
+
+  if (result) {
+    // Which model made the result, and why; then the settings it was made with.
+    li.append(element('small', 'route', result.route));
+    const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
+    li.append(element('small', 'made', `Made with ${made.label}${now}.`));
+  }
+  const jpeg = status === 'done' ? made.format === 'jpeg' : options.format === 'jpeg';
+  if (item.transparent && jpeg && status !== 'invalid') {
+    li.append(element('small', 'warning', status === 'done'
+      ? 'Its transparent areas were flattened onto white: JPEG cannot keep transparency.'
+      : 'It has transparent areas: as a JPEG they will be flattened onto white.'));
+  }
+
+  const actions = element('div', 'item-actions', '');
+  const button = (className, text, label, onClick) => {
+    const b = element('button', className, text);
+    b.type = 'button';
+    b.setAttribute('aria-label', `${text}: ${file.name}`);
+    if (label) b.title = label;
+    b.addEventListener('click', onClick);
+    actions.append(b);
+  };
+  if (result && status !== 'working') button('show', 'Show result', null, () => reveal(item, true));
+  if (isStale(item)) {
+    const rerun = () => {
+      Object.assign(item, { status: 'queued', note: 'Waiting to run again…' });
+      render(item);
+      runQueue();
+    };
+    button('rerun', 'Run again with these settings', describeSettings(options), rerun);
+    actions.lastChild.disabled = !engineReady;
+  }
+  button('remove', 'Remove', null, () => remove(item));
+  li.append(actions);
+
+  // A button that went away with the redraw leaves the focus on the line, not lost.
+  if (active) ((focused && li.querySelector(`button.${focused}`)) || li).focus();
+}
+
+/** Removes an image from the queue, cancelling it first if it runs. */
+function remove(item) {
+  const index = items.indexOf(item);
+  if (index < 0) return;
+  const hadFocus = item.li.contains(document.activeElement);
+  item.removed = true;
+  if (running?.item === item) running.controller.abort();
+  items.splice(index, 1);
+  item.li.remove();
+  if (shown === item) {
+    shown = null;
+    $('result').hidden = true;
+  }
+  URL.revokeObjectURL(item.originalUrl);
+  if (item.result) URL.revokeObjectURL(item.result.url);
+  if (hadFocus) (items[index] ?? items[index - 1])?.li.querySelector('button.remove').focus() ?? $('files').focus();
   updateButtons();
 }
 
@@ -125,42 +264,89 @@ document.addEventListener('paste', (event) => {
   const files = [...event.clipboardData.files];
   if (files.length > 0) addFiles(files);
 });
+if (/^(Mac|iPhone|iPad)/.test(navigator.platform)) $('paste-key').textContent = '⌘V';
 
 // ---- Jobs ----------------------------------------------------------------------------------
 
-/** Items that need a (new) result for the current options. */
-const pending = () => items.filter((item) => ['ready', 'failed', 'done'].includes(item.status) && item.resultKey !== JSON.stringify(pageJob(options)));
-
 function updateButtons() {
-  $('start').disabled = !engineReady || batch !== null || pending().length === 0;
-  $('cancel').disabled = batch === null;
-  $('download-all').disabled = batch !== null || !items.some((item) => item.result);
-  form.elements.backend.disabled = batch !== null;
+  const waiting = items.filter((item) => ['ready', 'failed'].includes(item.status));
+  $('start').disabled = !engineReady || waiting.length === 0;
+  $('cancel').disabled = running === null;
+  $('cancel-all').hidden = !items.some((item) => item.status === 'queued');
+  $('rerun-all').hidden = !items.some(isStale);
+  $('rerun-all').disabled = !engineReady;
+  $('clear-finished').hidden = !items.some((item) => item.status === 'done');
+  $('download-all').disabled = !items.some((item) => item.result);
+  form.elements.backend.disabled = working;
+  showAlphaWarning();
 }
 
-$('start').addEventListener('click', async () => {
-  batch = new AbortController();
-  showMessage(null);
-  updateButtons();
-  for (const item of pending()) {
-    if (batch.signal.aborted) break;
-    await upscale(item, batch.signal);
+$('start').addEventListener('click', () => {
+  for (const item of items.filter(({ status }) => ['ready', 'failed'].includes(status))) {
+    Object.assign(item, { status: 'queued', note: 'Waiting…' });
+    render(item);
   }
-  batch = null;
-  $('job').hidden = true;
+  runQueue();
+});
+
+$('rerun-all').addEventListener('click', () => {
+  for (const item of items.filter(isStale)) {
+    Object.assign(item, { status: 'queued', note: 'Waiting to run again…' });
+    render(item);
+  }
+  runQueue();
+});
+
+$('cancel').addEventListener('click', () => running?.controller.abort());
+
+$('cancel-all').addEventListener('click', () => {
+  for (const item of items.filter(({ status }) => status === 'queued')) {
+    Object.assign(item, item.result ? { status: 'done', note: item.result.summary } : { status: 'ready', note: 'Cancelled' });
+    render(item);
+  }
+  running?.controller.abort();
   updateButtons();
 });
 
-$('cancel').addEventListener('click', () => batch?.abort());
+$('clear-finished').addEventListener('click', () => {
+  for (const item of items.filter(({ status }) => status === 'done')) remove(item);
+  if (document.activeElement === document.body || $('clear-finished').hidden) $('files').focus();
+});
 
-async function upscale(item, signal) {
-  const job = pageJob(options);
-  render(item, 'Upscaling…', 'working');
+/** Upscales the queued images one after the other, until none is left; then shows the last
+ *  result. Images queued meanwhile join in. */
+async function runQueue() {
+  updateButtons();
+  if (working) return;
+  working = true;
+  showMessage(null);
+  let last = null;
+  for (let item; (item = items.find(({ status }) => status === 'queued'));) {
+    if (await upscale(item)) last = item;
+  }
+  working = false;
+  $('job').hidden = true;
+  updateButtons();
+  if (last && !last.removed) reveal(last);
+}
+
+/** Upscales one image with the current settings; resolves to whether it made a result. */
+async function upscale(item) {
+  const settings = options;
+  const job = pageJob(settings);
+  const controller = new AbortController();
+  const earlier = item.result;
+  running = { item, controller };
+  Object.assign(item, { status: 'working', note: earlier ? 'Running again…' : 'Upscaling…', error: false });
+  render(item);
   $('job').hidden = false;
+  $('job-progress').value = 0;
+  $('job-status').textContent = `Starting ${item.file.name}…`;
+  updateButtons();
   const preview = startPreview();
   const started = performance.now();
   try {
-    const result = await upres.upscale(signal, item.file, job, (report) => {
+    const result = await upres.upscale(controller.signal, item.file, job, (report) => {
       if (report.restart) return preview.reset();
       const elapsed = performance.now() - started;
       const left = (elapsed / report.done) * (report.total - report.done);
@@ -168,14 +354,35 @@ async function upscale(item, signal) {
       $('job-status').textContent = `Tile ${report.done}/${report.total} · ${formatTime(elapsed)} elapsed · about ${formatTime(left)} left`;
       preview.draw(report);
     });
-    if (item.result) URL.revokeObjectURL(item.result.url);
+    if (item.removed) return false;
+    if (earlier) URL.revokeObjectURL(earlier.url);
     item.result = { ...result, url: URL.createObjectURL(result.blob), name: outputName(item.file.name, result) };
-    item.resultKey = JSON.stringify(job);
-    render(item, `done in ${formatTime(performance.now() - started)}: ${result.width}×${result.height}, ${formatBytes(result.blob.size)}`, 'done');
+    item.made = { key: JSON.stringify(job), label: describeSettings(settings), format: settings.format };
+    const size = `${result.width}×${result.height}`;
+    item.result.summary = `done in ${formatTime(performance.now() - started)}: ${size}, ${formatBytes(result.blob.size)}`;
+    Object.assign(item, { status: 'done', note: item.result.summary, error: false });
+    render(item);
     showResult(item);
+    announce(`${item.file.name} is done: ${size} pixels.`);
+    return true;
   } catch (error) {
-    if (signal.aborted) render(item, 'Cancelled', item.result ? 'done' : 'ready');
-    else render(item, describeError(error), error.kind === 'limits' || error.kind === 'decode' ? 'invalid' : 'failed');
+    if (item.removed) return false;
+    if (controller.signal.aborted) {
+      Object.assign(item, earlier
+        ? { status: 'done', note: `Cancelled; the earlier result is kept (${earlier.summary})` }
+        : { status: 'ready', note: 'Cancelled' });
+    } else {
+      const message = describeError(error);
+      const refused = error.kind === 'limits' || error.kind === 'decode';
+      if (earlier) Object.assign(item, { status: 'done', note: `${message}. The earlier result is kept (${earlier.summary})`, error: true });
+      else Object.assign(item, { status: refused ? 'invalid' : 'failed', note: message, error: true });
+      announce(`${item.file.name} could not be upscaled. ${message}`);
+    }
+    render(item);
+    return false;
+  } finally {
+    running = null;
+    updateButtons();
   }
 }
 
@@ -208,12 +415,30 @@ function startPreview() {
 
 function showResult(item) {
   const { result } = item;
+  shown = item;
   $('result').hidden = false;
+  $('result-title').textContent = `Result: ${item.file.name}`;
   const compare = $('compare');
   compare.setAttribute('before', item.originalUrl);
   compare.setAttribute('after', result.url);
   $('result-info').textContent = `${item.file.name} → ${result.width}×${result.height} px, ${formatBytes(result.blob.size)}`;
   Object.assign($('download'), { href: result.url, download: result.name, textContent: `Download ${result.name}` });
+}
+
+/**
+ * Shows an image's result, scrolled into view (the result is below the fold on a phone) and
+ * focused; unless the person is busy elsewhere on the page when a job ends (`asked` false): then
+ * their focus and scroll position are left alone.
+ */
+async function reveal(item, asked = false) {
+  showResult(item);
+  const active = document.activeElement;
+  const idle = !active || active === document.body || active.disabled || active.closest('.actions, #queue') !== null;
+  if (!asked && !idle) return;
+  $('result-title').focus({ preventScroll: true });
+  // Scrolled once the picture has its size, which decides where the page can scroll to.
+  await $('compare').loaded();
+  if (shown === item) $('result').scrollIntoView({ block: 'start' });
 }
 
 $('download-all').addEventListener('click', async () => {
@@ -232,8 +457,12 @@ $('download-all').addEventListener('click', async () => {
 // ---- Start-up ------------------------------------------------------------------------------
 
 upres.addEventListener('backend', ({ detail }) => {
+  // In plain words in the main view; the adapter and the reason under "Details".
   const where = detail.backend === 'cpu' ? 'the CPU (WebAssembly)' : detail.description;
   $('backend-status').textContent = `Running on ${where}: ${detail.reason}.`;
+  $('backend-summary').textContent = detail.backend === 'webgpu'
+    ? detail.adapter?.fallback ? 'Runs on a software stand-in for a graphics card (slow).' : 'Runs on this computer’s graphics card.'
+    : /WebGPU failed/.test(detail.reason) ? 'Runs on this computer’s processor: the graphics card failed.' : 'Runs on this computer’s processor.';
   document.body.dataset.backend = detail.backend;
 });
 
@@ -242,13 +471,17 @@ async function startEngine() {
   updateButtons();
   delete document.body.dataset.backend;
   $('backend-status').textContent = 'Starting…';
+  $('backend-summary').textContent = 'Starting…';
   try {
     await upres.start(new AbortController().signal, options.backend);
     engineReady = true;
+    $('load-status').textContent = 'Ready.';
   } catch (error) {
     $('backend-status').textContent = '';
+    $('backend-summary').textContent = '';
     showMessage(`The upscaler could not start: ${error.message}`);
   }
+  for (const item of items) render(item);
   updateButtons();
 }
 
@@ -274,6 +507,7 @@ async function main() {
   if (problem) {
     $('loading').hidden = true;
     $('backend-status').textContent = '';
+    $('backend-summary').textContent = '';
     return showMessage(problem);
   }
   await offlineReady();
@@ -284,7 +518,8 @@ async function main() {
     });
     // Each scale once, though it may have a clean and a compression-aware model.
     const scales = [...new Set(models.map((m) => `×${m.scale}`))];
-    $('load-status').textContent = `Ready: ${scales.join(', ')} models loaded.`;
+    $('models-status').textContent = `${plural(models.length, 'model', 'models')} loaded for ${scales.join(', ')}: ${models.map((m) => m.name).join(', ')}.`;
+    $('load-status').textContent = 'Starting the upscaler…';
     $('loading').dataset.state = 'done';
   } catch (error) {
     $('load-status').textContent = '';

@@ -58,3 +58,16 @@ export function pageJob(o) {
   }[o.size];
   return jobOptions({ ...size, format: o.format, ...(o.format === 'jpeg' && { quality: o.quality }), input: o.input });
 }
+
+/** The options in a few words, as the queue shows which settings made a result: "4× · PNG",
+ *  "long edge 2000 px · JPEG 90", "1920×1080 px, fill and crop · WebP · clean model". */
+export function describeSettings(o) {
+  const size = {
+    scale: `${o.scale}×`,
+    longEdge: `long edge ${o.longEdge} px`,
+    box: `${o.width}×${o.height} px, ${o.fit === 'cover' ? 'fill and crop' : 'fit inside'}`,
+  }[o.size];
+  const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP' }[o.format];
+  const input = { auto: '', clean: 'clean model', compressed: 'compression-aware model' }[o.input];
+  return [size, format, input].filter(Boolean).join(' · ');
+}

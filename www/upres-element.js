@@ -5,8 +5,9 @@
 // decides), "compressed" (photos, JPEGs) or "clean" (PNG, lossless). Bound to the page's own
 // <input type="file"> (`for`), it upscales what is chosen there too and puts the result into
 // that input, so the form's ordinary submit sends the upscaled file; until then the input
-// reports itself invalid, so the form is not sent with the small original. A failure leaves the
-// input as the user left it.
+// reports itself invalid, so the form is not sent with the small original. When upscaling fails
+// the input stays invalid, saying why, until another image is chosen or the person chooses "Use
+// the original", which puts the original there and lets the form send it.
 //
 // Styles live in the shadow root: the page's selectors cannot reach in and ours cannot leak
 // out. What is inherited through the shadow boundary (font, colour, spacing) is reset on the
@@ -37,6 +38,7 @@ sheet.replaceSync(`
     background: #3b6fd8; color: #fff; cursor: pointer;
   }
   button:focus-visible { outline: 2px solid #3b6fd8; outline-offset: 2px; }
+  button.secondary { background: #fff; color: #2457c5; box-shadow: inset 0 0 0 1px #2457c5; }
   progress { display: block; width: 100%; height: 8px; }
   .status { margin: 0; font-size: 13px; color: #57606a; overflow-wrap: anywhere; }
   .status.error { color: #c62828; }
@@ -44,6 +46,8 @@ sheet.replaceSync(`
 `);
 
 const WAIT = 'This image is still being upscaled: save again once it is done.';
+const failed = (message) => `This image could not be upscaled: ${message.replace(/\.$/, '')}. Choose another image, or choose ` +
+  '“Use the original” to send it as it is.';
 
 class UpresUpscaler extends HTMLElement {
   static observedAttributes = ['for', 'scale', 'long-edge', 'format', 'quality', 'input'];
@@ -52,6 +56,10 @@ class UpresUpscaler extends HTMLElement {
   #picker;
   #progress;
   #status;
+  #original;
+  /** After a failure: the input it left invalid and the files that failed, which "Use the
+   *  original" puts there. */
+  #failure = null;
   /** The document (or shadow root) the widget is in, while it is in one. */
   #home = null;
   /** Aborts the job in progress: a newer image replaces it (choosing one never waits for the
@@ -60,7 +68,13 @@ class UpresUpscaler extends HTMLElement {
   /** Listens on the whole document, in the capture phase: the bound input may be rendered after
    *  the widget, or replaced, and the page's own handlers may stop the event. */
   #onChange = ({ target }) => {
-    if (target === this.#boundInput(false) && target.files.length > 0) this.#run([...target.files]);
+    if (target !== this.#boundInput(false)) return;
+    if (target.files.length > 0) this.#run([...target.files]);
+    else if (this.#failure) {
+      // The failed image was taken out: nothing is left to refuse.
+      this.#clearFailure();
+      this.#showIdle();
+    }
   };
 
   constructor() {
@@ -74,16 +88,19 @@ class UpresUpscaler extends HTMLElement {
           <span>or drop one here</span>
         </div>
         <input type="file" accept="image/*" hidden>
-        <progress max="1" value="0" hidden></progress>
+        <progress max="1" value="0" hidden aria-label="Upscaling progress"></progress>
         <p class="status" role="status" aria-live="polite"></p>
+        <div class="row" hidden><button type="button" class="original secondary">Use the original</button></div>
       </div>`;
     const $ = (selector) => root.querySelector(selector);
     this.#widget = $('.widget');
     this.#picker = $('input');
     this.#progress = $('progress');
     this.#status = $('.status');
+    this.#original = $('button.original');
 
     $('button').addEventListener('click', () => this.#picker.click());
+    this.#original.addEventListener('click', () => this.#useOriginal());
     this.#picker.addEventListener('change', () => {
       const files = [...this.#picker.files];
       this.#picker.value = '';
@@ -112,6 +129,8 @@ class UpresUpscaler extends HTMLElement {
 
   disconnectedCallback() {
     this.#job?.abort();
+    // Without the widget, nothing could lift the failure's refusal.
+    this.#clearFailure();
     this.#home.removeEventListener('change', this.#onChange, true);
     this.#home = null;
   }
@@ -183,6 +202,7 @@ class UpresUpscaler extends HTMLElement {
 
   async #run(files) {
     this.#job?.abort();
+    this.#clearFailure();
     const job = (this.#job = new AbortController());
     let input = null;
     const results = [];
@@ -194,21 +214,18 @@ class UpresUpscaler extends HTMLElement {
       input?.setCustomValidity(WAIT);
       for (const [index, file] of files.entries()) {
         const which = files.length > 1 ? ` image ${index + 1} of ${files.length}` : '';
-        this.#show(`Starting to upscale${which}…`);
+        this.#show(`Getting ready to upscale${which}…`);
         const onProgress = (progress) => {
           if (job.signal.aborted) return;
-          this.#progress.value = progress.total ? progress.done / progress.total : 0;
-          const percent = `${Math.floor(this.#progress.value * 100)}%`;
-          this.#show(progress.stage === 'download' ? `Downloading the upscaler: ${percent}` : `Upscaling${which}: ${percent}`);
+          this.#showProgress(progress, which);
           this.#emit('upres-progress', progress);
         };
         results.push(await upscaleImage(file, { ...options, signal: job.signal, onProgress }));
       }
     } catch (error) {
       if (job.signal.aborted) return this.#abandon(job, input);
-      this.#finish(input);
-      this.#show(describeError(error), true);
-      this.#emit('upres-error', { error, message: error.message });
+      this.#finish(null);
+      this.#fail(input, files, error);
       return;
     }
     if (job.signal.aborted) return this.#abandon(job, input);
@@ -223,6 +240,58 @@ class UpresUpscaler extends HTMLElement {
     const names = results.map(({ blob }) => blob.name).join(', ');
     this.#show(input ? `Upscaled to ${sizes}: the form will send ${names}.` : `Upscaled to ${sizes}.`);
     for (const result of results) this.#emit('upres-done', result);
+  }
+
+  /** Each stage in words, as it is: the download, the engine starting, the tiles upscaled. */
+  #showProgress({ stage, done, total }, which) {
+    const progress = this.#progress;
+    if (stage === 'start' && done < total) {
+      // As long as it takes: no amount to show.
+      progress.removeAttribute('value');
+      return this.#show('Starting the upscaler…');
+    }
+    progress.value = total ? done / total : 0;
+    if (stage === 'download') this.#show(`Downloading the upscaler: ${Math.floor(progress.value * 100)} %`);
+    else if (stage === 'start') this.#show(`Upscaling${which}…`);
+    else this.#show(`Upscaling${which}: ${done} of ${total} tiles`);
+  }
+
+  /** Upscaling failed: said in the widget, and by the bound input, which refuses the form until
+   *  another image is chosen or the original is accepted. */
+  #fail(input, files, error) {
+    const message = describeError(error);
+    if (input) {
+      this.#failure = { input, files };
+      input.setCustomValidity(failed(message));
+      this.#original.parentElement.hidden = false;
+    }
+    const refused = input ? ' The form will not send it: choose another image, or use the original as it is.' : '';
+    this.#show(`${message.replace(/\.$/, '')}.${refused}`, true);
+    this.#emit('upres-error', { error, message: error.message });
+  }
+
+  /** "Use the original": the files that failed go into the input as they are, and the form may
+   *  send them. */
+  #useOriginal() {
+    if (!this.#failure) return;
+    const { input, files } = this.#failure;
+    const inInput = [...input.files];
+    if (inInput.length !== files.length || inInput.some((file, i) => file !== files[i])) {
+      const transfer = new DataTransfer();
+      for (const file of files) transfer.items.add(file);
+      input.files = transfer.files;
+    }
+    const focused = this.shadowRoot.activeElement === this.#original;
+    this.#clearFailure();
+    this.#show(`The form will send the original: ${files.map((file) => file.name).join(', ')}.`);
+    // The button is gone: the focus goes to the widget's other one, not to the page's top.
+    if (focused) this.#widget.querySelector('button').focus();
+  }
+
+  #clearFailure() {
+    this.#failure?.input.setCustomValidity('');
+    this.#failure = null;
+    this.#original.parentElement.hidden = true;
   }
 
   /** A job ended early, with nothing to report: by a newer image, whose job now owns the input,

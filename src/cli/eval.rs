@@ -16,8 +16,8 @@ pub struct EvalArgs {
     #[arg(long, required = true, num_args = 1.., value_name = "DIR")]
     data: Vec<PathBuf>,
     /// Scale: 2, 3, 4 or 8 (8 = the ×4 model then the ×2 model).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["2", "3", "4", "8"]))]
-    scale: String,
+    #[arg(long, value_parser = super::parse_scale)]
+    scale: usize,
     /// Score the sets' JPEG inputs of these qualities (NAME_lr_jpeg/qQ/X{S}) instead of the
     /// clean ones: what people with compressed photos get.
     #[arg(long, num_args = 1.., value_name = "Q")]
@@ -66,7 +66,7 @@ fn parse_pair(value: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn run(args: EvalArgs) -> Result<Outcome> {
-    let scale: usize = args.scale.parse()?;
+    let scale = args.scale;
     let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     eprintln!("{}", describe(&upscaler));
     // The models of one kind for a network pass (compression-aware ones may be several, each

@@ -64,6 +64,17 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
 }
 
+/// A scale as the user types it, checked against the scales upres makes.
+fn parse_scale(text: &str) -> std::result::Result<usize, String> {
+    let scales = upres::plan::SCALES;
+    match text.trim().parse() {
+        Ok(scale) if scales.contains(&scale) => Ok(scale),
+        _ => {
+            Err(format!("expected one of {} (8 = 4× then 2×), not {text:?}", scales.map(|s| s.to_string()).join(", ")))
+        }
+    }
+}
+
 /// Where models come from; shared by the subcommands that run them.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -103,8 +114,10 @@ fn describe(upscaler: &upres::upscale::Upscaler) -> String {
         .iter()
         .map(|m| {
             let card = &m.card;
+            let qualities =
+                card.jpeg_qualities.map(|[low, high]| format!(" of JPEG quality {low}–{high}")).unwrap_or_default();
             format!(
-                "{} (×{}, {} inputs, sha256 {})",
+                "{} (×{}, {} inputs{qualities}, sha256 {})",
                 card.name,
                 card.config.scale,
                 card.input.name(),

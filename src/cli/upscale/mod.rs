@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::MultiProgress;
 use upres::codec::OutputFormat;
 use upres::limits::Limits;
-use upres::plan::{Fit, Target};
+use upres::plan::{DEFAULT_SCALE, Fit, Target};
 use upres::route::InputChoice;
 use upres::upscale::{Settings, Upscaler};
 
@@ -50,9 +50,9 @@ pub struct UpscaleArgs {
     #[arg(long, value_name = "DIR", requires = "from")]
     root: Option<PathBuf>,
     /// Upscaling factor: 2, 3, 4 or 8 (8 = 4× then 2×).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["2", "3", "4", "8"]),
+    #[arg(long, value_parser = super::parse_scale,
           conflicts_with_all = ["target", "long_edge"])]
-    scale: Option<String>,
+    scale: Option<usize>,
     /// Fit the result into WIDTHxHEIGHT (see --fit).
     #[arg(long, value_name = "WxH", conflicts_with = "long_edge")]
     target: Option<String>,
@@ -128,8 +128,7 @@ impl UpscaleArgs {
         if let Some(n) = self.long_edge {
             return Ok(Target::LongEdge(n));
         }
-        let scale = self.scale.as_deref().unwrap_or("4").parse()?;
-        Ok(Target::Scale(scale))
+        Ok(Target::Scale(self.scale.unwrap_or(DEFAULT_SCALE)))
     }
 
     fn limits(&self) -> Result<Limits> {
