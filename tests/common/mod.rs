@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fuzz_case;
+
 use std::path::PathBuf;
 
 /// The project's shared data folder (`../shared/data`, or `$UPRES_DATA`).

@@ -13,5 +13,6 @@ mod job;
 mod model;
 mod pipeline;
 mod protocol;
+mod regression;
 mod route;
 mod train;
