@@ -195,8 +195,11 @@ fn a_second_signal_stops_at_once() {
     // One tile of a million pixels: seconds of work before the first signal would be noticed.
     let mut child = spawn_upscale(&[&big], &out, 1024);
     let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
-    // Printed once the models are loaded, just before the first file.
+    // Printed once the models are loaded, just before the file list is worked through; a signal
+    // that arrived before the first file starts ends the batch there (nothing to finish), so
+    // give the tile a moment to start: it takes seconds.
     read_until(&mut stderr, "backend:");
+    std::thread::sleep(Duration::from_millis(1000));
     signal(&child, "INT");
     read_until(&mut stderr, "stopping after the current tile");
     signal(&child, "INT");
