@@ -13,6 +13,8 @@
 #                              arguments go to scripts/bench-browser.mjs)
 #   ./build.sh bench           time the native CLI (`upres bench`: CPU, and wgpu when an adapter
 #                              starts) on crops of ${BENCH_PHOTO:-path.jpg}, regenerate BENCHMARKS.md
+#   ./build.sh bench-batch     catalog throughput: 200 photos of 500–800 px to 2000 px, one process
+#                              and --jobs 2, images per minute; regenerate BENCHMARKS.md
 #   ./build.sh benchmarks      regenerate BENCHMARKS.md and bench/chart.svg from bench/results/*.json
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
@@ -148,6 +150,32 @@ case "$cmd" in
         "$target_dir/debug/upres" bench --image "$photo" --json bench/results/native.json "${@:2}"
         node scripts/benchmarks-md.mjs
         ;;
+    bench-batch)
+        # Catalog throughput: ${BATCH_SIZES} × the shared photos (200 JPEGs of 500–800 px, made
+        # by upres itself: Lanczos3 down, centre crop), each to a long edge of 2000 px, as one
+        # process and with --jobs 2; images per minute to bench/results/batch.json. A running
+        # `upres train` is stopped meanwhile.
+        photos="${UPRES_DATA:-../shared/data}/train/photos"
+        cargo build --bin upres
+        upres="$target_dir/debug/upres"
+        pattern=${BENCH_PAUSE-upres[-a-z]* train}
+        work=$(mktemp -d)
+        trap 'rm -rf "$work"; [ -z "$pattern" ] || pkill -CONT -f "$pattern" || true' EXIT
+        [ -z "$pattern" ] || pkill -STOP -f "$pattern" || true
+        for size in ${BATCH_SIZES:-800x600 600x800 720x540 500x500 640x480 800x450 560x700 760x570}; do
+            "$upres" upscale "$photos" -o "$work/catalog/$size" --target "$size" --fit cover \
+                --format jpeg --quality 85 --backend cpu 2>/dev/null
+        done
+        runs=()
+        for jobs in 1 2; do
+            start=$(date +%s%N)
+            "$upres" upscale "$work/catalog" -o "$work/out-$jobs" --long-edge 2000 --jobs "$jobs" \
+                --backend cpu --report "$work/report-$jobs.jsonl" 2>/dev/null
+            runs+=("$jobs:$(( ($(date +%s%N) - start) / 1000000 ))")
+        done
+        node scripts/bench-batch.mjs "$work" "${runs[@]}" > bench/results/batch.json
+        node scripts/benchmarks-md.mjs
+        ;;
     benchmarks)
         node scripts/benchmarks-md.mjs
         ;;
@@ -162,7 +190,7 @@ case "$cmd" in
         node --test --test-concurrency=1 tests/e2e/ tests/benchmarks-md.test.mjs
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|benchmarks|fuzz]" >&2
+        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|bench-batch|benchmarks|fuzz]" >&2
         exit 2
         ;;
 esac

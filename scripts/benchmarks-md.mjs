@@ -24,6 +24,7 @@ const readRows = (name) => {
 
 const browser = read('browser.json');
 const native = read('native.json');
+const batch = read('batch.json');
 const quality = [...readRows('quality-x2.json'), ...readRows('quality-x4.json')];
 if (!browser && !native && quality.length === 0) {
   console.error(`benchmarks-md: no results in ${dir}/: run ./build.sh bench-browser and ./build.sh bench`);
@@ -167,6 +168,28 @@ function nativeSection() {
   if (browser && native.image && !native.image.endsWith(browser.input.photo)) {
     lines.push(`Note: the native inputs come from \`${native.image}\`, the browser's from \`${browser.input.photo}\`; the timings do not depend on the content.`, '');
   }
+  return lines;
+}
+
+// ---- Catalog throughput --------------------------------------------------------------------
+
+function batchSection() {
+  if (!batch) return [];
+  const [one, two] = [1, 2].map((jobs) => batch.runs.find((r) => r.jobs === jobs));
+  const first = batch.runs[0];
+  const lines = [
+    '## Catalog throughput (`./build.sh bench-batch`)',
+    '',
+    `A folder of ${first.images} JPEG photos with long edges of ${first.input_long_edges[0]}–${first.input_long_edges[1]} px (the shared photos, ` +
+      `cropped and resized by upres itself), each upscaled to a long edge of ${first.output_long_edge} px ` +
+      '(`upres upscale catalog -o out --long-edge 2000`, JPEG out): the smallest sufficient model, then Lanczos3 down. ' +
+      `${batch.machine.cores} cores (${batch.machine.cpu}); the CPU backend spreads each image over every core.`,
+    '',
+    ...table(['run', 'images', 'time', 'images / minute', 'models'], 'lrrrl',
+      batch.runs.map((r) => [r.jobs === 1 ? 'one file at a time' : `\`--jobs ${r.jobs}\``, String(r.images), ms(r.seconds * 1000), sig(r.images_per_minute), r.models.join(', ')])),
+    '',
+  ];
+  if (one && two) lines.push(`\`--jobs 2\` is ${times(two.images_per_minute / one.images_per_minute)} as fast as one file at a time on this machine.`, '');
   return lines;
 }
 
@@ -509,6 +532,7 @@ const document = [
   ...honestSection(),
   ...browserSection(),
   ...nativeSection(),
+  ...batchSection(),
   ...qualitySection(),
 ].join('\n');
 writeFileSync(join(outDir, 'BENCHMARKS.md'), document);
