@@ -18,7 +18,7 @@ use crate::limits::Limits;
 use crate::model::Net;
 use crate::plan::{Plan, Target};
 use crate::resample::{self, Filter};
-use crate::route::{InputKind, Route};
+use crate::route::Route;
 use crate::tiling::{self, Rect, TilePlan};
 use crate::weights::{ModelCard, ModelFile};
 use crate::{Error, Result};
@@ -129,10 +129,9 @@ impl Upscaler {
     /// kind when that scale has none of this kind.
     pub fn model(&self, scale: usize, route: &Route) -> Result<&LoadedModel> {
         let of_scale = || self.models.iter().filter(move |m| m.card.config.scale == scale);
-        // A card without a range was trained on every quality.
-        let range = |m: &LoadedModel| m.card.jpeg_qualities.unwrap_or([0, 100]);
         let fit = |m: &&LoadedModel| {
-            let [low, high] = range(m);
+            // A card without a range was trained on every quality.
+            let [low, high] = m.card.jpeg_qualities.unwrap_or([0, 100]);
             let distance = route.quality.map_or(0, |q| low.saturating_sub(q).max(q.saturating_sub(high)));
             let span = high - low;
             (distance, if route.quality.is_some() { span } else { u8::MAX - span })
@@ -154,12 +153,12 @@ impl Upscaler {
         let decoded = codec::decode(bytes, &self.settings.limits)?;
         let mut route = Route::for_file(bytes, job.input);
         let upscaled = self.upscale(decoded, job.target, &route, on_progress).await?;
-        let fell_back =
-            self.models.iter().any(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
-        if fell_back {
-            route
-                .reason
-                .push_str(&format!(", but none is loaded for this scale: {} model", InputKind::Clean.model_name()));
+        // A scale without a model of the route's kind ran one of the other kind: say so.
+        let ran_instead =
+            self.models.iter().find(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
+        if let Some(other) = ran_instead {
+            let other = other.card.input.model_name();
+            route.reason.push_str(&format!(", but none is loaded for this scale: {other} model"));
         }
         let bytes = codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format)?;
         Ok(Encoded {
