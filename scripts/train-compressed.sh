@@ -20,8 +20,7 @@ train() {
         --steps "$steps" --lr 2e-4 --validate-every 500 --backend cpu
 }
 declare -A steps=([4]=6000 [3]=3000 [2]=4000)
-# ×3 has no light model yet: the first session's CPU time went to ×4 and ×2.
-declare -A light_steps=([4]=2500 [2]=2500)
+declare -A light_steps=([4]=2500 [3]=2500 [2]=2500)
 for scale in ${SCALES:-4 2 3}; do
     train "$scale" "upres-x$scale-jpeg" 30-95 75 "${steps[$scale]}"
     if [ -n "${light_steps[$scale]:-}" ]; then
