@@ -27,7 +27,12 @@ pub struct Pixels {
 
 impl Pixels {
     pub fn read(path: &Path) -> Result<Self> {
-        let image = image::open(path).map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
+        Self::decode(&std::fs::read(path)?, path)
+    }
+
+    /// The image file `bytes`, read from `path` (named in errors).
+    pub fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
+        let image = image::load_from_memory(bytes).map_err(|e| Error::Decode(format!("{}: {e}", path.display())))?;
         let (width, height) = (image.width() as usize, image.height() as usize);
         Ok(if image.color().has_color() {
             Self { data: image.to_rgb8().into_raw(), width, height, channels: 3 }
@@ -104,8 +109,10 @@ impl EvalSet {
                 let file = hr_path.file_name().unwrap_or_default();
                 let lr_path = lr_dir.join(file).with_extension(lr_extension);
                 let hr = Pixels::read(hr_path)?;
-                let lr = Pixels::read(&lr_path)?;
-                let route = Route::for_file(&std::fs::read(&lr_path)?, InputChoice::Auto);
+                // Read once: decoded for the network, its header for the route.
+                let lr_bytes = std::fs::read(&lr_path)?;
+                let lr = Pixels::decode(&lr_bytes, &lr_path)?;
+                let route = Route::for_file(&lr_bytes, InputChoice::Auto);
                 let (data, width, height) = metrics::modcrop(&hr.data, hr.width, hr.height, hr.channels, scale)?;
                 let hr = Pixels { data, width, height, ..hr };
                 if lr.width * scale != hr.width || lr.height * scale != hr.height {
