@@ -9,17 +9,19 @@
 use std::error::Error as _;
 use std::io::Cursor;
 
-use image::codecs::jpeg::JpegEncoder;
+use image::codecs::jpeg::{JpegEncoder, PixelDensity};
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, ImageResult, Luma, Rgb, RgbImage,
-    Rgba, RgbaImage,
+    DynamicImage, GrayImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader, ImageResult, Luma, Rgb,
+    RgbImage, Rgba, RgbaImage,
 };
 
+use crate::container;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::metadata::{self, Metadata};
 
 /// The formats [`decode`] reads, for messages.
 const READABLE: &str = "PNG, JPEG, WebP, BMP, GIF and TIFF";
@@ -43,12 +45,14 @@ pub struct Decoded {
     /// The file had no colour (grey or grey + alpha), so `rgb` has equal channels; a caller may
     /// want to give back grey.
     pub was_grey: bool,
+    /// The colour profile, EXIF, XMP and density the file carried.
+    pub metadata: Metadata,
 }
 
 impl Decoded {
     /// Opaque colour pixels that came from elsewhere than a file (evaluation, benchmarks).
     pub fn from_rgb(rgb: RgbImage) -> Self {
-        Self { rgb, alpha: None, format: ImageFormat::Png, was_grey: false }
+        Self { rgb, alpha: None, format: ImageFormat::Png, was_grey: false, metadata: Metadata::default() }
     }
 }
 
@@ -96,14 +100,21 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
         .and_then(|()| decoder.set_limits(working))
         .map_err(|err| decode_error(err, format))?;
 
-    // A damaged metadata block should not cost anyone their picture: show it as stored.
+    // A damaged metadata block should not cost anyone their picture: show it as stored, and
+    // leave out what cannot be read.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let metadata = Metadata::from_source(
+        decoder.icc_profile().ok().flatten(),
+        decoder.exif_metadata().ok().flatten(),
+        decoder.xmp_metadata().ok().flatten(),
+        metadata::container_dpi(bytes),
+    );
     let mut image = DynamicImage::from_decoder(decoder).map_err(|err| decode_error(err, format))?;
     image.apply_orientation(orientation);
 
     let was_grey = !image.color().has_color();
     let (rgb, alpha) = split_alpha(image);
-    Ok(Decoded { rgb, alpha, format, was_grey })
+    Ok(Decoded { rgb, alpha, format, was_grey, metadata })
 }
 
 /// Recognises the format from the first bytes, and refuses those upres does not read.
@@ -246,38 +257,77 @@ pub enum OutputFormat {
     Png,
     /// Lossy, no alpha; `quality` is 1..=100.
     Jpeg { quality: u8 },
-    /// Lossless WebP (the `image` crate's encoder writes no lossy WebP), with alpha.
-    WebP,
+    /// With alpha; lossless without a quality, lossy (libwebp, or the browser's encoder) with one.
+    WebP { quality: Option<u8> },
+    /// Lossy AV1 stills (rav1e), with alpha; `speed` 1 (slowest, smallest) ..= 10.
+    Avif { quality: u8, speed: u8 },
 }
 
 impl OutputFormat {
-    /// The JPEG quality when none is given.
-    const DEFAULT_QUALITY: u8 = 90;
+    /// The quality of a lossy format when none is given: where each format's encoder makes files
+    /// that people do not tell from the lossless one at 100 % (see the README's table).
+    const DEFAULT_JPEG_QUALITY: u8 = 90;
+    const DEFAULT_AVIF_QUALITY: u8 = 60;
+    pub const DEFAULT_AVIF_SPEED: u8 = 6;
 
-    /// Parses a format name as a person types it: `png`, `jpeg` or `jpg`, `webp` (any case).
+    /// Parses a format name as a person types it: `png`, `jpeg` or `jpg`, `webp`, `avif` (any
+    /// case).
     ///
-    /// `quality` (1..=100, default 90) applies to JPEG only; giving it for a lossless format is an
-    /// error rather than silently ignored.
+    /// `quality` (1..=100) makes WebP lossy; JPEG and AVIF are always lossy (default 90 and 60);
+    /// PNG takes none. `speed` applies to AVIF only (default 6).
     ///
     /// # Errors
     ///
-    /// [`Error::Parameter`] for an unknown name, a quality outside 1..=100, or a quality given for
-    /// a lossless format.
-    pub fn parse(name: &str, quality: Option<u8>) -> Result<Self> {
-        let lossless = |format: Self| match quality {
-            None => Ok(format),
-            Some(_) => {
-                Err(Error::Parameter(format!("quality applies to JPEG only; {} output is lossless", format.name())))
+    /// [`Error::Parameter`] for an unknown name, a quality outside 1..=100, a speed outside
+    /// 1..=10, or either given for a format it does not apply to.
+    pub fn parse(name: &str, quality: Option<u8>, speed: Option<u8>) -> Result<Self> {
+        let quality_in_range = |quality: u8| match quality {
+            1..=100 => Ok(quality),
+            _ => Err(Error::Parameter(format!("quality must be between 1 and 100, not {quality}"))),
+        };
+        let quality = quality.map(quality_in_range).transpose()?;
+        let format = match name.to_ascii_lowercase().as_str() {
+            "png" => OutputFormat::Png,
+            "webp" => OutputFormat::WebP { quality },
+            "jpeg" | "jpg" => OutputFormat::Jpeg { quality: quality.unwrap_or(Self::DEFAULT_JPEG_QUALITY) },
+            "avif" => {
+                let speed = match speed.unwrap_or(Self::DEFAULT_AVIF_SPEED) {
+                    speed @ 1..=10 => speed,
+                    speed => {
+                        return Err(Error::Parameter(format!("AVIF speed must be between 1 and 10, not {speed}")));
+                    }
+                };
+                OutputFormat::Avif { quality: quality.unwrap_or(Self::DEFAULT_AVIF_QUALITY), speed }
+            }
+            _ => {
+                return Err(Error::Parameter(format!(
+                    "unknown output format {name:?}; expected png, jpeg (or jpg), webp or avif"
+                )));
             }
         };
-        match name.to_ascii_lowercase().as_str() {
-            "png" => lossless(OutputFormat::Png),
-            "webp" => lossless(OutputFormat::WebP),
-            "jpeg" | "jpg" => match quality.unwrap_or(Self::DEFAULT_QUALITY) {
-                quality @ 1..=100 => Ok(OutputFormat::Jpeg { quality }),
-                quality => Err(Error::Parameter(format!("JPEG quality must be between 1 and 100, not {quality}"))),
-            },
-            _ => Err(Error::Parameter(format!("unknown output format {name:?}; expected png, jpeg (or jpg) or webp"))),
+        if format == OutputFormat::Png && quality.is_some() {
+            return Err(Error::Parameter("quality does not apply to PNG, which is lossless".into()));
+        }
+        if speed.is_some() && !matches!(format, OutputFormat::Avif { .. }) {
+            return Err(Error::Parameter(format!("speed applies to AVIF only, not {}", format.name())));
+        }
+        Ok(format)
+    }
+
+    /// The quality of a lossy format.
+    pub fn quality(&self) -> Option<u8> {
+        match *self {
+            OutputFormat::Png => None,
+            OutputFormat::Jpeg { quality } | OutputFormat::Avif { quality, .. } => Some(quality),
+            OutputFormat::WebP { quality } => quality,
+        }
+    }
+
+    /// The AVIF encoder's speed.
+    pub fn speed(&self) -> Option<u8> {
+        match *self {
+            OutputFormat::Avif { speed, .. } => Some(speed),
+            _ => None,
         }
     }
 
@@ -286,7 +336,8 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "png",
             OutputFormat::Jpeg { .. } => "jpg",
-            OutputFormat::WebP => "webp",
+            OutputFormat::WebP { .. } => "webp",
+            OutputFormat::Avif { .. } => "avif",
         }
     }
 
@@ -295,17 +346,27 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "image/png",
             OutputFormat::Jpeg { .. } => "image/jpeg",
-            OutputFormat::WebP => "image/webp",
+            OutputFormat::WebP { .. } => "image/webp",
+            OutputFormat::Avif { .. } => "image/avif",
         }
     }
 
     /// The name of the format, for messages.
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Png => "PNG",
             OutputFormat::Jpeg { .. } => "JPEG",
-            OutputFormat::WebP => "WebP",
+            OutputFormat::WebP { quality: None } => "lossless WebP",
+            OutputFormat::WebP { quality: Some(_) } => "lossy WebP",
+            OutputFormat::Avif { .. } => "AVIF",
         }
+    }
+
+    /// Whether this build has the encoder: lossy WebP (libwebp) and AVIF (rav1e) are native
+    /// only; in the browser lossy WebP comes from the browser's own encoder.
+    pub fn encodable(self) -> bool {
+        cfg!(feature = "lossy-encoders")
+            || !matches!(self, OutputFormat::WebP { quality: Some(_) } | OutputFormat::Avif { .. })
     }
 
     /// The longest side the format can store, where that is less than `u32::MAX`.
@@ -313,12 +374,16 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => None,
             OutputFormat::Jpeg { .. } => Some(65_535),
-            OutputFormat::WebP => Some(16_383),
+            OutputFormat::WebP { .. } => Some(16_383),
+            // The AVIF profiles' level limits are far above what the page or the CLI allow.
+            OutputFormat::Avif { .. } => Some(65_536),
         }
     }
 }
 
-/// Encodes an image, with optional alpha of the same size, to the bytes of a file.
+/// Encodes an image, with optional alpha of the same size, to the bytes of a file that carries
+/// `metadata` (its colour profile, EXIF, XMP and density, each where the format has a place for it:
+/// AVIF keeps no XMP here, and density in AVIF and WebP is in the EXIF only).
 ///
 /// JPEG has no alpha channel, so a transparent image is composited over white, which is how
 /// most viewers show transparency.
@@ -326,8 +391,9 @@ impl OutputFormat {
 /// # Errors
 ///
 /// [`Error::Parameter`] if `alpha` is not the size of `rgb`; [`Error::Encode`] if the format
-/// cannot store an image this size (JPEG: 65535 pixels a side, WebP: 16383) or the encoder fails.
-pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -> Result<Vec<u8>> {
+/// cannot store an image this size (JPEG: 65535 pixels a side, WebP: 16383) or the encoder fails;
+/// [`Error::Unsupported`] for a format this build has no encoder for ([`OutputFormat::encodable`]).
+pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat, metadata: &Metadata) -> Result<Vec<u8>> {
     let (width, height) = rgb.dimensions();
     if let Some(alpha) = alpha
         && alpha.dimensions() != (width, height)
@@ -337,6 +403,9 @@ pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -
             alpha.width(),
             alpha.height()
         )));
+    }
+    if !format.encodable() {
+        return Err(Error::Unsupported(format!("this build cannot write {}", format.name())));
     }
     // Checked here for a message that names the way out; the encoders' own errors do not.
     if let Some(max) = format.max_side()
@@ -348,25 +417,123 @@ pub fn encode(rgb: &RgbImage, alpha: Option<&GrayImage>, format: OutputFormat) -
         )));
     }
 
-    let mut out = Vec::new();
     let written = match (format, alpha) {
-        (OutputFormat::Jpeg { .. }, Some(alpha)) => write(&over_white(rgb, alpha), format, &mut out),
-        (_, Some(alpha)) => write(&with_alpha(rgb, alpha), format, &mut out),
-        (_, None) => write(rgb, format, &mut out),
+        (OutputFormat::Jpeg { .. }, Some(alpha)) => write(&over_white(rgb, alpha), format, metadata),
+        (_, Some(alpha)) => write(&with_alpha(rgb, alpha), format, metadata),
+        (_, None) => write(rgb, format, metadata),
     };
-    written.map_err(|err| Error::Encode(err.to_string()))?;
-    Ok(out)
+    let bytes = written.map_err(|err| Error::Encode(err.to_string()))?;
+    let xmp = metadata.xmp.as_deref();
+    Ok(match format {
+        OutputFormat::Png => container::png(bytes, metadata.dpi, xmp),
+        OutputFormat::Jpeg { .. } => container::jpeg(bytes, xmp),
+        OutputFormat::WebP { .. } => with_webp_metadata(bytes, width, height, alpha.is_some(), metadata)?,
+        OutputFormat::Avif { .. } => match &metadata.icc {
+            Some(icc) => container::avif_icc(&bytes, icc).ok_or_else(|| {
+                Error::Encode("the AVIF encoder wrote a file this cannot add a colour profile to".into())
+            })?,
+            None => bytes,
+        },
+    })
 }
 
-/// Writes 8-bit RGB or RGBA with the encoder for `format`.
-fn write<P>(image: &image::ImageBuffer<P, Vec<u8>>, format: OutputFormat, out: &mut Vec<u8>) -> ImageResult<()>
+/// Writes the colour profile, EXIF and XMP into a WebP from any encoder (ours, libwebp's, or a
+/// browser's canvas, which writes none of them).
+///
+/// # Errors
+///
+/// [`Error::Encode`] if `bytes` are not a still WebP image.
+pub fn with_webp_metadata(
+    bytes: Vec<u8>,
+    width: u32,
+    height: u32,
+    alpha: bool,
+    metadata: &Metadata,
+) -> Result<Vec<u8>> {
+    let extras = container::WebPExtras {
+        icc: metadata.icc.as_deref(),
+        exif: metadata.exif.as_deref(),
+        xmp: metadata.xmp.as_deref(),
+    };
+    container::webp(&bytes, width, height, alpha, extras)
+        .ok_or_else(|| Error::Encode("the WebP encoder's output is not a still WebP image".into()))
+}
+
+/// Writes 8-bit RGB or RGBA with the encoder for `format`; the colour profile, EXIF and (JPEG)
+/// density go in where the encoder writes them itself.
+fn write<P>(image: &image::ImageBuffer<P, Vec<u8>>, format: OutputFormat, metadata: &Metadata) -> ImageResult<Vec<u8>>
 where
     P: image::PixelWithColorType<Subpixel = u8>,
 {
+    let mut out = Vec::new();
+    let tagged = |encoder: &mut dyn ImageEncoderMetadata| {
+        if let Some(icc) = &metadata.icc {
+            encoder.icc(icc.clone());
+        }
+        if let Some(exif) = &metadata.exif {
+            encoder.exif(exif.clone());
+        }
+    };
     match format {
-        OutputFormat::Png => image.write_with_encoder(PngEncoder::new(out)),
-        OutputFormat::Jpeg { quality } => image.write_with_encoder(JpegEncoder::new_with_quality(out, quality)),
-        OutputFormat::WebP => image.write_with_encoder(WebPEncoder::new_lossless(out)),
+        OutputFormat::Png => {
+            let mut encoder = PngEncoder::new(&mut out);
+            tagged(&mut encoder);
+            image.write_with_encoder(encoder)?;
+        }
+        OutputFormat::Jpeg { quality } => {
+            let mut encoder = JpegEncoder::new_with_quality(&mut out, quality);
+            tagged(&mut encoder);
+            if let Some(dpi) = metadata.dpi {
+                encoder.set_pixel_density(PixelDensity::dpi(dpi.round().clamp(1.0, f64::from(u16::MAX)) as u16));
+            }
+            image.write_with_encoder(encoder)?;
+        }
+        // Metadata goes in afterwards, the same way for every WebP encoder.
+        OutputFormat::WebP { quality: None } => image.write_with_encoder(WebPEncoder::new_lossless(&mut out))?,
+        #[cfg(feature = "lossy-encoders")]
+        OutputFormat::WebP { quality: Some(quality) } => {
+            let (width, height) = image.dimensions();
+            let encoder = match P::COLOR_TYPE {
+                image::ExtendedColorType::Rgba8 => webp::Encoder::from_rgba(image.as_raw(), width, height),
+                _ => webp::Encoder::from_rgb(image.as_raw(), width, height),
+            };
+            let encoded = encoder.encode_simple(false, f32::from(quality)).map_err(|err| {
+                ImageError::Encoding(image::error::EncodingError::new(
+                    ImageFormat::WebP.into(),
+                    format!("libwebp failed: {err:?}"),
+                ))
+            })?;
+            out.extend_from_slice(&encoded);
+        }
+        #[cfg(feature = "lossy-encoders")]
+        OutputFormat::Avif { quality, speed } => {
+            let mut encoder = image::codecs::avif::AvifEncoder::new_with_speed_quality(&mut out, speed, quality);
+            if let Some(exif) = &metadata.exif {
+                encoder.exif(exif.clone());
+            }
+            image.write_with_encoder(encoder)?;
+        }
+        // `encode` refused these already.
+        #[cfg(not(feature = "lossy-encoders"))]
+        OutputFormat::WebP { quality: Some(_) } | OutputFormat::Avif { .. } => {}
+    }
+    Ok(out)
+}
+
+/// The two metadata setters of `image`'s encoders, whose own trait is not object-safe here.
+trait ImageEncoderMetadata {
+    fn icc(&mut self, profile: Vec<u8>);
+    fn exif(&mut self, block: Vec<u8>);
+}
+
+impl<E: ImageEncoder> ImageEncoderMetadata for E {
+    // Each of the encoders this is used with accepts both; an error would mean it does not.
+    fn icc(&mut self, profile: Vec<u8>) {
+        let _ = self.set_icc_profile(profile);
+    }
+
+    fn exif(&mut self, block: Vec<u8>) {
+        let _ = self.set_exif_metadata(block);
     }
 }
 

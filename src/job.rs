@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::OutputFormat;
+use crate::metadata::MetadataChoice;
 use crate::plan::Target;
 use crate::route::InputChoice;
 use crate::{Error, Result};
@@ -11,8 +12,9 @@ use crate::{Error, Result};
 /// What to make of one image.
 ///
 /// As JSON (what the page sends): `{"target": {"scale": 4}, "format": "jpeg", "quality": 85,
-/// "input": "auto"}`; `quality` only for JPEG, `input` optional (`auto`, `clean` or
-/// `compressed`). See [`Target`] for the target's forms.
+/// "input": "auto", "metadata": "no-location"}`; `quality` for the lossy formats (it makes WebP
+/// lossy), `speed` for AVIF, `input` optional (`auto`, `clean` or `compressed`), `metadata`
+/// optional (`all`, `no-location`, `color` or `none`). See [`Target`] for the target's forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "JobJson", into = "JobJson")]
 pub struct Job {
@@ -20,13 +22,15 @@ pub struct Job {
     pub format: OutputFormat,
     /// Which model family: from the file (`auto`), or the user's say.
     pub input: InputChoice,
+    /// Which of the source's metadata the output keeps.
+    pub metadata: MetadataChoice,
 }
 
 impl Job {
     /// A job, checked: the target must be one upres can make.
-    pub fn new(target: Target, format: OutputFormat, input: InputChoice) -> Result<Self> {
+    pub fn new(target: Target, format: OutputFormat, input: InputChoice, metadata: MetadataChoice) -> Result<Self> {
         target.validate()?;
-        Ok(Self { target, format, input })
+        Ok(Self { target, format, input, metadata })
     }
 
     /// Parses the page's JSON, with a message that says what was wrong.
@@ -43,24 +47,32 @@ struct JobJson {
     format: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quality: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    speed: Option<u8>,
     #[serde(default)]
     input: InputChoice,
+    #[serde(default)]
+    metadata: MetadataChoice,
 }
 
 impl TryFrom<JobJson> for Job {
     type Error = Error;
 
     fn try_from(json: JobJson) -> Result<Self> {
-        Job::new(json.target, OutputFormat::parse(&json.format, json.quality)?, json.input)
+        let format = OutputFormat::parse(&json.format, json.quality, json.speed)?;
+        Job::new(json.target, format, json.input, json.metadata)
     }
 }
 
 impl From<Job> for JobJson {
     fn from(job: Job) -> Self {
-        let quality = match job.format {
-            OutputFormat::Jpeg { quality } => Some(quality),
-            _ => None,
-        };
-        Self { target: job.target, format: job.format.extension().into(), quality, input: job.input }
+        Self {
+            target: job.target,
+            format: job.format.extension().into(),
+            quality: job.format.quality(),
+            speed: job.format.speed(),
+            input: job.input,
+            metadata: job.metadata,
+        }
     }
 }

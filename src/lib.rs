@@ -6,16 +6,20 @@
 //! models; [`plan`] turns the requested scale or target size into model passes and a resize;
 //! [`upscale`] cuts the image into constant-shape tiles ([`tiling`]), runs the [`model`] on each
 //! (on the [`backend`] chosen: wgpu or the CPU), stitches, resizes down with Lanczos3 where a
-//! target size asks for it ([`resample`]) and hands the result back to [`codec`] to encode.
+//! target size asks for it ([`resample`]) and hands the result back to [`codec`] to encode, with
+//! the source's colour profile, EXIF and density as the user chose ([`metadata`], [`exif`]).
 //! [`weights`] loads and verifies shipped models; [`metrics`] and [`eval`] score them by the
 //! standard protocol; `train` makes them.
 
 pub mod backend;
 pub mod codec;
+mod container;
 pub mod error;
 pub mod eval;
+pub mod exif;
 pub mod job;
 pub mod limits;
+pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod plan;

@@ -30,6 +30,148 @@ pub enum Target {
     /// A `width`×`height` box.
     #[serde(rename = "box")]
     Size { width: u32, height: u32, fit: Fit },
+    /// A print size at a density: the box it makes, turned to the image's orientation.
+    Print(PrintSize),
+}
+
+/// A paper or print size and the density to print it at. As JSON: `{"width": 8, "height": 10,
+/// "unit": "in" | "cm" | "mm", "dpi": 300, "fit": "contain"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PrintJson", into = "PrintJson")]
+pub struct PrintSize {
+    /// Sides in micrometres: exact for inches (25 400) and millimetres alike.
+    pub width_um: u32,
+    pub height_um: u32,
+    pub dpi: u32,
+    pub fit: Fit,
+}
+
+/// Paper sizes by name, in millimetres (ISO 216; US sizes are exact inches).
+const PAPERS: [(&str, f64, f64); 7] = [
+    ("a3", 297.0, 420.0),
+    ("a4", 210.0, 297.0),
+    ("a5", 148.0, 210.0),
+    ("a6", 105.0, 148.0),
+    ("letter", 215.9, 279.4),
+    ("legal", 215.9, 355.6),
+    ("tabloid", 279.4, 431.8),
+];
+
+/// The density when a print size names none.
+pub const DEFAULT_DPI: u32 = 300;
+
+impl PrintSize {
+    /// Parses a print size as people write it: `8x10in@300`, `20x25cm@300`, `210x297mm`,
+    /// `A4@300`, `letter` (the density defaults to 300 DPI).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parameter`] saying what form was expected.
+    pub fn parse(text: &str, fit: Fit) -> Result<Self> {
+        let invalid = || {
+            Error::Parameter(format!(
+                "cannot read the print size {text:?}: expected WIDTHxHEIGHT with a unit (in, cm or mm) \
+                 or a paper name ({}), then @DPI, e.g. 8x10in@300 or A4@300",
+                PAPERS.iter().map(|(name, ..)| name.to_uppercase()).collect::<Vec<_>>().join(", ")
+            ))
+        };
+        let lower = text.trim().to_ascii_lowercase();
+        let (size, dpi) = match lower.split_once('@') {
+            Some((size, dpi)) => (size.trim(), dpi.trim_end_matches("dpi").trim().parse().map_err(|_| invalid())?),
+            None => (lower.as_str(), DEFAULT_DPI),
+        };
+        let (width_mm, height_mm) = match PAPERS.iter().find(|(name, ..)| *name == size) {
+            Some(&(_, width, height)) => (width, height),
+            None => {
+                let (number, unit_mm) = [("in", 25.4), ("cm", 10.0), ("mm", 1.0)]
+                    .iter()
+                    .find_map(|&(unit, mm)| size.strip_suffix(unit).map(|n| (n, mm)))
+                    .ok_or_else(invalid)?;
+                let (width, height) = number.split_once(['x', '×']).ok_or_else(invalid)?;
+                let side = |v: &str| v.trim().parse::<f64>().map_err(|_| invalid()).map(|v| v * unit_mm);
+                (side(width)?, side(height)?)
+            }
+        };
+        Self::new(width_mm, height_mm, dpi, fit)
+    }
+
+    /// A print size from millimetres.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parameter`] for a side that is not positive or over 10 m, or a density outside
+    /// 1..=10 000 DPI.
+    pub fn new(width_mm: f64, height_mm: f64, dpi: u32, fit: Fit) -> Result<Self> {
+        let micrometres = |mm: f64| {
+            if mm.is_finite() && mm > 0.0 && mm <= 10_000.0 {
+                Ok((mm * 1000.0).round() as u32)
+            } else {
+                Err(Error::Parameter(format!("a print side must be more than 0 and at most 10 m, not {mm} mm")))
+            }
+        };
+        if !(1..=10_000).contains(&dpi) {
+            return Err(Error::Parameter(format!("a print density must be 1 to 10000 DPI, not {dpi}")));
+        }
+        Ok(Self { width_um: micrometres(width_mm)?, height_um: micrometres(height_mm)?, dpi, fit })
+    }
+
+    /// The pixel box for an image of `width`×`height`: the paper at the density, turned so that
+    /// its longer side lies along the image's longer side.
+    pub fn pixel_box(&self, width: u32, height: u32) -> (u32, u32) {
+        let pixels = |um: u32| ((f64::from(um) * f64::from(self.dpi) / 25_400.0).round() as u32).max(1);
+        let (w, h) = (pixels(self.width_um), pixels(self.height_um));
+        if (width > height && w < h) || (width < height && w > h) { (h, w) } else { (w, h) }
+    }
+
+    /// `8x10in-300dpi`, `210x297mm-300dpi`: for output names.
+    fn label(&self) -> String {
+        let inches = self.width_um.is_multiple_of(2540) && self.height_um.is_multiple_of(2540);
+        let (per_unit, unit) = if inches { (25_400.0, "in") } else { (1000.0, "mm") };
+        // One decimal at most: 8.5 in, 215.9 mm.
+        let side = |um: u32| (f64::from(um) / per_unit * 10.0).round() / 10.0;
+        format!("{}x{}{unit}-{}dpi", side(self.width_um), side(self.height_um), self.dpi)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrintJson {
+    width: f64,
+    height: f64,
+    unit: String,
+    dpi: u32,
+    #[serde(default = "contain")]
+    fit: Fit,
+}
+
+fn contain() -> Fit {
+    Fit::Contain
+}
+
+impl TryFrom<PrintJson> for PrintSize {
+    type Error = Error;
+
+    fn try_from(json: PrintJson) -> Result<Self> {
+        let mm = match json.unit.as_str() {
+            "in" => 25.4,
+            "cm" => 10.0,
+            "mm" => 1.0,
+            unit => return Err(Error::Parameter(format!("unknown print unit {unit:?}: expected in, cm or mm"))),
+        };
+        PrintSize::new(json.width * mm, json.height * mm, json.dpi, json.fit)
+    }
+}
+
+impl From<PrintSize> for PrintJson {
+    fn from(print: PrintSize) -> Self {
+        Self {
+            width: f64::from(print.width_um) / 1000.0,
+            height: f64::from(print.height_um) / 1000.0,
+            unit: "mm".into(),
+            dpi: print.dpi,
+            fit: print.fit,
+        }
+    }
 }
 
 /// Scales the user may ask for directly.
@@ -44,6 +186,8 @@ impl Target {
             Target::Scale(s) => SCALES.contains(&s),
             Target::LongEdge(n) => n > 0,
             Target::Size { width, height, .. } => width > 0 && height > 0,
+            // Checked when it was made.
+            Target::Print(_) => true,
         };
         if ok {
             Ok(())
@@ -61,6 +205,15 @@ impl Target {
             Target::Scale(s) => format!("{s}x"),
             Target::LongEdge(n) => format!("{n}px"),
             Target::Size { width, height, .. } => format!("{width}x{height}"),
+            Target::Print(print) => print.label(),
+        }
+    }
+
+    /// The density the output should record: a print size's.
+    pub fn dpi(&self) -> Option<f64> {
+        match self {
+            Target::Print(print) => Some(f64::from(print.dpi)),
+            _ => None,
         }
     }
 }
@@ -84,27 +237,28 @@ impl Plan {
     pub fn new(width: u32, height: u32, target: Target, limits: &Limits) -> Result<Self> {
         target.validate()?;
         let (w, h) = (f64::from(width), f64::from(height));
-        let (factor, resized) = match target {
-            Target::Scale(s) => (s as f64, (width as u64 * s as u64, height as u64 * s as u64)),
-            Target::LongEdge(n) => {
-                let f = f64::from(n) / w.max(h);
-                (f, scaled(width, height, f))
-            }
-            Target::Size { width: bw, height: bh, fit } => {
-                let (fx, fy) = (f64::from(bw) / w, f64::from(bh) / h);
-                let f = if fit == Fit::Contain { fx.min(fy) } else { fx.max(fy) };
-                let mut size = scaled(width, height, f);
-                if fit == Fit::Cover {
-                    // Rounding must never leave the box uncovered.
-                    size = (size.0.max(u64::from(bw)), size.1.max(u64::from(bh)));
-                }
-                (f, size)
+        let by_factor = |f: f64| (f, scaled(width, height, f), None);
+        let in_box = |bw: u32, bh: u32, fit: Fit| {
+            let (fx, fy) = (f64::from(bw) / w, f64::from(bh) / h);
+            let f = if fit == Fit::Contain { fx.min(fy) } else { fx.max(fy) };
+            let size = scaled(width, height, f);
+            match fit {
+                Fit::Contain => (f, size, None),
+                // Rounding must never leave the box uncovered.
+                Fit::Cover => (f, (size.0.max(u64::from(bw)), size.1.max(u64::from(bh))), Some((bw, bh))),
             }
         };
-        let output = match target {
-            Target::Size { width: bw, height: bh, fit: Fit::Cover } => (u64::from(bw), u64::from(bh)),
-            _ => resized,
+        let (factor, resized, crop) = match target {
+            Target::Scale(s) => by_factor(s as f64),
+            Target::LongEdge(n) => by_factor(f64::from(n) / w.max(h)),
+            Target::Size { width: bw, height: bh, fit } => in_box(bw, bh, fit),
+            // A print size is the box it makes on paper.
+            Target::Print(print) => {
+                let (bw, bh) = print.pixel_box(width, height);
+                in_box(bw, bh, print.fit)
+            }
         };
+        let output = crop.map_or(resized, |(bw, bh)| (u64::from(bw), u64::from(bh)));
         let passes = passes_for(factor);
         let mut size = (u64::from(width), u64::from(height));
         for &pass in &passes {

@@ -15,6 +15,7 @@ use crate::backend::Backend;
 use crate::codec::{self, Decoded, OutputFormat};
 use crate::job::Job;
 use crate::limits::Limits;
+use crate::metadata::Metadata;
 use crate::model::Net;
 use crate::plan::{Plan, Target};
 use crate::resample::{self, Filter};
@@ -54,7 +55,12 @@ pub struct Upscaled {
 /// An encoded result.
 #[derive(Clone, Debug)]
 pub struct Encoded {
+    /// The file; empty when this build has no encoder for the format (lossy WebP in the browser,
+    /// whose own encoder writes it), and then `pixels` holds the image.
     pub bytes: Vec<u8>,
+    pub pixels: Option<Upscaled>,
+    /// What the file carries (or, with `pixels`, should carry) besides the image.
+    pub metadata: Metadata,
     pub width: u32,
     pub height: u32,
     pub format: OutputFormat,
@@ -150,7 +156,8 @@ impl Upscaler {
         bytes: &[u8],
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Encoded> {
-        let decoded = codec::decode(bytes, &self.settings.limits)?;
+        let mut decoded = codec::decode(bytes, &self.settings.limits)?;
+        let source = std::mem::take(&mut decoded.metadata);
         let mut route = Route::for_file(bytes, job.input);
         let upscaled = self.upscale(decoded, job.target, &route, on_progress).await?;
         // A scale without a model of the route's kind ran one of the other kind: say so.
@@ -160,15 +167,15 @@ impl Upscaler {
             let other = other.card.input.model_name();
             route.reason.push_str(&format!(", but none is loaded for this scale: {other} model"));
         }
-        let bytes = codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format)?;
-        Ok(Encoded {
-            bytes,
-            width: upscaled.rgb.width(),
-            height: upscaled.rgb.height(),
-            format: job.format,
-            route,
-            models: upscaled.models,
-        })
+        let (width, height) = upscaled.rgb.dimensions();
+        let metadata = source.for_output(job.metadata, width, height, job.target.dpi());
+        let models = upscaled.models.clone();
+        let (bytes, pixels) = if job.format.encodable() {
+            (codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format, &metadata)?, None)
+        } else {
+            (Vec::new(), Some(upscaled))
+        };
+        Ok(Encoded { bytes, pixels, width, height, format: job.format, route, models, metadata })
     }
 
     /// Upscales an image already decoded (evaluation and benchmarks start here) to `target`

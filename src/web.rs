@@ -25,6 +25,7 @@ use crate::backend::Backend;
 use crate::codec;
 use crate::job::Job;
 use crate::limits::Limits;
+use crate::metadata::Metadata;
 use crate::upscale::{Progress, Settings, Upscaler};
 use crate::weights::{ModelCard, ModelFile};
 
@@ -112,12 +113,18 @@ impl Engine {
     }
 
     /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label,
-    /// route, models }` (`route`: which models ran and why, in words; `models`: their names).
+    /// route, models, metadata }` (`route`: which models ran and why, in words; `models`: their
+    /// names; `metadata`: what the file carries besides pixels, and what was left out). For lossy
+    /// WebP, which this module cannot write, `bytes` is empty and the result also has `pixels`
+    /// (RGBA, for `ImageData`) and `pending`, a [`PendingWebP`] that puts the metadata into
+    /// the browser's encoding.
     ///
     /// `options` is a [`Job`] as JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
-    /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}},
-    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG only),
-    /// "input": "auto" | "clean" | "compressed" (optional)}`.
+    /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}} | {"print": {"width":
+    /// 8, "height": 10, "unit": "in" | "cm" | "mm", "dpi": 300, "fit": "contain"}},
+    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG; makes WebP lossy),
+    /// "input": "auto" | "clean" | "compressed", "metadata": "all" | "no-location" | "color" |
+    /// "none" (both optional)}`.
     ///
     /// `on_progress` is called after every tile with `{ done, total, width, height, x, y,
     /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
@@ -131,6 +138,23 @@ impl Engine {
             let encoded = upscaler.run(&job, &bytes, &mut report).await.map_err(to_js)?;
             let result = Object::new();
             set(&result, "bytes", &Uint8Array::from(encoded.bytes.as_slice()).into());
+            // A format this module has no encoder for (lossy WebP): the pixels, for the browser's
+            // own encoder, and what to put into its file afterwards.
+            if let Some(pixels) = &encoded.pixels {
+                set(
+                    &result,
+                    "pixels",
+                    &Uint8ClampedArray::from(rgba(&pixels.rgb, pixels.alpha.as_ref()).as_slice()).into(),
+                );
+                let pending = PendingWebP {
+                    metadata: encoded.metadata.clone(),
+                    width: encoded.width,
+                    height: encoded.height,
+                    alpha: pixels.alpha.is_some(),
+                };
+                set(&result, "pending", &pending.into());
+            }
+            set(&result, "metadata", &encoded.metadata.describe().into());
             set(&result, "width", &encoded.width.into());
             set(&result, "height", &encoded.height.into());
             set(&result, "mime", &encoded.format.mime_type().into());
@@ -142,6 +166,42 @@ impl Engine {
             Ok(result.into())
         })
     }
+}
+
+/// A WebP the browser's encoder is writing (`OffscreenCanvas.convertToBlob`), which writes no
+/// colour profile, EXIF or XMP: [`PendingWebP::finish`] puts the job's in.
+#[wasm_bindgen]
+pub struct PendingWebP {
+    metadata: Metadata,
+    width: u32,
+    height: u32,
+    alpha: bool,
+}
+
+#[wasm_bindgen]
+impl PendingWebP {
+    /// The browser's WebP with the job's metadata in it. Rejects anything that is not a still
+    /// WebP of the job's size: a browser that cannot encode WebP hands back a PNG instead.
+    pub fn finish(&self, bytes: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let not_webp = || to_js(Error::Encode("this browser did not write a WebP image".into()));
+        let size = image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::WebP)
+            .into_dimensions()
+            .map_err(|_| not_webp())?;
+        if size != (self.width, self.height) {
+            return Err(not_webp());
+        }
+        codec::with_webp_metadata(bytes.to_vec(), self.width, self.height, self.alpha, &self.metadata).map_err(to_js)
+    }
+}
+
+/// Interleaved RGBA, opaque where there is no alpha: what `ImageData` holds.
+fn rgba(rgb: &image::RgbImage, alpha: Option<&image::GrayImage>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgb.as_raw().len() / 3 * 4);
+    for (index, pixel) in rgb.as_raw().chunks_exact(3).enumerate() {
+        let opacity = alpha.map_or(u8::MAX, |alpha| alpha.as_raw()[index]);
+        out.extend_from_slice(&[pixel[0], pixel[1], pixel[2], opacity]);
+    }
+    out
 }
 
 /// Decodes a file as a job would, to tell the page its size or exactly what is wrong with it

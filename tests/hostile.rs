@@ -27,6 +27,7 @@ use upres::backend::Backend;
 use upres::codec::{Decoded, OutputFormat, decode};
 use upres::job::Job;
 use upres::limits::Limits;
+use upres::metadata::MetadataChoice;
 use upres::plan::Target;
 use upres::route::InputChoice;
 use upres::upscale::{Settings, Upscaler};
@@ -586,7 +587,7 @@ fn huge_tiff(width: u32, height: u32) -> Vec<u8> {
 /// Checks one case: the decoder's answer, what it allocated, and the whole job's answer.
 fn check(case: &Case, upscaler: &Upscaler) {
     let (decoded, usage) = measured(|| decode(&case.bytes, &Limits::default()));
-    let job = Job::new(Target::Scale(2), OutputFormat::Png, InputChoice::Auto).unwrap();
+    let job = Job::new(Target::Scale(2), OutputFormat::Png, InputChoice::Auto, MetadataChoice::default()).unwrap();
     let job = pollster::block_on(upscaler.run(&job, &case.bytes, &mut |_| ControlFlow::Continue(())));
     // Every image here is small: a decoder that asks for much more than its pixels is not bounded
     // by the file. (16 MiB is the allowance for metadata.)

@@ -55,7 +55,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MIN")]
     minutes: Option<f64>,
     /// A checkpoint folder (CHECKPOINTS/NAME) whose layers initialise this network: another
-    /// scale's (all but the last layer), or the same scale's (all of them, to fine-tune).
+    /// scale's (all but the last layer), or the same scale's (all of them, to fine-tune; a
+    /// shallower one of the same width gets identity layers inserted, to deepen it).
     #[arg(long, value_name = "DIR")]
     init_from: Option<PathBuf>,
     /// Where the model goes.

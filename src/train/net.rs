@@ -54,6 +54,17 @@ impl RepBlock {
         }
     }
 
+    /// This block with every branch but the identity silenced: its kernel is the identity, and
+    /// the gradient still reaches every branch (the expand branch through its second layer).
+    fn into_identity(mut self) -> Self {
+        assert!(self.identity, "an identity block needs as many outputs as inputs");
+        for conv in [&mut self.conv3, &mut self.conv1, &mut self.expand3] {
+            conv.weight = Param::from_tensor(conv.weight.val().zeros_like());
+            conv.bias = conv.bias.take().map(|bias| Param::from_tensor(bias.val().zeros_like()));
+        }
+        self
+    }
+
     /// Trains through the fused kernel ("online re-parameterisation"): the four branches are
     /// linear in `x` and every convolution is valid, so one 3×3 convolution with the composed
     /// kernel computes exactly their sum, and gradients still reach every branch's parameters.
@@ -116,20 +127,59 @@ impl TrainNet {
     }
 
     /// Takes the layers of `donor`: all of them from the same architecture, every one but the
-    /// last (which depends on the scale) from another scale.
+    /// last (which depends on the scale) from another scale. A donor of the same scale and width
+    /// with fewer hidden layers gives all of its layers, and the extra ones start as identities
+    /// (the block's kernel the identity, its PReLU slope 1), spread between the donor's hidden
+    /// layers: the deeper network starts out computing exactly what the donor does.
     pub fn with_body_from(mut self, donor: &TrainNet) -> crate::Result<Self> {
         let shapes = |net: &TrainNet| -> Vec<[usize; 4]> { net.blocks.iter().map(|b| b.conv3.weight.dims()).collect() };
         let (mine, theirs) = (shapes(&self), shapes(donor));
+        let mismatch = || {
+            crate::Error::Model(format!("cannot initialise from a network of another shape ({theirs:?} vs {mine:?})"))
+        };
+        let hidden = |shapes: &[[usize; 4]]| shapes.len() - 2;
+        if mine.len() > theirs.len() && theirs.len() > 2 {
+            let same_ends = mine[0] == theirs[0] && mine.last() == theirs.last() && mine[1] == theirs[1];
+            if !same_ends || self.scale != donor.scale {
+                return Err(mismatch());
+            }
+            return Ok(self.deepened_from(donor, hidden(&mine) - hidden(&theirs)));
+        }
         // Every layer from a donor of the same scale (fine-tuning); all but the last otherwise.
         let body = if mine == theirs { mine.len() } else { mine.len() - 1 };
         if mine.len() != theirs.len() || mine[..body] != theirs[..body] {
-            return Err(crate::Error::Model(format!(
-                "cannot initialise from a network of another shape ({theirs:?} vs {mine:?})"
-            )));
+            return Err(mismatch());
         }
         self.blocks.splice(..body, donor.blocks[..body].iter().cloned());
         self.activations = donor.activations.clone();
         Ok(self)
+    }
+
+    /// The donor's layers with `extra` identity layers inserted after its hidden ones, as evenly
+    /// as they go (the first hidden layers get one more when they do not divide).
+    fn deepened_from(mut self, donor: &TrainNet, extra: usize) -> Self {
+        let donor_hidden = donor.blocks.len() - 2;
+        let last = donor.blocks.len() - 1;
+        let device = donor.activations[0].alpha.val().device();
+        let mut blocks = vec![donor.blocks[0].clone()];
+        let mut activations = vec![donor.activations[0].clone()];
+        for layer in 1..last {
+            blocks.push(donor.blocks[layer].clone());
+            activations.push(donor.activations[layer].clone());
+            let inserted = extra / donor_hidden + usize::from(layer - 1 < extra % donor_hidden);
+            for _ in 0..inserted {
+                let template = &self.blocks[layer];
+                blocks.push(template.clone().into_identity());
+                let mut activation = self.activations[layer].clone();
+                let [channels] = activation.alpha.dims();
+                activation.alpha = Param::from_tensor(Tensor::ones([channels], &device));
+                activations.push(activation);
+            }
+        }
+        blocks.push(donor.blocks[last].clone());
+        self.blocks = blocks;
+        self.activations = activations;
+        self
     }
 
     /// Folds every block into a single 3×3 convolution: the deployed network.
@@ -186,5 +236,29 @@ mod tests {
             let difference = (block.forward(x) - expected).abs().max().into_scalar::<f32>();
             assert!(difference < 1e-5, "{input}→{output}: differs by {difference}");
         }
+    }
+
+    /// A deeper network initialised from a shallower one computes the same upscale (on the
+    /// centre its larger context leaves): the inserted layers are identities.
+    #[test]
+    fn a_deepened_network_starts_as_its_donor() {
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        device.seed(5);
+        let shallow = NetConfig { scale: 2, channels: 8, blocks: 2 };
+        let mut donor = shallow.init_train(&device);
+        for activation in &mut donor.activations {
+            activation.alpha = Param::from_tensor(Tensor::random([8], Distribution::Uniform(-0.5, 0.5), &device));
+        }
+        let deep = NetConfig { blocks: 5, ..shallow };
+        let deepened = deep.init_train(&device).with_body_from(&donor).expect("same scale and width");
+        let x = Tensor::<4>::random([1, 3, 24, 24], Distribution::Default, &device);
+        let crop = 2 * (deep.context() - shallow.context());
+        let expected = donor.forward(x.clone());
+        let [_, _, side, _] = expected.dims();
+        let expected = expected.slice(s![.., .., crop..side - crop, crop..side - crop]);
+        let difference = (deepened.forward(x) - expected).abs().max().into_scalar::<f32>();
+        assert!(difference < 1e-4, "differs by {difference}");
+        assert!(NetConfig { channels: 12, ..deep }.init_train(&device).with_body_from(&donor).is_err());
     }
 }

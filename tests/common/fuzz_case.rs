@@ -14,6 +14,7 @@ use upres::backend::Backend;
 use upres::codec::{self, OutputFormat};
 use upres::job::Job;
 use upres::limits::Limits;
+use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, Plan, Target};
 use upres::route::InputChoice;
 use upres::upscale::{Settings, Upscaler};
@@ -53,11 +54,11 @@ fn job([choice, a, b]: [u8; 3]) -> (Job, usize) {
     let format = match (choice >> 3) & 0b11 {
         0 => OutputFormat::Png,
         1 => OutputFormat::Jpeg { quality: b % 100 + 1 },
-        _ => OutputFormat::WebP,
+        _ => OutputFormat::WebP { quality: None },
     };
     let input = [InputChoice::Auto, InputChoice::Compressed][usize::from(choice >> 7)];
     // Built as a literal, not checked by `Job::new`: the pipeline must refuse a bad target itself.
-    (Job { target, format, input }, usize::from(choice >> 5) % 4)
+    (Job { target, format, input, metadata: MetadataChoice::default() }, usize::from(choice >> 5) % 4)
 }
 
 /// Runs one fuzz input (three bytes of job, then the file) and panics on anything that is a

@@ -11,6 +11,7 @@ use image::{DynamicImage, GrayImage, ImageBuffer, ImageEncoder, ImageFormat, Lum
 use upres::codec::{Decoded, OutputFormat, decode, encode};
 use upres::error::{Error, LimitError};
 use upres::limits::Limits;
+use upres::metadata::Metadata;
 
 use common::{assert_upright, blocks, exif_orientation, file, pattern};
 
@@ -170,34 +171,41 @@ fn decode_applies_the_input_limit() {
 
 #[test]
 fn output_format_parse() {
-    assert_eq!(OutputFormat::parse("png", None).unwrap(), OutputFormat::Png);
-    assert_eq!(OutputFormat::parse("WebP", None).unwrap(), OutputFormat::WebP);
-    assert_eq!(OutputFormat::parse("jpg", None).unwrap(), OutputFormat::Jpeg { quality: 90 });
-    assert_eq!(OutputFormat::parse("JPEG", Some(1)).unwrap(), OutputFormat::Jpeg { quality: 1 });
-    assert_eq!(OutputFormat::parse("jpeg", Some(100)).unwrap(), OutputFormat::Jpeg { quality: 100 });
+    let parse = |name: &str, quality: Option<u8>| OutputFormat::parse(name, quality, None).unwrap();
+    assert_eq!(parse("png", None), OutputFormat::Png);
+    assert_eq!(parse("WebP", None), OutputFormat::WebP { quality: None });
+    assert_eq!(parse("webp", Some(80)), OutputFormat::WebP { quality: Some(80) });
+    assert_eq!(parse("jpg", None), OutputFormat::Jpeg { quality: 90 });
+    assert_eq!(parse("JPEG", Some(1)), OutputFormat::Jpeg { quality: 1 });
+    assert_eq!(parse("jpeg", Some(100)), OutputFormat::Jpeg { quality: 100 });
+    assert_eq!(parse("avif", None), OutputFormat::Avif { quality: 60, speed: 6 });
+    assert_eq!(OutputFormat::parse("AVIF", Some(40), Some(9)).unwrap(), OutputFormat::Avif { quality: 40, speed: 9 });
 
-    let message = |name: &str, quality: Option<u8>| match OutputFormat::parse(name, quality) {
+    let message = |name: &str, quality: Option<u8>, speed: Option<u8>| match OutputFormat::parse(name, quality, speed) {
         Err(Error::Parameter(message)) => message,
         other => panic!("expected Error::Parameter for {name:?} {quality:?}, got {other:?}"),
     };
-    assert!(message("gif", None).contains("\"gif\""));
-    assert!(message("", None).contains("expected png, jpeg"));
-    assert!(message("jpeg", Some(0)).contains("between 1 and 100"));
-    assert!(message("jpg", Some(101)).contains("not 101"));
-    assert!(message("png", Some(90)).contains("JPEG only"));
-    assert!(message("webp", Some(90)).contains("JPEG only"));
+    assert!(message("gif", None, None).contains("\"gif\""));
+    assert!(message("", None, None).contains("expected png, jpeg"));
+    assert!(message("jpeg", Some(0), None).contains("between 1 and 100"));
+    assert!(message("jpg", Some(101), None).contains("not 101"));
+    assert!(message("png", Some(90), None).contains("PNG, which is lossless"));
+    assert!(message("avif", None, Some(11)).contains("between 1 and 10"));
+    assert!(message("jpeg", None, Some(5)).contains("AVIF only"));
 }
 
 #[test]
 fn output_format_names() {
     let jpeg = OutputFormat::Jpeg { quality: 90 };
+    let webp = OutputFormat::WebP { quality: None };
+    let avif = OutputFormat::Avif { quality: 60, speed: 6 };
     assert_eq!(
-        [OutputFormat::Png.extension(), jpeg.extension(), OutputFormat::WebP.extension()],
-        ["png", "jpg", "webp"]
+        [OutputFormat::Png.extension(), jpeg.extension(), webp.extension(), avif.extension()],
+        ["png", "jpg", "webp", "avif"]
     );
     assert_eq!(
-        [OutputFormat::Png.mime_type(), jpeg.mime_type(), OutputFormat::WebP.mime_type()],
-        ["image/png", "image/jpeg", "image/webp"]
+        [OutputFormat::Png.mime_type(), jpeg.mime_type(), webp.mime_type(), avif.mime_type()],
+        ["image/png", "image/jpeg", "image/webp", "image/avif"]
     );
 }
 
@@ -205,14 +213,16 @@ fn output_format_names() {
 fn lossless_encodes_round_trip_with_and_without_alpha() {
     let rgb = pattern(7, 5);
     let alpha = GrayImage::from_fn(7, 5, |x, y| Luma([(x * 30 + y) as u8]));
-    for (format, image_format) in [(OutputFormat::Png, ImageFormat::Png), (OutputFormat::WebP, ImageFormat::WebP)] {
-        let bytes = encode(&rgb, Some(&alpha), format).expect("encodes");
+    for (format, image_format) in
+        [(OutputFormat::Png, ImageFormat::Png), (OutputFormat::WebP { quality: None }, ImageFormat::WebP)]
+    {
+        let bytes = encode(&rgb, Some(&alpha), format, &Metadata::default()).expect("encodes");
         assert_eq!(image::guess_format(&bytes).unwrap(), image_format);
         let result = decoded(&bytes);
         assert_eq!(result.rgb, rgb, "{format:?}");
         assert_eq!(result.alpha.as_ref(), Some(&alpha), "{format:?}");
 
-        let result = decoded(&encode(&rgb, None, format).expect("encodes"));
+        let result = decoded(&encode(&rgb, None, format, &Metadata::default()).expect("encodes"));
         assert_eq!(result.rgb, rgb, "{format:?}");
         assert!(result.alpha.is_none(), "{format:?}");
     }
@@ -223,7 +233,7 @@ fn jpeg_encode_composites_alpha_over_white() {
     // Black, in three 16-pixel bands: transparent, half transparent, opaque.
     let rgb = RgbImage::new(48, 16);
     let alpha = GrayImage::from_fn(48, 16, |x, _| Luma([[0, 128, 255][(x / 16) as usize]]));
-    let bytes = encode(&rgb, Some(&alpha), OutputFormat::Jpeg { quality: 95 }).expect("encodes");
+    let bytes = encode(&rgb, Some(&alpha), OutputFormat::Jpeg { quality: 95 }, &Metadata::default()).expect("encodes");
     assert_eq!(image::guess_format(&bytes).unwrap(), ImageFormat::Jpeg);
     let result = decoded(&bytes);
     assert!(result.alpha.is_none());
@@ -242,7 +252,8 @@ fn jpeg_quality_sets_size() {
         let v = (state >> 16).to_le_bytes();
         Rgb([v[0], v[1], v[0] ^ v[1]])
     });
-    let size = |quality| encode(&noisy, None, OutputFormat::Jpeg { quality }).expect("encodes").len();
+    let size =
+        |quality| encode(&noisy, None, OutputFormat::Jpeg { quality }, &Metadata::default()).expect("encodes").len();
     let (low, high) = (size(10), size(95));
     assert!(low * 2 < high, "quality 10: {low} bytes, quality 95: {high} bytes");
 }
@@ -251,8 +262,8 @@ fn jpeg_quality_sets_size() {
 fn encode_refuses_mismatched_alpha() {
     let rgb = pattern(4, 4);
     let alpha = GrayImage::new(4, 3);
-    for format in [OutputFormat::Png, OutputFormat::WebP, OutputFormat::Jpeg { quality: 90 }] {
-        match encode(&rgb, Some(&alpha), format) {
+    for format in [OutputFormat::Png, OutputFormat::WebP { quality: None }, OutputFormat::Jpeg { quality: 90 }] {
+        match encode(&rgb, Some(&alpha), format, &Metadata::default()) {
             Err(Error::Parameter(message)) => assert!(message.contains("4×3"), "{message}"),
             other => panic!("expected Error::Parameter, got {other:?}"),
         }
@@ -261,15 +272,17 @@ fn encode_refuses_mismatched_alpha() {
 
 #[test]
 fn encode_refuses_sizes_the_format_cannot_store() {
-    match encode(&RgbImage::new(16_384, 1), None, OutputFormat::WebP) {
+    match encode(&RgbImage::new(16_384, 1), None, OutputFormat::WebP { quality: None }, &Metadata::default()) {
         Err(Error::Encode(message)) => assert!(message.contains("16383"), "{message}"),
         other => panic!("expected Error::Encode, got {other:?}"),
     }
-    match encode(&RgbImage::new(1, 65_536), None, OutputFormat::Jpeg { quality: 90 }) {
+    match encode(&RgbImage::new(1, 65_536), None, OutputFormat::Jpeg { quality: 90 }, &Metadata::default()) {
         Err(Error::Encode(message)) => assert!(message.contains("65535"), "{message}"),
         other => panic!("expected Error::Encode, got {other:?}"),
     }
     // The largest sizes they can store are written.
-    assert!(encode(&RgbImage::new(16_383, 1), None, OutputFormat::WebP).is_ok());
-    assert!(encode(&RgbImage::new(1, 65_535), None, OutputFormat::Jpeg { quality: 90 }).is_ok());
+    assert!(
+        encode(&RgbImage::new(16_383, 1), None, OutputFormat::WebP { quality: None }, &Metadata::default()).is_ok()
+    );
+    assert!(encode(&RgbImage::new(1, 65_535), None, OutputFormat::Jpeg { quality: 90 }, &Metadata::default()).is_ok());
 }

@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod codec;
 mod job;
+mod metadata;
 mod model;
 mod pipeline;
 mod protocol;

@@ -9,6 +9,7 @@ use upres::backend::Backend;
 use upres::codec::{self, OutputFormat};
 use upres::job::Job;
 use upres::limits::Limits;
+use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, Plan, Target};
 use upres::route::{InputChoice, InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
@@ -24,7 +25,7 @@ fn png(image: image::DynamicImage) -> Vec<u8> {
 }
 
 fn run(upscaler: &Upscaler, bytes: &[u8], target: Target) -> upres::Result<upres::upscale::Encoded> {
-    let job = Job::new(target, OutputFormat::Png, InputChoice::Auto)?;
+    let job = Job::new(target, OutputFormat::Png, InputChoice::Auto, MetadataChoice::default())?;
     pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(())))
 }
 
@@ -196,7 +197,7 @@ fn each_jpeg_gets_the_compression_aware_model_for_its_quality() {
         bytes
     };
     let ran = |bytes: &[u8], input| {
-        let job = Job::new(Target::Scale(2), OutputFormat::Png, input).unwrap();
+        let job = Job::new(Target::Scale(2), OutputFormat::Png, input, MetadataChoice::default()).unwrap();
         pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(()))).unwrap().models
     };
     assert_eq!(ran(&jpeg(85), InputChoice::Auto), ["light"]);

@@ -19,6 +19,7 @@ use image::{ImageDecoder, ImageReader};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use upres::codec::OutputFormat;
 use upres::job::Job;
+use upres::metadata::MetadataChoice;
 use upres::plan::Target;
 use upres::route::InputChoice;
 use upres::upscale::Upscaler;
@@ -52,7 +53,7 @@ impl Naming {
     pub fn format(&self, head: &[u8]) -> OutputFormat {
         self.format.unwrap_or_else(|| match image::guess_format(head) {
             Ok(image::ImageFormat::Jpeg) => self.jpeg,
-            Ok(image::ImageFormat::WebP) => OutputFormat::WebP,
+            Ok(image::ImageFormat::WebP) => OutputFormat::WebP { quality: None },
             _ => OutputFormat::Png,
         })
     }
@@ -79,6 +80,7 @@ pub struct Context<'a> {
     pub naming: &'a Naming,
     pub target: Target,
     pub input_choice: InputChoice,
+    pub metadata: MetadataChoice,
     /// Outputs that exist are left alone (a folder run or a list, without `--overwrite`).
     pub skip_existing: bool,
     /// `--if-smaller`: only images strictly inside this box are upscaled.
@@ -208,7 +210,7 @@ fn attempt(item: &Item, position: (usize, usize), ctx: &Context<'_>, record: &mu
         bar.set_position(p.done as u64);
         if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
-    let job = Job::new(ctx.target, format, ctx.input_choice).map_err(upres_failure);
+    let job = Job::new(ctx.target, format, ctx.input_choice, ctx.metadata).map_err(upres_failure);
     let result = job.and_then(|job| {
         pollster::block_on(ctx.upscaler.run(&job, &bytes, &mut progress))
             .map_err(|error| if interrupt::requested() { Stop::Interrupted } else { upres_failure(error) })

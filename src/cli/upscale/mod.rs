@@ -21,7 +21,8 @@ use anyhow::{Context, Result, bail};
 use indicatif::MultiProgress;
 use upres::codec::OutputFormat;
 use upres::limits::Limits;
-use upres::plan::{DEFAULT_SCALE, Fit, Target};
+use upres::metadata::MetadataChoice;
+use upres::plan::{DEFAULT_SCALE, Fit, PrintSize, Target};
 use upres::route::InputChoice;
 use upres::upscale::{Settings, Upscaler};
 
@@ -51,27 +52,41 @@ pub struct UpscaleArgs {
     root: Option<PathBuf>,
     /// Upscaling factor: 2, 3, 4 or 8 (8 = 4× then 2×).
     #[arg(long, value_parser = super::parse_scale,
-          conflicts_with_all = ["target", "long_edge"])]
+          conflicts_with_all = ["target", "long_edge", "print"])]
     scale: Option<usize>,
     /// Fit the result into WIDTHxHEIGHT (see --fit).
-    #[arg(long, value_name = "WxH", conflicts_with = "long_edge")]
+    #[arg(long, value_name = "WxH", conflicts_with_all = ["long_edge", "print"])]
     target: Option<String>,
     /// Make the longer side exactly N pixels.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "print")]
     long_edge: Option<u32>,
-    /// With --target: contain (inside the box) or cover (fill the box, crop the overflow).
+    /// Size for printing: WIDTHxHEIGHT with in, cm or mm, or a paper (A3–A6, letter, legal,
+    /// tabloid), then @DPI (default 300): 8x10in@300, A4@300. The paper is turned to the
+    /// image's orientation (see --fit), and the output records the density.
+    #[arg(long, value_name = "SIZE")]
+    print: Option<String>,
+    /// With --target or --print: contain (inside the box) or cover (fill the box, crop the
+    /// overflow).
     #[arg(long, value_enum, default_value_t = Fit::Contain)]
     fit: Fit,
     /// Which models: auto (JPEGs below quality 96 go to the compression-aware models, the rest
     /// to the clean ones), clean, or compressed.
     #[arg(long, value_enum, default_value_t = InputChoice::Auto)]
     input: InputChoice,
-    /// Output format: png, jpeg or webp (lossless). Default: the input's, or PNG.
+    /// Output format: png, jpeg, webp or avif. Default: the input's (WebP lossless), or PNG.
     #[arg(long)]
     format: Option<String>,
-    /// JPEG quality, 1–100.
+    /// Quality, 1–100, of JPEG (default 90) and AVIF (default 60); it makes WebP lossy.
     #[arg(long, value_name = "Q")]
     quality: Option<u8>,
+    /// AVIF encoder speed, 1 (slowest, smallest files) to 10 (default 6).
+    #[arg(long, value_name = "S")]
+    speed: Option<u8>,
+    /// What of the input's metadata the output keeps: all; no-location (all but the GPS
+    /// position, also in XMP); color (the colour profile and density); none. The colour profile
+    /// of CMYK and grey inputs is never kept: their pixels become RGB.
+    #[arg(long, value_enum, default_value_t = MetadataChoice::NoLocation)]
+    metadata: MetadataChoice,
     /// Only upscale images whose long edge is below N pixels, or with WxH, that lie inside that
     /// box on both sides; the others are skipped (or copied, see --copy-rest). Only headers are
     /// read to decide.
@@ -120,6 +135,9 @@ pub struct UpscaleArgs {
 
 impl UpscaleArgs {
     fn target(&self) -> Result<Target> {
+        if let Some(text) = &self.print {
+            return PrintSize::parse(text, self.fit).map(Target::Print).with_context(|| format!("--print {text:?}"));
+        }
         if let Some(text) = &self.target {
             let (width, height) =
                 parse_box(text).with_context(|| format!("--target {text:?}: expected WIDTHxHEIGHT, e.g. 2000x2000"))?;
@@ -145,9 +163,13 @@ impl UpscaleArgs {
     }
 
     fn naming(&self, target: Target) -> Result<Naming> {
-        let format = self.format.as_deref().map(|name| OutputFormat::parse(name, self.quality)).transpose()?;
+        let format =
+            self.format.as_deref().map(|name| OutputFormat::parse(name, self.quality, self.speed)).transpose()?;
+        if self.speed.is_some() && format.is_none() {
+            bail!("--speed applies to AVIF: give --format avif");
+        }
         // Checked now rather than at the first JPEG of the batch.
-        let jpeg = OutputFormat::parse("jpeg", self.quality)?;
+        let jpeg = OutputFormat::parse("jpeg", self.quality, None)?;
         Ok(Naming { label: target.label(), format, jpeg })
     }
 
@@ -223,6 +245,7 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         naming: &naming,
         target,
         input_choice: args.input,
+        metadata: args.metadata,
         skip_existing: work.batch && !args.overwrite,
         if_smaller,
         copy_rest: args.copy_rest,
