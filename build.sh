@@ -15,6 +15,8 @@
 #                              starts) on crops of ${BENCH_PHOTO:-path.jpg}, regenerate BENCHMARKS.md
 #   ./build.sh bench-batch     catalog throughput: 200 photos of 500–800 px to 2000 px, one process
 #                              and --jobs 2, images per minute; regenerate BENCHMARKS.md
+#   ./build.sh bench-encoders  each output format's bytes, encode time and PSNR on a 2000×2000
+#                              upscale; regenerate the README's format table and BENCHMARKS.md
 #   ./build.sh benchmarks      regenerate BENCHMARKS.md and bench/chart.svg from bench/results/*.json
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
@@ -150,6 +152,26 @@ case "$cmd" in
         "$target_dir/debug/upres" bench --image "$photo" --json bench/results/native.json "${@:2}"
         node scripts/benchmarks-md.mjs
         ;;
+    bench-encoders)
+        # Each output format on a 2000×2000 upscale of the bench photo's centre: bytes, encode
+        # time (the CLI's encoders, and Chromium's WebP encoder that the web app uses), PSNR-Y
+        # against the lossless file as Chromium decodes it; to bench/results/encoders.json, the
+        # README's format table and BENCHMARKS.md. A running `upres train` is stopped meanwhile.
+        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
+        [ -f "$photo" ] || { echo "bench-encoders: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+        cargo build --bin upres
+        install_npm
+        pattern=${BENCH_PAUSE-upres[-a-z]* train}
+        if [ -n "$pattern" ]; then
+            trap 'pkill -CONT -f "$pattern" || true' EXIT
+            pkill -STOP -f "$pattern" || true
+        fi
+        work=$(mktemp -d)
+        "$target_dir/debug/upres" bench-encoders --image "$photo" --out "$work" --backend cpu
+        node scripts/bench-encoders.mjs "$work" > bench/results/encoders.json
+        rm -rf "$work"
+        node scripts/benchmarks-md.mjs
+        ;;
     bench-batch)
         # Catalog throughput: ${BATCH_SIZES} × the shared photos (200 JPEGs of 500–800 px, made
         # by upres itself: Lanczos3 down, centre crop), each to a long edge of 2000 px, as one
@@ -190,7 +212,7 @@ case "$cmd" in
         node --test --test-concurrency=1 tests/e2e/ tests/benchmarks-md.test.mjs
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|bench-batch|benchmarks|fuzz]" >&2
+        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|bench-batch|bench-encoders|benchmarks|fuzz]" >&2
         exit 2
         ;;
 esac

@@ -4,6 +4,9 @@
 //   quality-x2.json   `upres eval --outputs …` on Set5 and Set14 (ours, bicubic, Lanczos3, peers)
 //   quality-x4.json
 //   native.json       `./build.sh bench`, i.e. `upres bench --json …` (the native CLI)
+//   batch.json        `./build.sh bench-batch` (catalog throughput)
+//   encoders.json     `./build.sh bench-encoders` (output formats: bytes, encode time, PSNR); its
+//                     table also goes into README.md between <!-- formats:begin/end -->
 //
 //   node scripts/benchmarks-md.mjs [RESULTS_DIR [OUT_DIR]]   (default: bench/results, and BENCHMARKS.md
 //                                                           and bench/chart.svg in this folder)
@@ -25,6 +28,7 @@ const readRows = (name) => {
 const browser = read('browser.json');
 const native = read('native.json');
 const batch = read('batch.json');
+const encoders = read('encoders.json');
 const quality = [...readRows('quality-x2.json'), ...readRows('quality-x4.json')];
 if (!browser && !native && quality.length === 0) {
   console.error(`benchmarks-md: no results in ${dir}/: run ./build.sh bench-browser and ./build.sh bench`);
@@ -191,6 +195,33 @@ function batchSection() {
   ];
   if (one && two) lines.push(`\`--jobs 2\` is ${times(two.images_per_minute / one.images_per_minute)} as fast as one file at a time on this machine.`, '');
   return lines;
+}
+
+// ---- Output formats ------------------------------------------------------------------------
+
+/** The format table: the README's and BENCHMARKS.md's. */
+function encodersTable() {
+  const png = encoders.formats.find((f) => f.format === 'PNG');
+  return [
+    `A ${encoders.width}×${encoders.height} upscale (the bench photo's centre ×4), written in each format; encode time the median of ` +
+      `a few runs on ${encoders.machine.cores} cores (${encoders.machine.cpu}); PSNR-Y against the lossless file, both as Chromium decodes them.`,
+    '',
+    ...table(['format', 'quality', 'encoder', 'bytes', 'of PNG', 'encode', 'PSNR-Y'], 'lrlrrrr',
+      encoders.formats.map((f) => [
+        f.format,
+        f.quality == null ? 'lossless' : `${f.quality}${f.speed == null ? '' : `, speed ${f.speed}`}`,
+        f.encoder,
+        thousands(f.bytes),
+        `${((100 * f.bytes) / png.bytes).toFixed(1)} %`,
+        ms(f.encode_ms),
+        f.psnr_y == null ? '∞' : `${f.psnr_y.toFixed(2)} dB`,
+      ])),
+  ];
+}
+
+function encodersSection() {
+  if (!encoders) return [];
+  return ['## Output formats (`./build.sh bench-encoders`)', '', ...encodersTable(), ''];
 }
 
 // ---- Quality -------------------------------------------------------------------------------
@@ -533,7 +564,15 @@ const document = [
   ...browserSection(),
   ...nativeSection(),
   ...batchSection(),
+  ...encodersSection(),
   ...qualitySection(),
 ].join('\n');
 writeFileSync(join(outDir, 'BENCHMARKS.md'), document);
 console.log(`wrote BENCHMARKS.md${svg ? ' and bench/chart.svg' : ''}`);
+// The README's format table, replaced between its markers: numbers are never typed.
+const readmePath = join(outDir, 'README.md');
+const marked = /(<!-- formats:begin -->\n)[\s\S]*?(<!-- formats:end -->)/;
+if (encoders && existsSync(readmePath) && marked.test(readFileSync(readmePath, 'utf8'))) {
+  writeFileSync(readmePath, readFileSync(readmePath, 'utf8').replace(marked, `$1${encodersTable().join('\n')}\n$2`));
+  console.log('wrote the format table into README.md');
+}

@@ -5,6 +5,7 @@
 //! backend); 130 a batch was interrupted (Ctrl-C, SIGTERM, SIGHUP), leaving only whole outputs.
 
 mod bench;
+mod encoders;
 mod eval;
 mod interrupt;
 #[cfg(feature = "train")]
@@ -47,6 +48,8 @@ enum Command {
     Upscale(upscale::UpscaleArgs),
     /// Time the network on each backend beside bicubic and Lanczos3 (crops of one photo).
     Bench(bench::BenchArgs),
+    /// Time each output format's encoder on an upscaled photo and write the files for scoring.
+    BenchEncoders(encoders::EncodersArgs),
     /// Score the models against bicubic and Lanczos3 on benchmark sets (PSNR/SSIM on Y).
     Eval(eval::EvalArgs),
     /// Train a network (resumes from its checkpoint when there is one).
@@ -58,6 +61,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     match args.command {
         Command::Upscale(args) => upscale::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchEncoders(args) => encoders::run(args),
         Command::Eval(args) => eval::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => train::run(args),
