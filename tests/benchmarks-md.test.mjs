@@ -23,6 +23,17 @@ test('the committed BENCHMARKS.md and chart are what the committed results give'
   assert.equal(svg, readFileSync('bench/chart.svg', 'utf8'), 'bench/chart.svg differs from its results: run ./build.sh benchmarks');
 });
 
+test("the README's format table is what the committed encoder results give", (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'upres-readme-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  const readme = readFileSync('README.md', 'utf8');
+  const emptied = readme.replace(/(<!-- formats:begin -->\n)[\s\S]*?(<!-- formats:end -->)/, '$1$2');
+  assert.notEqual(emptied, readme, 'the README has a filled format table');
+  writeFileSync(join(out, 'README.md'), emptied);
+  execFileSync(process.execPath, ['scripts/benchmarks-md.mjs', 'bench/results', out], { stdio: 'pipe' });
+  assert.equal(readFileSync(join(out, 'README.md'), 'utf8'), readme, 'README.md differs from bench/results/encoders.json: run ./build.sh benchmarks');
+});
+
 test('ratios are computed from the cases, and a faster or better peer is reported', (t) => {
   const results = mkdtempSync(join(tmpdir(), 'upres-results-'));
   t.after(() => rmSync(results, { recursive: true, force: true }));
