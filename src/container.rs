@@ -80,7 +80,7 @@ pub fn webp(bytes: &[u8], width: u32, height: u32, alpha: bool, extras: WebPExtr
     while at < bytes.len() {
         let kind: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
         let size = u32::from_le_bytes(bytes.get(at + 4..at + 8)?.try_into().ok()?) as usize;
-        let end = at.checked_add(8 + size + size % 2)?.min(bytes.len());
+        let end = at.checked_add(8)?.checked_add(size)?.checked_add(size % 2)?.min(bytes.len());
         match &kind {
             b"ALPH" | b"VP8 " | b"VP8L" => image.extend_from_slice(&bytes[at..end]),
             b"ANIM" | b"ANMF" => return None,

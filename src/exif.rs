@@ -173,11 +173,11 @@ impl<'a> Exif<'a> {
             }
             let offset = find(&ifd1, tag::THUMBNAIL_OFFSET).map(|e| self.long_value(e));
             let length = find(&ifd1, tag::THUMBNAIL_LENGTH).map(|e| self.long_value(e));
-            if let (Some(offset), Some(length)) = (offset, length) {
-                let (start, end) = (offset as usize, offset as usize + length as usize);
-                if end <= self.bytes.len() {
-                    wiped.push(start..end);
-                }
+            if let (Some(offset), Some(length)) = (offset, length)
+                && let Some(end) = (offset as usize).checked_add(length as usize)
+                && end <= self.bytes.len()
+            {
+                wiped.push(offset as usize..end);
             }
         }
 

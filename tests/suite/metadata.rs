@@ -341,3 +341,25 @@ fn the_cli_keeps_metadata_and_writes_print_sizes() {
     assert_eq!(result.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&result.stderr).contains("cannot read the print size"));
 }
+
+#[test]
+fn damaged_exif_never_fails_a_job() {
+    // Every truncation, and every byte set to 0xFF in turn: the block is rewritten or left out,
+    // never a panic; what is written is EXIF that reads.
+    let block = camera_exif();
+    let mut variants: Vec<Vec<u8>> = (0..block.len()).map(|n| block[..n].to_vec()).collect();
+    variants.extend((0..block.len()).map(|i| {
+        let mut damaged = block.clone();
+        damaged[i] = 0xFF;
+        damaged
+    }));
+    let mut rewritten = 0;
+    for damaged in variants {
+        let source = Metadata::from_source(None, Some(damaged), None, None);
+        if let Some(exif) = source.for_output(MetadataChoice::All, 10, 10, Some(300.0)).exif {
+            rewritten += 1;
+            assert!(exif.starts_with(b"MM\0*"), "a TIFF header");
+        }
+    }
+    assert!(rewritten > block.len() / 2, "most damage leaves a block worth keeping ({rewritten})");
+}
