@@ -400,7 +400,7 @@ test('upscale() takes a File, Blob, ImageBitmap or ImageData; capabilities() and
     /^RangeError \(parameter\): scale must be 2, 3, 4 or 8, not 5$/,
     /^TypeError \(parameter\): upscale\(\) has no option "longEdge" .*; did you mean target: \{ longEdge: … \}\?$/,
     /^RangeError \(parameter\): quality must be a whole number from 1 to 100 \(a percentage, unlike the 0–1 of canvas\.toBlob\), not 0\.9$/,
-    /^TypeError \(parameter\): quality applies to JPEG only; png output is lossless$/,
+    /^TypeError \(parameter\): quality applies to JPEG and WebP \(which it makes lossy\) only; png output is lossless$/,
     /^TypeError \(parameter\): give either scale or target, not both$/,
     /^TypeError \(parameter\): upscale\(\) takes a File, Blob, ImageBitmap or ImageData, not "photo\.png"/,
     /^TypeError \(parameter\): the ImageBitmap has been closed/,
