@@ -114,6 +114,11 @@ impl Metadata {
         out
     }
 
+    /// Nothing kept and nothing left out: nothing to say.
+    pub fn is_empty(&self) -> bool {
+        self.icc.is_none() && self.exif.is_none() && self.xmp.is_none() && self.dpi.is_none() && self.dropped.is_empty()
+    }
+
     /// What is kept, and what was left out: "colour profile, EXIF, 300 DPI (left out: ...)".
     pub fn describe(&self) -> String {
         let dpi = self.dpi.map(|dpi| format!("{} DPI", (dpi * 10.0).round() / 10.0));

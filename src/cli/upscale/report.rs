@@ -60,7 +60,7 @@ pub struct Record {
     pub route: Option<String>,
     pub backend: Option<String>,
     /// What the output carries besides pixels ("colour profile, EXIF, 300 DPI"), and what of
-    /// the input's metadata was left out and why.
+    /// the input's metadata was left out and why; `null` when there was none.
     pub metadata: Option<String>,
     /// Time spent on this file, in milliseconds.
     pub ms: u64,
@@ -100,7 +100,7 @@ impl Record {
         self.model = Some(encoded.models.join(" + "));
         self.route = Some(encoded.route.reason.clone());
         self.backend = Some(backend.to_owned());
-        self.metadata = Some(encoded.metadata.describe());
+        self.metadata = (!encoded.metadata.is_empty()).then(|| encoded.metadata.describe());
     }
 
     pub fn copied(&mut self, output: &Path) {
@@ -133,10 +133,10 @@ impl Record {
         match (self.status, self.reason) {
             (Status::Done, Some("copied")) => Some(format!("{input} → {output} (copied: large enough already)")),
             (Status::Done, _) => Some(format!(
-                "{input} → {output} ({}: {}; {})",
+                "{input} → {output} ({}: {}{})",
                 self.route.as_deref().unwrap_or_default(),
                 self.model.as_deref().unwrap_or_default(),
-                self.metadata.as_deref().unwrap_or_default()
+                self.metadata.as_ref().map(|kept| format!("; {kept}")).unwrap_or_default()
             )),
             (Status::Skipped, Some("exists")) => None,
             (Status::Skipped, reason) => Some(format!("{input}: skipped ({})", reason.unwrap_or_default())),
