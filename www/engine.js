@@ -82,8 +82,9 @@ export class Upres extends EventTarget {
 
   /**
    * Upscales `file` with `options` (the JSON of job.js's jobOptions()); resolves to `{ blob,
-   * width, height, label, extension, route, models }`: `route` says in words which models ran
-   * and why, `models` names them. `onProgress` gets the worker's tile reports, and `{ restart:
+   * width, height, label, extension, route, models, metadata }`: `route` says in words which
+   * models ran and why, `models` names them, `metadata` says what the file carries besides the
+   * pixels ("colour profile, EXIF, 300 DPI") and what was left out. `onProgress` gets the worker's tile reports, and `{ restart:
    * true }` when a GPU failure makes the job start over.
    */
   async upscale(signal, file, options, onProgress) {

@@ -1,6 +1,7 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
 // and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`. Heavy work
-// never touches the page's main thread.
+// never touches the page's main thread; lossy WebP, which the wasm module cannot write, is
+// encoded here too, by the browser's own encoder (an OffscreenCanvas).
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
@@ -46,12 +47,71 @@ const methods = {
 
   async upscale({ bytes, options }, progress) {
     if (!engine) throw Object.assign(new Error('the upscaler has not started'), { name: 'backend' });
-    return engine.upscale(bytes, JSON.stringify(options), (report) => {
+    const result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
       progress(report, [report.pixels.buffer]);
       return running.cancelled;
     });
+    // Lossy WebP: the pixels, for this browser's encoder, and the metadata to put in its file.
+    const { pixels, pending, ...rest } = result;
+    if (!pending) return result;
+    try {
+      return { ...rest, bytes: await browserWebP(pixels, rest.width, rest.height, options.quality, pending) };
+    } finally {
+      pending.free();
+    }
   },
 };
+
+/** WebP's largest side. */
+const WEBP_MAX_SIDE = 16383;
+
+/**
+ * The pixels as a lossy WebP from this browser's own encoder (`quality` 1–100), with the job's
+ * colour profile, EXIF and XMP put in by `pending` (a PendingWebP). A browser without a WebP
+ * encoder hands back a PNG instead: that is refused, never passed on under WebP's name.
+ */
+async function browserWebP(pixels, width, height, quality, pending) {
+  if (width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE) {
+    throw Object.assign(new Error(`lossy WebP cannot store a ${width}×${height} image (at most ${WEBP_MAX_SIDE} pixels a side); choose PNG`), { name: 'encode' });
+  }
+  const canvas = new OffscreenCanvas(width, height);
+  canvas.getContext('2d').putImageData(new ImageData(pixels, width, height), 0, 0);
+  const blob = await canvas.convertToBlob({ type: 'image/webp', quality: quality / 100 });
+  if (blob.type !== 'image/webp') {
+    throw Object.assign(new Error(`this browser cannot encode lossy WebP (its encoder wrote ${blob.type || 'nothing'}): ` +
+      'choose WebP without a quality (lossless), JPEG or PNG'), { name: 'unsupported' });
+  }
+  return pending.finish(withoutEncoderMetadata(new Uint8Array(await blob.arrayBuffer())));
+}
+
+/**
+ * A WebP without the metadata chunks its encoder wrote (Chromium tags every WebP with its own
+ * sRGB profile), so that what the file carries is the job's alone: PendingWebP puts the job's in,
+ * but leaves the file as it is when the job keeps nothing. Anything that is not a WebP is
+ * returned unchanged, for finish() to refuse.
+ */
+function withoutEncoderMetadata(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fourcc = (at) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (bytes.length < 12 || fourcc(0) !== 'RIFF' || fourcc(8) !== 'WEBP') return bytes;
+  const chunks = [];
+  for (let at = 12; at + 8 <= bytes.length;) {
+    const size = view.getUint32(at + 4, true);
+    const end = Math.min(bytes.length, at + 8 + size + (size % 2));
+    if (!['ICCP', 'EXIF', 'XMP '].includes(fourcc(at))) chunks.push(bytes.slice(at, end));
+    at = end;
+  }
+  const vp8x = chunks.find((chunk) => String.fromCharCode(...chunk.subarray(0, 4)) === 'VP8X');
+  // Its flags no longer announce a profile (0x20), EXIF (0x08) or XMP (0x04).
+  if (vp8x) vp8x[8] &= ~0x2c;
+  const length = chunks.reduce((sum, chunk) => sum + chunk.length, 4);
+  const out = new Uint8Array(8 + length);
+  out.set(bytes.subarray(0, 4));
+  new DataView(out.buffer).setUint32(4, length, true);
+  out.set(bytes.subarray(8, 12), 8);
+  chunks.reduce((at, chunk) => (out.set(chunk, at), at + chunk.length), 12);
+  return out;
+}
 
 /** WebGPU when a hardware adapter exists (or the page insists), else the CPU; and why. `adapter`
  *  describes the WebGPU adapter, or is null when there is none. */
