@@ -8,7 +8,7 @@
 // AbortSignal stops that call only: a download that other calls wait for carries on.
 
 import { Upres } from './engine.js';
-import { JOB_OPTIONS, checkKeys, describe, invalid, jobOptions, outputName } from './job.js';
+import { JOB_OPTIONS, checkKeys, describe, formatSupport, invalid, isLossyWebP, jobOptions, outputName } from './job.js';
 import { unsupportedBrowser } from './messages.js';
 
 const OPTIONS = [...JOB_OPTIONS, 'signal', 'onProgress', 'modelBaseUrl'];
@@ -25,14 +25,20 @@ export async function upscale(input, options = {}) {
 }
 
 /**
- * upscale(), resolving to `{ blob, width, height, route }`: what the widget reports. `route` says
- * which model ran and why, e.g. "JPEG quality ≈ 72: compression-aware model".
+ * upscale(), resolving to `{ blob, width, height, route, metadata }`: what the widget reports.
+ * `route` says which model ran and why, e.g. "JPEG quality ≈ 72: compression-aware model";
+ * `metadata` what the file carries besides pixels, e.g. "colour profile, EXIF, 300 DPI".
  */
 export async function upscaleImage(input, options = {}) {
   checkKeys(options, OPTIONS, 'upscale()');
   const job = jobOptions(options);
   const { signal, onProgress } = callbacks(options);
   signal.throwIfAborted();
+  if (isLossyWebP(job)) {
+    // Said before anything is downloaded: lossy WebP is the browser's encoder's work.
+    const { webp } = await formatSupport();
+    if (!webp.lossy) throw Object.assign(new Error(`lossy WebP is not available: ${webp.reason}; leave out quality for lossless WebP`), { kind: 'unsupported' });
+  }
   const image = await encodedImage(input);
   signal.throwIfAborted();
   const engine = await startedEngine(options, signal, onProgress);
@@ -43,7 +49,7 @@ export async function upscaleImage(input, options = {}) {
   const blob = input instanceof File
     ? new File([result.blob], outputName(input.name, result), { type: result.blob.type })
     : result.blob;
-  return { blob, width: result.width, height: result.height, route: result.route };
+  return { blob, width: result.width, height: result.height, route: result.route, metadata: result.metadata };
 }
 
 /**
@@ -55,21 +61,25 @@ export async function preload(options = {}) {
   checkKeys(options, ['signal', 'onProgress', 'modelBaseUrl'], 'preload()');
   const { signal, onProgress } = callbacks(options);
   const engine = await startedEngine(options, signal, onProgress);
-  return engine.capabilities(signal);
+  return { ...(await engine.capabilities(signal)), formats: await formatSupport() };
 }
 
 /**
- * `{ backend, reason, adapter, started }`: "webgpu" or "cpu" (null when this browser cannot run
- * upres at all) and why; the WebGPU adapter's `{ vendor, architecture, device, description,
- * fallback }`, or null; and whether the engine already runs (else `backend` is the one it would
- * start on). Downloads neither the wasm module nor the models.
+ * `{ backend, reason, adapter, started, formats }`: "webgpu" or "cpu" (null when this browser
+ * cannot run upres at all) and why; the WebGPU adapter's `{ vendor, architecture, device,
+ * description, fallback }`, or null; whether the engine already runs (else `backend` is the one
+ * it would start on); and which output formats this browser can have, `{ png, jpeg, webp, avif }`
+ * each `{ lossless, lossy }` with a `reason` where one is missing (lossy WebP needs the browser's
+ * WebP encoder; AVIF is the command line's alone). Downloads neither the wasm module nor the
+ * models.
  */
 export async function capabilities(options = {}) {
   checkKeys(options, ['signal', 'modelBaseUrl'], 'capabilities()');
   const { signal } = callbacks(options);
+  const formats = await formatSupport();
   const problem = unsupportedBrowser();
-  if (problem) return { backend: null, reason: problem, adapter: null, started: false };
-  return sharedEngine(options.modelBaseUrl).engine.capabilities(signal);
+  if (problem) return { backend: null, reason: problem, adapter: null, started: false, formats };
+  return { ...(await sharedEngine(options.modelBaseUrl).engine.capabilities(signal)), formats };
 }
 
 // ---- The shared engine ---------------------------------------------------------------------

@@ -1,8 +1,12 @@
-// <upres-upscaler scale="4" | long-edge="2000" format="jpeg" quality="90" input="auto"
-// for="input-id">: a drop zone, a button and a progress bar that upscale an image in this
-// browser, for pages that are not ours (a store's product form). The attributes are upscale()'s
-// options (job.js); `input` says which model suits the images: "auto" (a JPEG's compression
-// decides), "compressed" (photos, JPEGs) or "clean" (PNG, lossless). Bound to the page's own
+// <upres-upscaler scale="4" | long-edge="2000" | print="A4@300" fit="cover" format="jpeg"
+// quality="90" input="auto" metadata="no-location" for="input-id">: a drop zone, a button and a
+// progress bar that upscale an image in this browser, for pages that are not ours (a store's
+// product form). The attributes are upscale()'s options (job.js), and each is also a property
+// (`longEdge` for long-edge, `htmlFor` for for); `print` is a print size as the command line
+// writes it ("8x10in@300", "A4@300"), `fit` how the image meets it; `quality` makes WebP lossy;
+// `input` says which model suits the images: "auto" (a JPEG's compression decides),
+// "compressed" (photos, JPEGs) or "clean" (PNG, lossless); `metadata` which of the original's
+// metadata the result keeps ("no-location", "all", "color" or "none"). Bound to the page's own
 // <input type="file"> (`for`), it upscales what is chosen there too and puts the result into
 // that input, so the form's ordinary submit sends the upscaled file; until then the input
 // reports itself invalid, so the form is not sent with the small original. When upscaling fails
@@ -14,11 +18,12 @@
 // widget's root, in pixels rather than rem, which follows the page's root font size.
 //
 // Events (they bubble and cross shadow roots): `upres-progress` ({ stage, done, total }),
-// `upres-done` ({ blob, width, height, route }: blob is a File named like `photo@2000px.jpg`,
-// route says which model ran and why) and `upres-error` ({ error, message }).
+// `upres-done` ({ blob, width, height, route, metadata }: blob is a File named like
+// `photo@2000px.jpg`, route says which model ran and why, metadata what the file carries besides
+// the pixels) and `upres-error` ({ error, message }).
 
 import { upscaleImage } from './api.js';
-import { jobOptions } from './job.js';
+import { FITS, describe, describePrint, invalid, jobOptions, parsePrint } from './job.js';
 import { describeError } from './messages.js';
 
 const sheet = new CSSStyleSheet();
@@ -50,7 +55,7 @@ const failed = (message) => `This image could not be upscaled: ${message.replace
   '“Use the original” to send it as it is.';
 
 class UpresUpscaler extends HTMLElement {
-  static observedAttributes = ['for', 'scale', 'long-edge', 'format', 'quality', 'input'];
+  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata'];
 
   #widget;
   #picker;
@@ -164,16 +169,22 @@ class UpresUpscaler extends HTMLElement {
     };
     const scale = value('scale');
     const longEdge = value('long-edge');
+    const print = this.getAttribute('print');
+    const fit = this.getAttribute('fit');
     const quality = value('quality');
-    if (scale !== undefined && longEdge !== undefined) {
-      throw Object.assign(new TypeError('<upres-upscaler> takes a scale or a long-edge attribute, not both'), { kind: 'parameter' });
+    if ([scale, longEdge, print ?? undefined].filter((size) => size !== undefined).length > 1) {
+      throw invalid('<upres-upscaler> takes one of the scale, long-edge and print attributes, not several', TypeError);
     }
+    if (fit !== null && print === null) throw invalid('fit applies to a print size: give a print attribute too', TypeError);
+    if (fit !== null && !FITS.includes(fit)) throw invalid(`fit must be "contain" or "cover", not ${describe(fit)}`);
     return {
       ...(scale !== undefined && { scale }),
       ...(longEdge !== undefined && { target: { longEdge } }),
+      ...(print !== null && { target: { print: { ...parsePrint(print, 'print'), ...(fit !== null && { fit }) } } }),
       ...(this.hasAttribute('format') && { format: this.getAttribute('format') }),
       ...(quality !== undefined && { quality }),
       ...(this.hasAttribute('input') && { input: this.getAttribute('input') }),
+      ...(this.hasAttribute('metadata') && { metadata: this.getAttribute('metadata') }),
     };
   }
 
@@ -189,7 +200,8 @@ class UpresUpscaler extends HTMLElement {
       return this.#show(describeError(error), true);
     }
     this.#picker.multiple = input?.multiple ?? false;
-    const size = job.target.scale ? `${job.target.scale}×` : `to ${job.target.longEdge} px on the long edge`;
+    const { scale, longEdge, print } = job.target;
+    const size = scale ? `${scale}×` : longEdge ? `to ${longEdge} px on the long edge` : `for printing ${describePrint(print)}`;
     this.#show(input
       ? `Images chosen for the form are upscaled ${size} in this browser before it sends them.`
       : `Images are upscaled ${size} in this browser: nothing is uploaded.`);
@@ -309,6 +321,26 @@ class UpresUpscaler extends HTMLElement {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
+}
+
+// Each attribute as a property too, as HTML's own elements reflect theirs: strings, or null when
+// the attribute is absent; setting null or undefined removes it.
+const PROPERTIES = {
+  htmlFor: 'for', scale: 'scale', longEdge: 'long-edge', print: 'print', fit: 'fit', format: 'format', quality: 'quality',
+  input: 'input', metadata: 'metadata',
+};
+for (const [property, attribute] of Object.entries(PROPERTIES)) {
+  Object.defineProperty(UpresUpscaler.prototype, property, {
+    get() {
+      return this.getAttribute(attribute);
+    },
+    set(value) {
+      if (value === null || value === undefined) this.removeAttribute(attribute);
+      else this.setAttribute(attribute, String(value));
+    },
+    configurable: true,
+    enumerable: true,
+  });
 }
 
 if (!customElements.get('upres-upscaler')) customElements.define('upres-upscaler', UpresUpscaler);
