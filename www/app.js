@@ -9,9 +9,9 @@
 // a finished image's result is never lost to a change of settings or a cancel.
 
 import { Upres } from './engine.js';
-import { outputName } from './job.js';
+import { PAPERS, describePrint, formatSupport, outputName, printPixels } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
-import { describeSettings, loadOptions, pageJob, saveOptions } from './options.js';
+import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
 import { zipSync } from './vendor/fflate.js';
 import './compare.js';
 
@@ -25,6 +25,8 @@ const upres = new Upres();
  */
 const items = [];
 let options = loadOptions();
+/** What this browser can write (job.js's formatSupport()); null until it is known. */
+let formats = null;
 let engineReady = false;
 /** The image being upscaled and the controller that cancels it; null between images. */
 let running = null;
@@ -55,46 +57,101 @@ const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 /** The job the current options ask for, as a key to compare results' settings with. */
 const currentKey = () => JSON.stringify(pageJob(options));
 
-function showOptions() {
+/** The papers of job.js in the print size menu, before "Custom size": paper, then photo prints. */
+function listPapers() {
+  const select = form.elements.paper;
+  for (const [kind, label] of [['paper', 'Paper'], ['photo', 'Photo prints']]) {
+    const group = Object.assign(document.createElement('optgroup'), { label });
+    for (const [key, paper] of Object.entries(PAPERS).filter(([, p]) => p.kind === kind)) {
+      const size = paper.kind === 'photo' ? '' : ` (${paper.width}×${paper.height} ${paper.unit})`;
+      group.append(new Option(`${paper.name}${size}`, key));
+    }
+    select.insertBefore(group, select.lastElementChild);
+  }
+}
+
+/**
+ * Shows the options in the form, with what follows from them: the quality where the format has
+ * one, the custom print size when it is chosen, the print's size in pixels. `editing`, the field
+ * being typed in, keeps what it shows (a half-typed "8." is not yet a number); it is tidied when
+ * the person leaves it.
+ */
+function showOptions(editing = null) {
   for (const [name, value] of Object.entries(options)) {
     const field = form.elements[name];
+    if (field === editing) continue;
     if (field instanceof RadioNodeList) field.value = value;
     else if (field) field.value = String(value);
   }
-  const jpeg = options.format === 'jpeg';
+  const lossy = hasQuality(options);
   $('quality-value').textContent = String(options.quality);
-  form.elements.quality.disabled = !jpeg;
-  $('quality-note').textContent = jpeg
+  form.elements.quality.disabled = !lossy;
+  $('quality-note').textContent = lossy
     ? 'Higher keeps more detail and makes larger files.'
-    : 'Only JPEG has a quality setting: PNG and WebP keep every pixel as it is.';
+    : 'Only JPEG and lossy WebP have a quality: PNG and lossless WebP keep every pixel as it is.';
+
+  $('print-custom').hidden = options.paper !== 'custom';
+  const { print } = pageJob({ ...options, size: 'print' }).target;
+  const [width, height] = printPixels(print);
+  $('print-note').textContent = `${describePrint(print)} is ${width}×${height} pixels, turned to match each image; ` +
+    'the file says to print it at that size.';
+  $('metadata-note').textContent = {
+    'no-location': 'The colour profile, camera, date, copyright and DPI go with each image; where a photo was taken (GPS) does not.',
+    all: 'Everything goes with each image, including where a photo was taken (GPS).',
+    color: 'Only what changes how the image looks and prints: its colour profile and DPI.',
+    none: 'Nothing from the original: no colour profile, camera details or location (a print size still sets the DPI).',
+  }[options.metadata];
+}
+
+/** Says which formats this browser cannot write, and why; lossy WebP is offered only where the
+ *  browser has a WebP encoder. */
+function showFormats() {
+  const lossyWebP = form.elements.format.querySelector('option[value="webp-lossy"]');
+  lossyWebP.disabled = !formats.webp.lossy;
+  if (lossyWebP.disabled) lossyWebP.textContent = 'WebP (lossy): not in this browser';
+  const reasons = [
+    !formats.webp.lossy && `Lossy WebP: ${formats.webp.reason}.`,
+    `${formats.avif.reason}.`,
+  ];
+  $('format-note').textContent = reasons.filter(Boolean).join(' ');
 }
 
 function readOptions() {
   const value = (name) => form.elements[name].value;
   const number = (name) => Number.parseInt(value(name), 10);
+  const decimal = (name) => Number.parseFloat(value(name));
   return {
     size: value('size'), scale: number('scale'), longEdge: number('longEdge'), width: number('width'),
-    height: number('height'), fit: value('fit'), format: value('format'), quality: number('quality'), input: value('input'),
+    height: number('height'), fit: value('fit'), paper: value('paper'), printWidth: decimal('printWidth'),
+    printHeight: decimal('printHeight'), printUnit: value('printUnit'), dpi: number('dpi'), printFit: value('printFit'),
+    format: value('format'), quality: number('quality'), input: value('input'), metadata: value('metadata'),
     backend: value('backend'),
   };
 }
+
+/** Which kind of size each size field belongs to: typing in one selects its kind. */
+const SIZE_KIND = {
+  scale: 'scale', longEdge: 'longEdge', width: 'box', height: 'box', fit: 'box',
+  paper: 'print', printWidth: 'print', printHeight: 'print', printUnit: 'print', dpi: 'print', printFit: 'print',
+};
 
 form.addEventListener('input', (event) => {
   const backendBefore = options.backend;
   saveOptions(readOptions());
   options = loadOptions();
-  // Typing a size selects the kind of size it belongs to.
-  const kind = { scale: 'scale', longEdge: 'longEdge', width: 'box', height: 'box', fit: 'box' }[event.target.name];
+  const kind = SIZE_KIND[event.target.name];
   if (kind && options.size !== kind) {
     saveOptions({ ...options, size: kind });
     options = loadOptions();
   }
-  showOptions();
+  showOptions(event.target);
   if (options.backend !== backendBefore) startEngine();
   // Which results the new settings make out of date, which warnings apply.
   for (const item of items) render(item);
   updateButtons();
 });
+// A field left with what is not a valid value shows the value in use again.
+form.addEventListener('change', () => showOptions());
 form.addEventListener('submit', (event) => event.preventDefault());
 
 /** The options' warning: JPEG cannot keep the transparency of an image in the queue. */
@@ -187,8 +244,9 @@ function render(item) {
   li.append(line);
 
   if (result) {
-    // Which model made the result, and why; then the settings it was made with.
+    // Which model made the result, and why; what the file carries; the settings it was made with.
     li.append(element('small', 'route', result.route));
+    li.append(element('small', 'metadata', `Metadata kept: ${result.metadata.replace(/^no metadata/, 'none')}.`));
     const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
   }
@@ -501,8 +559,17 @@ async function offlineReady() {
 }
 
 async function main() {
+  listPapers();
   showOptions();
   updateButtons();
+  formats = await formatSupport();
+  showFormats();
+  if (options.format === 'webp-lossy' && !formats.webp.lossy) {
+    // Remembered from a browser that could: lossless WebP is the nearest this one can write.
+    saveOptions({ ...options, format: 'webp' });
+    options = loadOptions();
+    showOptions();
+  }
   const problem = unsupportedBrowser();
   if (problem) {
     $('loading').hidden = true;

@@ -1,12 +1,26 @@
 // The page's options, remembered (localStorage): a job as job.js defines it, plus the page's own
-// choices on top, which kind of size is in use and the backend. Anything missing or invalid in
-// storage falls back to its default, so a stale or edited entry never breaks the page.
+// choices on top: which kind of size is in use, the print size as the page asks for it (a named
+// paper or a custom size), lossless or lossy WebP, and the backend. Anything missing or invalid
+// in storage falls back to its default, so a stale or edited entry never breaks the page.
 
-import { DEFAULTS as JOB_DEFAULTS, FITS, FORMATS, INPUTS, SCALES, isQuality, isSide, jobOptions } from './job.js';
+import {
+  DEFAULTS as JOB_DEFAULTS, FITS, INPUTS, METADATA, PAPERS, SCALES, describePrint, isDpi, isPrintSide, isQuality, isSide, jobOptions,
+} from './job.js';
+
+/** The page's output choices: job.js's formats, with WebP twice, lossless or lossy (at the
+ *  quality, by the browser's own encoder). */
+export const OUTPUTS = ['png', 'jpeg', 'webp', 'webp-lossy'];
+/** A custom print size's units (the named papers may be in millimetres). */
+export const CUSTOM_UNITS = ['in', 'cm'];
 
 const DEFAULTS = Object.freeze({
   ...JOB_DEFAULTS,
-  size: 'scale', // 'scale' | 'longEdge' | 'box': which of the sizes below applies
+  size: 'scale', // 'scale' | 'longEdge' | 'box' | 'print': which of the sizes below applies
+  paper: JOB_DEFAULTS.paper, // a key of PAPERS, or 'custom' for the size below
+  printWidth: 8,
+  printHeight: 10,
+  printUnit: 'in',
+  printFit: 'contain',
   backend: 'auto', // 'auto' | 'webgpu' | 'cpu'
 });
 
@@ -34,40 +48,63 @@ export function saveOptions(options, storage = localStorage) {
 function sanitize(o) {
   const valid = (v, ok, fallback) => (ok(v) ? v : fallback);
   const oneOf = (v, allowed, fallback) => (allowed.includes(v) ? v : fallback);
+  const printUnit = oneOf(o.printUnit, CUSTOM_UNITS, DEFAULTS.printUnit);
+  // A size remembered in the other unit would be another size: both go back to the default.
+  const custom = isPrintSide(o.printWidth, printUnit) && isPrintSide(o.printHeight, printUnit)
+    ? { printWidth: o.printWidth, printHeight: o.printHeight, printUnit }
+    : { printWidth: DEFAULTS.printWidth, printHeight: DEFAULTS.printHeight, printUnit: DEFAULTS.printUnit };
   return {
-    size: oneOf(o.size, ['scale', 'longEdge', 'box'], DEFAULTS.size),
+    size: oneOf(o.size, ['scale', 'longEdge', 'box', 'print'], DEFAULTS.size),
     scale: oneOf(o.scale, SCALES, DEFAULTS.scale),
     longEdge: valid(o.longEdge, isSide, DEFAULTS.longEdge),
     width: valid(o.width, isSide, DEFAULTS.width),
     height: valid(o.height, isSide, DEFAULTS.height),
     fit: oneOf(o.fit, FITS, DEFAULTS.fit),
-    format: oneOf(o.format, FORMATS, DEFAULTS.format),
+    paper: oneOf(o.paper, [...Object.keys(PAPERS), 'custom'], DEFAULTS.paper),
+    ...custom,
+    dpi: valid(o.dpi, isDpi, DEFAULTS.dpi),
+    printFit: oneOf(o.printFit, FITS, DEFAULTS.printFit),
+    format: oneOf(o.format, OUTPUTS, DEFAULTS.format),
     quality: valid(o.quality, isQuality, DEFAULTS.quality),
     input: oneOf(o.input, INPUTS, DEFAULTS.input),
+    metadata: oneOf(o.metadata, METADATA, DEFAULTS.metadata),
     backend: oneOf(o.backend, ['auto', 'webgpu', 'cpu'], DEFAULTS.backend),
   };
 }
 
+/** Whether the options' format takes the quality: JPEG and lossy WebP. */
+export const hasQuality = (o) => o.format === 'jpeg' || o.format === 'webp-lossy';
+
+/** The print size the options ask for, as job.js takes it. */
+const printOf = (o) => (o.paper === 'custom'
+  ? { width: o.printWidth, height: o.printHeight, unit: o.printUnit, dpi: o.dpi, fit: o.printFit }
+  : { paper: o.paper, dpi: o.dpi, fit: o.printFit });
+
 /** The worker's job for the page's options: the size of the chosen kind, and the quality for
- *  JPEG only (PNG and WebP output are lossless). */
+ *  JPEG and lossy WebP only (PNG and lossless WebP keep every pixel). */
 export function pageJob(o) {
   const size = {
     scale: { scale: o.scale },
     longEdge: { target: { longEdge: o.longEdge } },
     box: { target: { width: o.width, height: o.height, fit: o.fit } },
+    print: { target: { print: printOf(o) } },
   }[o.size];
-  return jobOptions({ ...size, format: o.format, ...(o.format === 'jpeg' && { quality: o.quality }), input: o.input });
+  const format = o.format === 'webp-lossy' ? 'webp' : o.format;
+  return jobOptions({ ...size, format, ...(hasQuality(o) && { quality: o.quality }), input: o.input, metadata: o.metadata });
 }
 
 /** The options in a few words, as the queue shows which settings made a result: "4× · PNG",
- *  "long edge 2000 px · JPEG 90", "1920×1080 px, fill and crop · WebP · clean model". */
+ *  "long edge 2000 px · JPEG 90", "1920×1080 px, fill and crop · WebP 80 · clean model",
+ *  "A4 at 300 DPI · PNG · no metadata". */
 export function describeSettings(o) {
   const size = {
     scale: `${o.scale}×`,
     longEdge: `long edge ${o.longEdge} px`,
     box: `${o.width}×${o.height} px, ${o.fit === 'cover' ? 'fill and crop' : 'fit inside'}`,
+    print: () => describePrint(pageJob(o).target.print),
   }[o.size];
-  const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP' }[o.format];
+  const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP lossless', 'webp-lossy': `WebP ${o.quality}` }[o.format];
   const input = { auto: '', clean: 'clean model', compressed: 'compression-aware model' }[o.input];
-  return [size, format, input].filter(Boolean).join(' · ');
+  const metadata = { 'no-location': '', all: 'all metadata, location too', color: 'colour profile and DPI only', none: 'no metadata' }[o.metadata];
+  return [typeof size === 'function' ? size() : size, format, input, metadata].filter(Boolean).join(' · ');
 }

@@ -458,7 +458,7 @@ test('plain words in the main view, the technical ones under Details; a transpar
 
   assert.equal(await page.inputValue('select[name="format"]'), 'png');
   assert.ok(await page.isDisabled('input[name="quality"]'));
-  assert.match(await page.textContent('#quality-note'), /Only JPEG has a quality setting/);
+  assert.match(await page.textContent('#quality-note'), /Only JPEG and lossy WebP have a quality/);
   const logo = await page.evaluate(async () => {
     const canvas = new OffscreenCanvas(48, 32);
     const context = canvas.getContext('2d');
