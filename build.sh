@@ -155,12 +155,15 @@ case "$cmd" in
     bench-encoders)
         # Each output format on a 2000×2000 upscale of the bench photo's centre: bytes, encode
         # time (the CLI's encoders, and Chromium's WebP encoder that the web app uses), PSNR-Y
-        # against the lossless file as Chromium decodes it; to bench/results/encoders.json, the
-        # README's format table and BENCHMARKS.md. A running `upres train` is stopped meanwhile.
+        # against the lossless file as Chromium decodes it, and what each encoder adds to a cold
+        # build; to bench/results/encoders.json and encoder-build.json, the README's format table
+        # and BENCHMARKS.md. A running `upres train` is stopped while the encoders are timed.
         photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
         [ -f "$photo" ] || { echo "bench-encoders: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
         cargo build --bin upres
         install_npm
+        # What the encoders add to a cold build (a throwaway crate, built on one core).
+        node scripts/encoder-build-cost.mjs > bench/results/encoder-build.json
         pattern=${BENCH_PAUSE-upres[-a-z]* train}
         if [ -n "$pattern" ]; then
             trap 'pkill -CONT -f "$pattern" || true' EXIT

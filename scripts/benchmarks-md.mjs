@@ -7,6 +7,7 @@
 //   batch.json        `./build.sh bench-batch` (catalog throughput)
 //   encoders.json     `./build.sh bench-encoders` (output formats: bytes, encode time, PSNR); its
 //                     table also goes into README.md between <!-- formats:begin/end -->
+//   encoder-build.json scripts/encoder-build-cost.mjs (what the native encoders add to a cold build)
 //
 //   node scripts/benchmarks-md.mjs [RESULTS_DIR [OUT_DIR]]   (default: bench/results, and BENCHMARKS.md
 //                                                           and bench/chart.svg in this folder)
@@ -29,6 +30,7 @@ const browser = read('browser.json');
 const native = read('native.json');
 const batch = read('batch.json');
 const encoders = read('encoders.json');
+const encoderBuild = read('encoder-build.json');
 const quality = [...readRows('quality-x2.json'), ...readRows('quality-x4.json')];
 if (!browser && !native && quality.length === 0) {
   console.error(`benchmarks-md: no results in ${dir}/: run ./build.sh bench-browser and ./build.sh bench`);
@@ -216,6 +218,11 @@ function encodersTable() {
         ms(f.encode_ms),
         f.psnr_y == null ? '∞' : `${f.psnr_y.toFixed(2)} dB`,
       ])),
+    ...(encoderBuild
+      ? ['', `What each encoder costs: the CLI's cold build grows by ${encoderBuild.lossy_webp_seconds} s of compiling for lossy WebP ` +
+          `(libwebp, C) and ${encoderBuild.avif_seconds} s for AVIF (rav1e and ravif), on one core (${encoderBuild.profile}); ` +
+          "the web app's download by nothing: its lossy WebP is the browser's own encoder, and it does not offer AVIF."]
+      : []),
   ];
 }
 
