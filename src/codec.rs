@@ -383,7 +383,8 @@ impl OutputFormat {
 
 /// Encodes an image, with optional alpha of the same size, to the bytes of a file that carries
 /// `metadata` (its colour profile, EXIF, XMP and density, each where the format has a place for it:
-/// AVIF keeps no XMP here, and density in AVIF and WebP is in the EXIF only).
+/// AVIF keeps no XMP here, and WebP and AVIF keep the density in EXIF only, so without EXIF they
+/// get a block that holds just the density).
 ///
 /// JPEG has no alpha channel, so a transparent image is composited over white, which is how
 /// most viewers show transparency.
@@ -450,11 +451,9 @@ pub fn with_webp_metadata(
     alpha: bool,
     metadata: &Metadata,
 ) -> Result<Vec<u8>> {
-    let extras = container::WebPExtras {
-        icc: metadata.icc.as_deref(),
-        exif: metadata.exif.as_deref(),
-        xmp: metadata.xmp.as_deref(),
-    };
+    let exif = metadata.exif_with_density();
+    let extras =
+        container::WebPExtras { icc: metadata.icc.as_deref(), exif: exif.as_deref(), xmp: metadata.xmp.as_deref() };
     container::webp(&bytes, width, height, alpha, extras)
         .ok_or_else(|| Error::Encode("the WebP encoder's output is not a still WebP image".into()))
 }
@@ -508,8 +507,8 @@ where
         #[cfg(feature = "lossy-encoders")]
         OutputFormat::Avif { quality, speed } => {
             let mut encoder = image::codecs::avif::AvifEncoder::new_with_speed_quality(&mut out, speed, quality);
-            if let Some(exif) = &metadata.exif {
-                encoder.exif(exif.clone());
+            if let Some(exif) = metadata.exif_with_density() {
+                encoder.exif(exif);
             }
             image.write_with_encoder(encoder)?;
         }

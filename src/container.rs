@@ -68,47 +68,52 @@ pub struct WebPExtras<'a> {
     pub xmp: Option<&'a [u8]>,
 }
 
-/// WebP: rebuilds the RIFF container in the extended format (`VP8X`, then `ICCP`, the image
-/// chunks, `EXIF`, `XMP `), as the WebP container specification orders them. `None` when
-/// `bytes` is not a still WebP.
+/// WebP: rebuilds the RIFF container with the image chunks of `bytes` and exactly `extras`: in the
+/// extended format (`VP8X`, then `ICCP`, the image chunks, `EXIF`, `XMP `, as the WebP container
+/// specification orders them) when there is metadata or alpha, else the simple one. Whatever
+/// metadata the encoder wrote itself is dropped (a browser tags every WebP with its own sRGB
+/// profile). `None` when `bytes` is not a still WebP.
 pub fn webp(bytes: &[u8], width: u32, height: u32, alpha: bool, extras: WebPExtras<'_>) -> Option<Vec<u8>> {
     if bytes.get(..4)? != b"RIFF" || bytes.get(8..12)? != b"WEBP" {
         return None;
     }
     let mut image = Vec::new();
+    let mut chunks = 0;
     let mut at = 12;
     while at < bytes.len() {
         let kind: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
         let size = u32::from_le_bytes(bytes.get(at + 4..at + 8)?.try_into().ok()?) as usize;
         let end = at.checked_add(8)?.checked_add(size)?.checked_add(size % 2)?.min(bytes.len());
         match &kind {
-            b"ALPH" | b"VP8 " | b"VP8L" => image.extend_from_slice(&bytes[at..end]),
+            b"ALPH" | b"VP8 " | b"VP8L" => {
+                image.extend_from_slice(&bytes[at..end]);
+                chunks += 1;
+            }
             b"ANIM" | b"ANMF" => return None,
             // The encoder's own VP8X and metadata are replaced.
             _ => {}
         }
         at = end;
     }
-    if image.is_empty() {
+    if chunks == 0 {
         return None;
     }
-    if extras.icc.is_none() && extras.exif.is_none() && extras.xmp.is_none() {
-        return Some(bytes.to_vec());
-    }
-    let mut flags = 0u8;
-    for (present, bit) in [(extras.icc.is_some(), 0x20), (alpha, 0x10), (extras.exif.is_some(), 0x08)] {
-        if present {
-            flags |= bit;
-        }
-    }
-    if extras.xmp.is_some() {
-        flags |= 0x04;
-    }
     let mut body = b"WEBP".to_vec();
-    let mut vp8x = vec![flags, 0, 0, 0];
-    vp8x.extend_from_slice(&(width.max(1) - 1).to_le_bytes()[..3]);
-    vp8x.extend_from_slice(&(height.max(1) - 1).to_le_bytes()[..3]);
-    riff_chunk(&mut body, b"VP8X", &vp8x);
+    let simple = chunks == 1 && extras.icc.is_none() && extras.exif.is_none() && extras.xmp.is_none();
+    if !simple {
+        let mut flags = 0u8;
+        for (present, bit) in
+            [(extras.icc.is_some(), 0x20), (alpha, 0x10), (extras.exif.is_some(), 0x08), (extras.xmp.is_some(), 0x04)]
+        {
+            if present {
+                flags |= bit;
+            }
+        }
+        let mut vp8x = vec![flags, 0, 0, 0];
+        vp8x.extend_from_slice(&(width.max(1) - 1).to_le_bytes()[..3]);
+        vp8x.extend_from_slice(&(height.max(1) - 1).to_le_bytes()[..3]);
+        riff_chunk(&mut body, b"VP8X", &vp8x);
+    }
     if let Some(icc) = extras.icc {
         riff_chunk(&mut body, b"ICCP", icc);
     }

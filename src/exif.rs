@@ -51,6 +51,16 @@ pub struct Rewrite {
     pub keep_location: bool,
 }
 
+/// A block that records only a density: for WebP and AVIF, which keep it nowhere else.
+pub fn with_density(dpi: f64) -> Vec<u8> {
+    let mut writer = Writer { out: b"MM\0*\0\0\0\0".to_vec(), little_endian: false };
+    let entries = writer.resolution(dpi).to_vec();
+    let ifd0 = writer.ifd(entries);
+    let header = writer.u32_bytes(ifd0);
+    writer.out[4..8].copy_from_slice(&header);
+    writer.out
+}
+
 /// An EXIF block (the TIFF structure, without JPEG's `Exif\0\0` prefix) as read.
 pub struct Exif<'a> {
     bytes: &'a [u8],
@@ -205,11 +215,7 @@ impl<'a> Exif<'a> {
         let mut entries: Vec<Entry> = ifd0.entries.iter().filter(|e| !dropped_tags(e.tag)).copied().collect();
         entries.push(writer.short(tag::ORIENTATION, 1));
         if let Some(dpi) = rewrite.dpi {
-            // Hundredths of a dot per inch: 300 is 30000/100, 72.009 stays 72.01.
-            let hundredths = (dpi * 100.0).round().clamp(1.0, f64::from(u32::MAX)) as u32;
-            entries.push(writer.rational(tag::X_RESOLUTION, hundredths, 100));
-            entries.push(writer.rational(tag::Y_RESOLUTION, hundredths, 100));
-            entries.push(writer.short(tag::RESOLUTION_UNIT, 2));
+            entries.extend(writer.resolution(dpi));
         }
         if let Some(offset) = exif_offset {
             entries.push(writer.long(tag::EXIF_IFD, offset));
@@ -319,6 +325,17 @@ impl Writer {
         self.out.extend_from_slice(&n);
         self.out.extend_from_slice(&d);
         Entry { tag, kind: RATIONAL, count: 1, raw: self.u32_bytes(at) }
+    }
+
+    /// The three entries of a density in dots per inch, in hundredths (300 is 30000/100, and
+    /// 72.009 stays 72.01).
+    fn resolution(&mut self, dpi: f64) -> [Entry; 3] {
+        let hundredths = (dpi * 100.0).round().clamp(1.0, f64::from(u32::MAX)) as u32;
+        [
+            self.rational(tag::X_RESOLUTION, hundredths, 100),
+            self.rational(tag::Y_RESOLUTION, hundredths, 100),
+            self.short(tag::RESOLUTION_UNIT, 2),
+        ]
     }
 
     /// Writes an IFD (entries sorted by tag, as TIFF requires, no next IFD); returns its offset.

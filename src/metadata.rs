@@ -114,6 +114,12 @@ impl Metadata {
         out
     }
 
+    /// The EXIF block for a format that keeps the density nowhere else (WebP, AVIF): the block,
+    /// or one that records just the density.
+    pub fn exif_with_density(&self) -> Option<Vec<u8>> {
+        self.exif.clone().or_else(|| self.dpi.map(crate::exif::with_density))
+    }
+
     /// Nothing kept and nothing left out: nothing to say.
     pub fn is_empty(&self) -> bool {
         self.icc.is_none() && self.exif.is_none() && self.xmp.is_none() && self.dpi.is_none() && self.dropped.is_empty()

@@ -81,36 +81,9 @@ async function browserWebP(pixels, width, height, quality, pending) {
     throw Object.assign(new Error(`this browser cannot encode lossy WebP (its encoder wrote ${blob.type || 'nothing'}): ` +
       'choose WebP without a quality (lossless), JPEG or PNG'), { name: 'unsupported' });
   }
-  return pending.finish(withoutEncoderMetadata(new Uint8Array(await blob.arrayBuffer())));
-}
-
-/**
- * A WebP without the metadata chunks its encoder wrote (Chromium tags every WebP with its own
- * sRGB profile), so that what the file carries is the job's alone: PendingWebP puts the job's in,
- * but leaves the file as it is when the job keeps nothing. Anything that is not a WebP is
- * returned unchanged, for finish() to refuse.
- */
-function withoutEncoderMetadata(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fourcc = (at) => String.fromCharCode(...bytes.subarray(at, at + 4));
-  if (bytes.length < 12 || fourcc(0) !== 'RIFF' || fourcc(8) !== 'WEBP') return bytes;
-  const chunks = [];
-  for (let at = 12; at + 8 <= bytes.length;) {
-    const size = view.getUint32(at + 4, true);
-    const end = Math.min(bytes.length, at + 8 + size + (size % 2));
-    if (!['ICCP', 'EXIF', 'XMP '].includes(fourcc(at))) chunks.push(bytes.slice(at, end));
-    at = end;
-  }
-  const vp8x = chunks.find((chunk) => String.fromCharCode(...chunk.subarray(0, 4)) === 'VP8X');
-  // Its flags no longer announce a profile (0x20), EXIF (0x08) or XMP (0x04).
-  if (vp8x) vp8x[8] &= ~0x2c;
-  const length = chunks.reduce((sum, chunk) => sum + chunk.length, 4);
-  const out = new Uint8Array(8 + length);
-  out.set(bytes.subarray(0, 4));
-  new DataView(out.buffer).setUint32(4, length, true);
-  out.set(bytes.subarray(8, 12), 8);
-  chunks.reduce((at, chunk) => (out.set(chunk, at), at + chunk.length), 12);
-  return out;
+  // finish() keeps only the job's metadata: the browser's own (Chromium tags every WebP with its
+  // sRGB profile) is dropped.
+  return pending.finish(new Uint8Array(await blob.arrayBuffer()));
 }
 
 /** WebGPU when a hardware adapter exists (or the page insists), else the CPU; and why. `adapter`

@@ -224,7 +224,11 @@ fn all_keeps_the_location_and_none_keeps_nothing() {
 
         let colour = Carried::read(&run(&upscaler, &input, Target::Scale(2), format, MetadataChoice::Color).bytes);
         assert_eq!(colour.icc, Some(icc_profile()), "{}", format.name());
-        assert!(colour.exif.is_none() && colour.xmp.is_none(), "{}", format.name());
+        assert!(colour.xmp.is_none() && colour.field(Tag::Make).is_none(), "{}", format.name());
+        // The density stays, in EXIF where the format has no other place for it.
+        assert_eq!(colour.exif_dpi().or(colour.container_dpi).map(f64::round), Some(300.0), "{}", format.name());
+        let needs_exif = matches!(format, OutputFormat::WebP { .. } | OutputFormat::Avif { .. });
+        assert_eq!(colour.exif.is_some(), needs_exif, "{}: EXIF only for the density", format.name());
     }
 }
 
@@ -340,6 +344,18 @@ fn the_cli_keeps_metadata_and_writes_print_sizes() {
     let result = upres(&["upscale", s(&landscape), "-o", s(&out), "--print", "8x10ft"]);
     assert_eq!(result.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&result.stderr).contains("cannot read the print size"));
+}
+
+#[test]
+fn a_webp_carries_only_the_jobs_metadata_whatever_its_encoder_wrote() {
+    // A WebP as a browser writes it: tagged with the encoder's own sRGB profile.
+    let plain = codec::encode(&common::pattern(8, 6), None, OutputFormat::WebP { quality: None }, &Metadata::default())
+        .unwrap();
+    let tagged = Metadata { icc: Some(b"browser sRGB".to_vec()), ..Metadata::default() };
+    let browsers = codec::with_webp_metadata(plain.clone(), 8, 6, false, &tagged).unwrap();
+    assert_eq!(Carried::read(&browsers).icc.as_deref(), Some(&b"browser sRGB"[..]));
+    let finished = codec::with_webp_metadata(browsers, 8, 6, false, &Metadata::default()).unwrap();
+    assert_eq!(finished, plain, "the simple format again, without the encoder's profile");
 }
 
 #[test]
