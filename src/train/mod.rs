@@ -305,7 +305,13 @@ fn initialise_body(net: TrainNet, checkpoint_dir: &Path, device: &Device) -> Res
         .init_train(device)
         .try_load_record(read_record(&checkpoint_dir.join("net.bpk"))?)
         .map_err(|e| Error::Model(format!("{}: {e}", checkpoint_dir.display())))?;
-    let described = format!("{} at step {}", checkpoint_dir.display(), donor_state.step);
+    let mut described = format!("{} at step {}", checkpoint_dir.display(), donor_state.step);
+    if donor_config.blocks < net.blocks() {
+        described.push_str(&format!(
+            " ({} × {}, deepened with identity layers between its own)",
+            donor_config.channels, donor_config.blocks
+        ));
+    }
     Ok((net.with_body_from(&donor)?, described))
 }
 

@@ -121,6 +121,11 @@ pub struct TrainNet {
 }
 
 impl TrainNet {
+    /// Hidden layers (all but the first and the last).
+    pub fn blocks(&self) -> usize {
+        self.blocks.len() - 2
+    }
+
     /// Same contract as [`Net::forward`].
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         forward_chain(input, self.blocks.len(), &self.activations, self.scale, |index, x| self.blocks[index].forward(x))
