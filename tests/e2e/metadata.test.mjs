@@ -1,17 +1,19 @@
 // Faithful output: a photo's colour profile, EXIF (rewritten: upright, the new size, no GPS unless
-// asked), XMP and print density travel into PNG, JPEG and lossy WebP, through the page, the
-// widget and the API; "none" keeps nothing; a print size makes its pixels and writes its DPI;
-// lossy WebP is the browser's own encoder's, and is never anything else under WebP's name; AVIF
-// is listed as unavailable, with the reason.
+// asked), XMP and print density travel from a JPEG, PNG or WebP into PNG, JPEG and lossy WebP,
+// through the page, the widget and the API; "none" keeps nothing; a print size makes its pixels
+// and writes its DPI; lossy WebP is the browser's own encoder's, and is never anything else under
+// WebP's name; AVIF is listed as unavailable, with the reason.
 //
-// The fixture is made here: a JPEG from the page's canvas, its own APP segments replaced by a JFIF
-// header saying 300 DPI, an EXIF block built by hand (camera, date, copyright, orientation 6,
-// 300 DPI, a GPS position), an XMP packet and a small RGB colour profile. The outputs are read
-// here too, byte by byte: PNG chunks, JPEG segments, WebP's RIFF chunks and the EXIF inside.
+// The fixtures are made here: an EXIF block built by hand (camera, date, copyright, orientation
+// 6, 300 DPI, a GPS position), an XMP packet and a small RGB colour profile, spliced into what
+// the page's canvas encodes, in the place each container keeps them: a JPEG (JFIF at 300 DPI,
+// APP1 EXIF and XMP, APP2 ICC), a PNG (iCCP, eXIf, iTXt, pHYs at 300 DPI) and an extended-format
+// WebP (VP8X, ICCP, EXIF, XMP; its DPI is EXIF's). The outputs are read here too, byte by byte:
+// PNG chunks, JPEG segments, WebP's RIFF chunks and the EXIF inside.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { inflateSync } from 'node:zlib';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import * as h from './harness.mjs';
 
 let env;
@@ -163,6 +165,133 @@ async function cameraJpeg(page, width, height, littleEndian = false) {
     segment(0xe1, Buffer.concat([Buffer.from('http://ns.adobe.com/xap/1.0/\0', 'latin1'), Buffer.from(XMP, 'utf8')])),
     segment(0xe2, Buffer.concat([Buffer.from('ICC_PROFILE\0', 'latin1'), Buffer.from([1, 1]), ICC])),
     base.subarray(at),
+  ]);
+}
+
+/** testImage() as a file of MIME `type` that `page`'s canvas encodes (at `quality`, 0–1, for lossy types). */
+async function canvasInPage(page, width, height, type, quality) {
+  const bytes = await page.evaluate(async ({ width, height, rgb, type, quality }) => {
+    const rgba = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+    const canvas = Object.assign(document.createElement('canvas'), { width, height });
+    canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, type, quality));
+    return [...new Uint8Array(await blob.arrayBuffer())];
+  }, { width, height, rgb: [...h.testImage(width, height)], type, quality });
+  return Buffer.from(bytes);
+}
+
+const PNG_SIGNATURE = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+
+/** A PNG chunk: big-endian length, type, data, and the CRC-32 of type and data. */
+function pngChunk(type, data) {
+  const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const out = Buffer.alloc(4 + typed.length + 4);
+  out.writeUInt32BE(data.length, 0);
+  typed.copy(out, 4);
+  out.writeUInt32BE(crc32(typed), 4 + typed.length);
+  return out;
+}
+
+/** A PNG's chunks in file order: [{ type, data }]. */
+function pngChunks(bytes) {
+  assert.ok(bytes.subarray(0, 8).equals(PNG_SIGNATURE), 'a PNG');
+  const chunks = [];
+  for (let at = 8; at + 12 <= bytes.length;) {
+    const length = bytes.readUInt32BE(at);
+    chunks.push({ type: bytes.toString('latin1', at + 4, at + 8), data: bytes.subarray(at + 8, at + 8 + length) });
+    at += 12 + length;
+  }
+  return chunks;
+}
+
+/**
+ * A `width`×`height` PNG from `page`'s canvas (Chromium writes RGBA, opaque here, which upres
+ * reads as RGB), its chunks besides IHDR, IDAT and IEND dropped, with the camera's metadata as
+ * PNG keeps it, all before the pixels: iCCP (the profile, zlib-compressed), eXIf (the TIFF block,
+ * with no `Exif\0\0` prefix), XMP in an uncompressed iTXt under Adobe's keyword, and pHYs at
+ * 300 DPI (11811 pixels per metre). Decoded upright it is `height`×`width` (orientation 6).
+ */
+async function cameraPng(page, width, height) {
+  const chunks = pngChunks(await canvasInPage(page, width, height, 'image/png'));
+  const [header] = chunks.filter(({ type }) => type === 'IHDR');
+  const pixels = chunks.filter(({ type }) => type === 'IDAT');
+  const density = Buffer.alloc(9);
+  density.writeUInt32BE(11811, 0);
+  density.writeUInt32BE(11811, 4);
+  density[8] = 1; // the metre
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    pngChunk('IHDR', header.data),
+    // Profile name, \0, compression method 0 (zlib), the compressed profile.
+    pngChunk('iCCP', Buffer.concat([Buffer.from('upres test\0\0', 'latin1'), deflateSync(ICC)])),
+    pngChunk('eXIf', cameraExif(false, width, height)),
+    // Keyword, \0, not compressed, method 0, no language \0, no translated keyword \0, the text.
+    pngChunk('iTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0\0\0\0', 'latin1'), Buffer.from(XMP, 'utf8')])),
+    pngChunk('pHYs', density),
+    ...pixels.map(({ data }) => pngChunk('IDAT', data)),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A RIFF chunk: FourCC, little-endian length, data, and a zero pad byte after odd lengths. */
+function riffChunk(type, data) {
+  const header = Buffer.alloc(8);
+  header.write(type, 0, 'latin1');
+  header.writeUInt32LE(data.length, 4);
+  return Buffer.concat([header, data, Buffer.alloc(data.length % 2)]);
+}
+
+/** A WebP file's chunks in file order: [{ type, data }]. */
+function webpChunks(bytes) {
+  assert.ok(bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP', 'a WebP');
+  const chunks = [];
+  for (let at = 12; at + 8 <= bytes.length;) {
+    const length = bytes.readUInt32LE(at + 4);
+    chunks.push({ type: bytes.toString('latin1', at, at + 4), data: bytes.subarray(at + 8, at + 8 + length) });
+    at += 8 + length + (length % 2);
+  }
+  return chunks;
+}
+
+/** A WebP file: `RIFF`, the size of what follows, `WEBP`, then the chunks (from riffChunk). */
+function webpFile(chunks) {
+  const header = Buffer.from('RIFF\0\0\0\0WEBP', 'latin1');
+  const body = Buffer.concat(chunks);
+  header.writeUInt32LE(4 + body.length, 4);
+  return Buffer.concat([header, body]);
+}
+
+const VP8X_FLAGS = { ICC: 0x20, ALPHA: 0x10, EXIF: 0x08, XMP: 0x04 };
+
+/** The extended format's VP8X chunk: the flags, then the canvas's width − 1 and height − 1 as 24-bit little-endian. */
+function vp8x(flags, width, height) {
+  const data = Buffer.alloc(10);
+  data[0] = flags;
+  data.writeUIntLE(width - 1, 4, 3);
+  data.writeUIntLE(height - 1, 7, 3);
+  return riffChunk('VP8X', data);
+}
+
+/**
+ * A `width`×`height` WebP from `page`'s canvas (Chromium writes VP8X, its own sRGB ICCP, then
+ * lossy VP8), the image chunks alone kept (VP8, VP8L, ALPH) and wrapped in the extended format
+ * with the camera's metadata: VP8X, ICCP, the image, EXIF (the TIFF block, no `Exif\0\0` prefix)
+ * and `XMP `. WebP has no density of its own: 300 DPI is EXIF's XResolution alone. Decoded
+ * upright it is `height`×`width` (orientation 6).
+ */
+async function cameraWebP(page, width, height) {
+  const image = webpChunks(await canvasInPage(page, width, height, 'image/webp', 0.9))
+    .filter(({ type }) => ['VP8 ', 'VP8L', 'ALPH'].includes(type));
+  // Alpha is an ALPH chunk beside VP8, or a bit in VP8L's header (after its signature byte).
+  const alpha = image.some(({ type, data }) => type === 'ALPH' || (type === 'VP8L' && (data.readUInt32LE(1) >>> 28) & 1));
+  const flags = VP8X_FLAGS.ICC | VP8X_FLAGS.EXIF | VP8X_FLAGS.XMP | (alpha ? VP8X_FLAGS.ALPHA : 0);
+  return webpFile([
+    vp8x(flags, width, height),
+    riffChunk('ICCP', ICC),
+    ...image.map(({ type, data }) => riffChunk(type, data)),
+    riffChunk('EXIF', cameraExif(false, width, height)),
+    riffChunk('XMP ', Buffer.from(XMP, 'utf8')),
   ]);
 }
 
@@ -339,36 +468,73 @@ const FORMATS = {
 
 // ---- The page ------------------------------------------------------------------------------
 
-test('the page keeps the colour profile, EXIF (upright, resized, no GPS), XMP and 300 DPI in PNG, JPEG and lossy WebP; "None" keeps nothing', async (t) => {
+/**
+ * The camera photo in each container the page reads, stored 64×48 on its side: the same profile,
+ * EXIF, XMP and 300 DPI, each where that format keeps it. `density` is what the container itself
+ * records (WebP has none: its 300 DPI is in EXIF).
+ */
+const INPUTS = {
+  JPEG: { name: 'shop.jpg', type: 'image/jpeg', make: (page) => cameraJpeg(page, 64, 48), density: { unit: 1, x: 300, y: 300 } },
+  PNG: { name: 'shop.png', type: 'image/png', make: (page) => cameraPng(page, 64, 48), density: { x: 11811, y: 11811, unit: 1 } },
+  WebP: { name: 'shop.webp', type: 'image/webp', make: (page) => cameraWebP(page, 64, 48), density: null },
+};
+
+/** Checks that a fixture says what it should before the page is asked anything about it. */
+function assertCameraFixture(photo, input, density) {
+  const file = readFile(photo);
+  assert.deepEqual([file.width, file.height], [64, 48], `the ${input} fixture is stored 64×48`);
+  assert.ok(file.icc?.equals(ICC), `the ${input} fixture's profile`);
+  const exif = readExif(file.exif);
+  assert.deepEqual([exif.ifd0.get(0x0112), exif.ifd0.get(0x011a), exif.gps?.get(0x0002)], [6, 300, LATITUDE.map(([n, d]) => n / d)],
+    `the ${input} fixture's EXIF: orientation 6, 300 DPI, a latitude`);
+  assert.ok(file.xmp?.includes(XMP_MARKER), `the ${input} fixture's XMP`);
+  assert.deepEqual(file.density, density, `the ${input} fixture's own density`);
+}
+
+for (const [input, { name: fileName, type, make, density }] of Object.entries(INPUTS)) {
+  test(`a ${input} photo's colour profile, EXIF (upright, resized, no GPS), XMP and 300 DPI are kept in PNG, JPEG and lossy WebP`, async (t) => {
+    const { page, errors } = await app(t);
+    assert.equal(await page.inputValue('select[name="metadata"]'), 'no-location', 'all but location by default');
+    const photo = await make(page);
+    assertCameraFixture(photo, input, density);
+    assert.deepEqual((await decodedSize(page, photo)).sort((a, b) => a - b), [48, 64], `the browser reads the ${input} fixture`);
+    await h.setScale(page, 2);
+
+    for (const [output, { select, extension, quality }] of Object.entries(FORMATS)) {
+      // A subtest each, so that one output's failure does not hide the others'.
+      await t.test(`${input} to ${output}`, async (t) => {
+        await page.selectOption('select[name="format"]', select);
+        if (quality) {
+          assert.ok(await page.isEnabled('input[name="quality"]'), 'lossy WebP has a quality');
+          await page.fill('input[name="quality"]', quality);
+        }
+        const index = await page.locator('#queue li').count();
+        const item = await h.addFile(page, fileName, photo, type);
+        const result = await h.upscaleAndDownload(page, index);
+        assert.equal(result.name, `shop@2x.${extension}`);
+        const file = readFile(result.bytes);
+        t.diagnostic(`${input} to ${output}: ${result.bytes.length} bytes${file.chunks ? `, chunks ${file.chunks.join(' ')}` : ''}`);
+        // Stored 64×48 on its side: 48×64 upright, 96×128 at 2×.
+        assertFaithful(file, { width: 96, height: 128 });
+        assert.deepEqual(await decodedSize(page, result.bytes), [96, 128], `the browser reads the ${output}`);
+        if (output === 'lossy WebP') {
+          assert.ok(file.lossy, 'a lossy (VP8) WebP');
+          assert.deepEqual(file.chunks.slice(0, 2), ['VP8X', 'ICCP']);
+        }
+        assert.equal(await item.locator('.metadata').textContent(), 'Metadata kept: colour profile, EXIF, XMP, 300 DPI.');
+      });
+    }
+    assert.deepEqual(errors, []);
+  });
+}
+
+test('"None" keeps nothing of the photo in PNG, JPEG and lossy WebP', async (t) => {
   const { page, errors } = await app(t);
-  assert.equal(await page.inputValue('select[name="metadata"]'), 'no-location', 'all but location by default');
   const photo = await cameraJpeg(page, 64, 48);
   await h.setScale(page, 2);
-
-  let index = 0;
-  for (const [name, { select, extension, quality }] of Object.entries(FORMATS)) {
-    await page.selectOption('select[name="format"]', select);
-    if (quality) {
-      assert.ok(await page.isEnabled('input[name="quality"]'), 'lossy WebP has a quality');
-      await page.fill('input[name="quality"]', quality);
-    }
-    const item = await h.addFile(page, 'shop.jpg', photo, 'image/jpeg');
-    const result = await h.upscaleAndDownload(page, index++);
-    assert.equal(result.name, `shop@2x.${extension}`);
-    const file = readFile(result.bytes);
-    t.diagnostic(`${name}: ${result.bytes.length} bytes${file.chunks ? `, chunks ${file.chunks.join(' ')}` : ''}`);
-    // Stored 64×48 on its side: 48×64 upright, 96×128 at 2×.
-    assertFaithful(file, { width: 96, height: 128 });
-    assert.deepEqual(await decodedSize(page, result.bytes), [96, 128], `the browser reads the ${name}`);
-    if (name === 'lossy WebP') {
-      assert.ok(file.lossy, 'a lossy (VP8) WebP');
-      assert.deepEqual(file.chunks.slice(0, 2), ['VP8X', 'ICCP']);
-    }
-    assert.equal(await item.locator('.metadata').textContent(), 'Metadata kept: colour profile, EXIF, XMP, 300 DPI.');
-  }
-
   await page.selectOption('select[name="metadata"]', 'none');
   assert.match(await page.textContent('#metadata-note'), /^Nothing from the original/);
+  let index = 0;
   for (const [name, { select, extension }] of Object.entries(FORMATS)) {
     await page.selectOption('select[name="format"]', select);
     const item = await h.addFile(page, 'shop.jpg', photo, 'image/jpeg');
