@@ -1,4 +1,5 @@
-//! The pipeline, top to bottom: decode → route → plan → tile → infer → stitch → resize → encode.
+//! The pipeline, top to bottom: decode → route → plan → tile → infer (colour, then alpha) → stitch →
+//! resize → encode.
 //!
 //! Asynchronous because the only way to read a tensor back from WebGPU in a browser is to
 //! await it; natively the futures complete at once and the CLI blocks on them. Progress is
@@ -19,7 +20,7 @@ use crate::metadata::Metadata;
 use crate::model::Net;
 use crate::plan::{Plan, Target};
 use crate::resample::{self, Filter};
-use crate::route::Route;
+use crate::route::{InputKind, Route};
 use crate::tiling::{self, Rect, TilePlan};
 use crate::weights::{ModelCard, ModelFile};
 use crate::{Error, Result};
@@ -179,8 +180,8 @@ impl Upscaler {
     }
 
     /// Upscales an image already decoded (evaluation and benchmarks start here) to `target`
-    /// with the models for inputs routed as `route`: network passes on RGB, bicubic on alpha,
-    /// then the Lanczos3 resize and crop the target asks for.
+    /// with the models for inputs routed as `route`: network passes on RGB, then on alpha (where
+    /// it has any) with the clean models, then the Lanczos3 resize and crop the target asks for.
     pub async fn upscale(
         &self,
         image: Decoded,
@@ -192,9 +193,14 @@ impl Upscaler {
         let plan = Plan::new(width, height, target, &self.settings.limits)?;
 
         let passes = self.plan_passes(width, height, &plan.passes, route)?;
-        let total = passes.iter().map(|(_, tiles)| tiles.tiles.len()).sum();
+        // Alpha is a mask, not a photo, whatever the colour was compressed with.
+        let alpha_passes = match image.alpha {
+            Some(_) => self.plan_passes(width, height, &plan.passes, &Route::chosen(InputKind::Clean, None))?,
+            None => Vec::new(),
+        };
+        let total = passes.iter().chain(&alpha_passes).map(|(_, tiles)| tiles.tiles.len()).sum();
         let mut done = 0;
-        let mut tile_done = |image: &RgbImage, region: Rect| {
+        let mut report = |image: &RgbImage, region: Rect| {
             done += 1;
             match on_progress(Progress { done, total, image, region }) {
                 ControlFlow::Continue(()) => Ok(()),
@@ -205,13 +211,63 @@ impl Upscaler {
         let models = passes.iter().map(|(model, _)| model.card.name.clone()).collect();
         let mut rgb = image.rgb;
         for (model, tiles) in &passes {
-            rgb = self.run_network(model, tiles, &rgb, &mut tile_done).await?;
+            rgb = self.run_network(model, tiles, &rgb, &mut report).await?;
         }
-        let alpha = image.alpha.map(|alpha| resize(&alpha, plan.network_size, Filter::Bicubic));
+        let alpha = match image.alpha {
+            Some(alpha) => {
+                // The preview keeps showing the finished colour: each alpha tile reports the
+                // region of it that the tile covers.
+                let mut alpha_done = |pass: &RgbImage, region: Rect| {
+                    let factor = (rgb.width() / pass.width().max(1)) as usize;
+                    let covered = Rect {
+                        x: region.x * factor,
+                        y: region.y * factor,
+                        width: region.width * factor,
+                        height: region.height * factor,
+                    };
+                    report(&rgb, covered)
+                };
+                Some(self.upscale_alpha(&alpha, &alpha_passes, plan.network_size, &mut alpha_done).await?)
+            }
+            None => None,
+        };
 
         let rgb = finish(rgb, &plan);
         let alpha = alpha.map(|a| finish(a, &plan));
         Ok(Upscaled { rgb, alpha, models })
+    }
+
+    /// Alpha through the network, as grey: the clean models sharpen a cut-out's or a logo's
+    /// edges as they do colour edges, where bicubic leaves them soft (measured in
+    /// `tests/suite/pipeline.rs`). Where the mask is flat around a pixel (wholly opaque, wholly
+    /// transparent, or any constant), the bicubic value is kept, exactly: the network's residual
+    /// must not make an opaque product 254 or a transparent background 1.
+    async fn upscale_alpha(
+        &self,
+        alpha: &GrayImage,
+        passes: &[(&LoadedModel, TilePlan)],
+        size: (u32, u32),
+        tile_done: &mut TileDone<'_>,
+    ) -> Result<GrayImage> {
+        let mut grey = RgbImage::from_fn(alpha.width(), alpha.height(), |x, y| {
+            let a = alpha.get_pixel(x, y)[0];
+            image::Rgb([a, a, a])
+        });
+        for (model, tiles) in passes {
+            grey = self.run_network(model, tiles, &grey, tile_done).await?;
+        }
+        let smooth = resize(alpha, size, Filter::Bicubic);
+        let flat = flat_neighbourhoods(alpha);
+        let factor = (size.0 / alpha.width().max(1)).max(1);
+        Ok(GrayImage::from_fn(size.0, size.1, |x, y| {
+            let (lx, ly) = ((x / factor).min(alpha.width() - 1), (y / factor).min(alpha.height() - 1));
+            if flat.get_pixel(lx, ly)[0] == 1 {
+                *smooth.get_pixel(x, y)
+            } else {
+                let [r, g, b] = grey.get_pixel(x, y).0;
+                image::Luma([((u16::from(r) + u16::from(g) + u16::from(b) + 1) / 3) as u8])
+            }
+        }))
     }
 
     /// Tiles for every pass, planned up front so that progress counts over the whole job.
@@ -277,6 +333,19 @@ impl Upscaler {
         }
         Ok(output)
     }
+}
+
+/// 1 where every pixel within 2 of this one (the reach of bicubic around an upscaled pixel, from
+/// its nearest source pixel) has the same value, else 0.
+fn flat_neighbourhoods(image: &GrayImage) -> GrayImage {
+    let (width, height) = image.dimensions();
+    GrayImage::from_fn(width, height, |x, y| {
+        let centre = image.get_pixel(x, y)[0];
+        let (x0, x1) = (x.saturating_sub(2), (x + 2).min(width - 1));
+        let (y0, y1) = (y.saturating_sub(2), (y + 2).min(height - 1));
+        let flat = (y0..=y1).all(|yy| (x0..=x1).all(|xx| image.get_pixel(xx, yy)[0] == centre));
+        image::Luma([u8::from(flat)])
+    })
 }
 
 /// Lanczos3 to the planned size, then the centred crop of fit cover (colour and alpha alike).
