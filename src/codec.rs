@@ -264,8 +264,8 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// The quality of a lossy format when none is given: where each format's encoder makes files
-    /// that people do not tell from the lossless one at 100 % (see the README's table).
+    /// The quality of a lossy format when none is given: a typical delivery quality for each
+    /// (what they cost in bytes and PSNR is in the README's format table).
     const DEFAULT_JPEG_QUALITY: u8 = 90;
     const DEFAULT_AVIF_QUALITY: u8 = 60;
     pub const DEFAULT_AVIF_SPEED: u8 = 6;
