@@ -117,17 +117,6 @@ impl<'a> Exif<'a> {
         }
     }
 
-    /// The orientation tag's value (1 = upright).
-    pub fn orientation(&self) -> Option<u16> {
-        let ifd0 = self.ifd(self.u32_at(4)?)?;
-        ifd0.entries.iter().find(|e| e.tag == tag::ORIENTATION).map(|e| self.short_value(*e))
-    }
-
-    /// Whether the block has a GPS IFD.
-    pub fn has_location(&self) -> bool {
-        self.ifd(self.u32_at(4).unwrap_or(0)).is_some_and(|ifd| ifd.entries.iter().any(|e| e.tag == tag::GPS_IFD))
-    }
-
     /// The block for an upscaled image: orientation 1 (the pixels are upright), the pixel
     /// dimensions and resolution of the new image, no thumbnail, GPS only if asked. `None` when
     /// the structure is broken somewhere this needs to read.

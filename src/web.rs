@@ -26,6 +26,7 @@ use crate::codec;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
+use crate::tiling::Rect;
 use crate::upscale::{Progress, Settings, Upscaler};
 use crate::weights::{ModelCard, ModelFile};
 
@@ -144,7 +145,8 @@ impl Engine {
                 set(
                     &result,
                     "pixels",
-                    &Uint8ClampedArray::from(rgba(&pixels.rgb, pixels.alpha.as_ref()).as_slice()).into(),
+                    &Uint8ClampedArray::from(rgba(&pixels.rgb, pixels.alpha.as_ref(), whole(&pixels.rgb)).as_slice())
+                        .into(),
                 );
                 let pending = PendingWebP {
                     metadata: encoded.metadata.clone(),
@@ -194,12 +196,22 @@ impl PendingWebP {
     }
 }
 
-/// Interleaved RGBA, opaque where there is no alpha: what `ImageData` holds.
-fn rgba(rgb: &image::RgbImage, alpha: Option<&image::GrayImage>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rgb.as_raw().len() / 3 * 4);
-    for (index, pixel) in rgb.as_raw().chunks_exact(3).enumerate() {
-        let opacity = alpha.map_or(u8::MAX, |alpha| alpha.as_raw()[index]);
-        out.extend_from_slice(&[pixel[0], pixel[1], pixel[2], opacity]);
+fn whole(image: &image::RgbImage) -> Rect {
+    Rect { x: 0, y: 0, width: image.width() as usize, height: image.height() as usize }
+}
+
+/// `region` of the image as interleaved RGBA, opaque where there is no alpha: what `ImageData`
+/// holds.
+fn rgba(rgb: &image::RgbImage, alpha: Option<&image::GrayImage>, region: Rect) -> Vec<u8> {
+    let width = rgb.width() as usize;
+    let mut out = Vec::with_capacity(region.width * region.height * 4);
+    for y in region.y..region.y + region.height {
+        let start = y * width + region.x;
+        let pixels = rgb.as_raw()[start * 3..(start + region.width) * 3].chunks_exact(3);
+        for (offset, pixel) in pixels.enumerate() {
+            let opacity = alpha.map_or(u8::MAX, |alpha| alpha.as_raw()[start + offset]);
+            out.extend_from_slice(&[pixel[0], pixel[1], pixel[2], opacity]);
+        }
     }
     out
 }
@@ -282,15 +294,7 @@ fn model_files(models: &Array) -> crate::Result<Vec<ModelFile>> {
 /// could not show progress anyway) cancels the job.
 fn report_progress(on_progress: &Function, progress: Progress<'_>) -> ControlFlow<()> {
     let region = progress.region;
-    let row = progress.image.width() as usize * 3;
-    let raw = progress.image.as_raw();
-    let mut rgba = Vec::with_capacity(region.width * region.height * 4);
-    for y in region.y..region.y + region.height {
-        let start = y * row + region.x * 3;
-        for pixel in raw[start..start + region.width * 3].chunks_exact(3) {
-            rgba.extend_from_slice(&[pixel[0], pixel[1], pixel[2], u8::MAX]);
-        }
-    }
+    let pixels = rgba(progress.image, None, region);
     let report = Object::new();
     set(&report, "done", &progress.done.into());
     set(&report, "total", &progress.total.into());
@@ -300,7 +304,7 @@ fn report_progress(on_progress: &Function, progress: Progress<'_>) -> ControlFlo
     set(&report, "y", &region.y.into());
     set(&report, "regionWidth", &region.width.into());
     set(&report, "regionHeight", &region.height.into());
-    set(&report, "pixels", &Uint8ClampedArray::from(rgba.as_slice()).into());
+    set(&report, "pixels", &Uint8ClampedArray::from(pixels.as_slice()).into());
     match on_progress.call1(&JsValue::NULL, &report) {
         Ok(answer) if !answer.is_truthy() => ControlFlow::Continue(()),
         _ => ControlFlow::Break(()),

@@ -139,7 +139,7 @@ fn backends(choice: BackendChoice) -> Result<Vec<Backend>> {
     })
 }
 
-fn centre_crop(photo: &RgbImage, size: u32) -> Result<RgbImage> {
+pub(super) fn centre_crop(photo: &RgbImage, size: u32) -> Result<RgbImage> {
     let (width, height) = photo.dimensions();
     if size == 0 || size > width || size > height {
         bail!("the photo is {width}×{height}: too small for a {size}×{size} crop");
@@ -226,13 +226,13 @@ fn print(run: Run) -> Run {
     run
 }
 
-fn timed(f: impl Fn() -> Result<()>) -> Result<Duration> {
+pub(super) fn timed(f: impl Fn() -> Result<()>) -> Result<Duration> {
     let started = Instant::now();
     f()?;
     Ok(started.elapsed())
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
+pub(super) fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
 }

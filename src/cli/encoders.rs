@@ -7,7 +7,6 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -17,7 +16,7 @@ use upres::plan::Target;
 use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 
-use super::{ModelArgs, Outcome};
+use super::{ModelArgs, Outcome, bench};
 
 #[derive(clap::Args, Debug)]
 pub struct EncodersArgs {
@@ -71,12 +70,7 @@ pub fn run(args: EncodersArgs) -> Result<Outcome> {
         bail!("--size must be a positive multiple of 4 and --runs at least 1");
     }
     let photo = image::open(&args.image).with_context(|| format!("cannot read {}", args.image.display()))?.to_rgb8();
-    let side = args.size / 4;
-    let (width, height) = photo.dimensions();
-    if side > width || side > height {
-        bail!("{} is {width}×{height}: too small for a {side}×{side} centre crop", args.image.display());
-    }
-    let crop = image::imageops::crop_imm(&photo, (width - side) / 2, (height - side) / 2, side, side).to_image();
+    let crop = bench::centre_crop(&photo, args.size / 4)?;
     let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     let route = Route::chosen(InputKind::Clean, None);
     let upscaled =
@@ -88,14 +82,17 @@ pub fn run(args: EncodersArgs) -> Result<Outcome> {
     let mut formats = Vec::new();
     for format in FORMATS {
         let encode = || codec::encode(&upscaled.rgb, None, format, &Metadata::default());
-        let mut times = Vec::with_capacity(args.runs);
-        let mut bytes = Vec::new();
-        for _ in 0..args.runs {
-            let started = Instant::now();
-            bytes = encode()?;
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
-        times.sort_by(f64::total_cmp);
+        let bytes = encode()?;
+        let encode_time = bench::median(
+            (0..args.runs)
+                .map(|_| {
+                    bench::timed(|| {
+                        encode()?;
+                        Ok(())
+                    })
+                })
+                .collect::<Result<_>>()?,
+        );
         let lossless = if format.quality().is_none() { "-lossless" } else { "" };
         let file = format!("{}{lossless}.{}", format.extension(), format.extension());
         std::fs::write(args.out.join(&file), &bytes)?;
@@ -105,7 +102,7 @@ pub fn run(args: EncodersArgs) -> Result<Outcome> {
             speed: format.speed(),
             file,
             bytes: bytes.len(),
-            encode_ms: times[times.len() / 2],
+            encode_ms: encode_time.as_secs_f64() * 1000.0,
         };
         eprintln!(
             "{:<14} {:>9} bytes  {:>8.1} ms",
