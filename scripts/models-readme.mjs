@@ -50,6 +50,13 @@ const trialRows = trials.flatMap((card) =>
     .filter((row) => row.method === card.name));
 
 const fixed = (value, digits) => value.toFixed(digits);
+/** The columns both trial tables share, then one per scored set. */
+const trialHeader = (columns) => [
+  `| model | shipped | channels × hidden layers | parameters | MACs / input pixel | steps | wall time | ${columns.join(' | ')} |`,
+  `|---|---|---|---|---|---|---|${columns.map(() => '---|').join('')}`,
+];
+const size = (card) => `${card.config.channels} × ${card.config.blocks} | ${card.parameters} | ${card.macs_per_input_pixel}`;
+const minutes = (card) => (card.training.wall_seconds / 60).toFixed(0);
 const lines = [
   '# Models',
   '',
@@ -67,7 +74,7 @@ const lines = [
   '| model | scale | channels × hidden layers | parameters | MACs / input pixel | trained on | steps | wall time |',
   '|---|---|---|---|---|---|---|---|',
   ...cards.map((c) =>
-    `| ${c.name} | ×${c.config.scale} | ${c.config.channels} × ${c.config.blocks} | ${c.parameters} | ${c.macs_per_input_pixel} | ${c.training.backend} | ${c.training.steps} | ${(c.training.wall_seconds / 60).toFixed(0)} min |`),
+    `| ${c.name} | ×${c.config.scale} | ${size(c)} | ${c.training.backend} | ${c.training.steps} | ${minutes(c)} min |`),
   '',
   ...cards.map((c) => `- **${c.name}**: batch ${c.training.batch}, patch ${c.training.patch} LR px; ${c.training.notes}.`),
   '',
@@ -132,14 +139,13 @@ if (cleanTrials.length) {
     'patch, loss and optimiser; how long each trained is in its columns. The trial\'s card, weights and',
     'resumable state are in `../training/trials/` (not shipped). PSNR-Y in dB, scored as above.',
     '',
-    `| model | shipped | channels × hidden layers | parameters | MACs / input pixel | steps | wall time | ${setNames.join(' | ')} |`,
-    `|---|---|---|---|---|---|---|${setNames.map(() => '---|').join('')}`,
+    ...trialHeader(setNames),
   );
   for (const scale of [...new Set(cleanTrials.map((card) => card.config.scale))].sort()) {
     const compared = [...cards.filter((card) => card.config.scale === scale && card.input !== 'compressed').map((card) => [card, rows, 'yes']),
       ...cleanTrials.filter((card) => card.config.scale === scale).map((card) => [card, trialRows, 'no'])];
     for (const [card, from, shipped] of compared) {
-      lines.push(`| ${card.name} | ${shipped} | ${card.config.channels} × ${card.config.blocks} | ${card.parameters} | ${card.macs_per_input_pixel} | ${card.training.steps} | ${(card.training.wall_seconds / 60).toFixed(0)} min | ${psnr(from, card).join(' | ')} |`);
+      lines.push(`| ${card.name} | ${shipped} | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(from, card).join(' | ')} |`);
     }
   }
   lines.push('');
@@ -154,8 +160,7 @@ if (awareTrials.length) {
     'routed by its quality), scored on the JPEG sets as above; the trial runs on every file. Its card,',
     'weights and resumable state are in `../training/trials/` (not shipped). PSNR-Y in dB.',
     '',
-    `| model | shipped | channels × hidden layers | parameters | MACs / input pixel | steps | wall time | ${columns.join(' | ')} |`,
-    `|---|---|---|---|---|---|---|${columns.map(() => '---|').join('')}`,
+    ...trialHeader(columns),
   );
   for (const card of awareTrials) {
     const scale = card.config.scale;
@@ -164,9 +169,8 @@ if (awareTrials.length) {
       const row = from.find((r) => r.method === method && r.set === column && r.scale === scale);
       return row ? fixed(row.psnr, 2) : '—';
     });
-    const sizes = (c) => `${c.config.channels} × ${c.config.blocks} | ${c.parameters} | ${c.macs_per_input_pixel}`;
-    lines.push(`| auto (${shipped.map((c) => c.name).join(', ')}) | yes | ${sizes(shipped[0])} | ${shipped.map((c) => c.training.steps).join(', ')} | ${shipped.map((c) => (c.training.wall_seconds / 60).toFixed(0)).join(', ')} min | ${psnr(jpegRows, 'auto').join(' | ')} |`);
-    lines.push(`| ${card.name} | no | ${sizes(card)} | ${card.training.steps} | ${(card.training.wall_seconds / 60).toFixed(0)} min | ${psnr(trialRows, card.name).join(' | ')} |`);
+    lines.push(`| auto (${shipped.map((c) => c.name).join(', ')}) | yes | ${size(shipped[0])} | ${shipped.map((c) => c.training.steps).join(', ')} | ${shipped.map(minutes).join(', ')} min | ${psnr(jpegRows, 'auto').join(' | ')} |`);
+    lines.push(`| ${card.name} | no | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(trialRows, card.name).join(' | ')} |`);
   }
   lines.push('');
 }
