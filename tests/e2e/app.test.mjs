@@ -17,11 +17,7 @@ before(async () => {
 });
 after(() => env?.close());
 
-async function app(t, options) {
-  const opened = await h.openApp(env, options);
-  t.after(() => opened.context.close());
-  return opened;
-}
+const app = (t, options) => h.openAppFor(t, env, options);
 
 test('cancel stops within one tile, and the next job succeeds', async (t) => {
   const { page } = await app(t);

@@ -40,6 +40,13 @@ export async function start() {
  * Opens the app in a fresh context; resolves once the models are loaded and a backend runs.
  * `requests` collects every URL the page, its workers and its service worker ask for.
  */
+/** openApp() for one test `t`, whose end closes the browser context. */
+export async function openAppFor(t, env, options) {
+  const opened = await openApp(env, options);
+  t.after(() => opened.context.close());
+  return opened;
+}
+
 export async function openApp(env, { backend = 'cpu', serviceWorkers = 'allow', context } = {}) {
   context ??= await env.browser.newContext({ serviceWorkers, viewport: { width: 1100, height: 1000 } });
   const requests = [];

@@ -23,11 +23,7 @@ before(async () => {
 });
 after(() => env?.close());
 
-async function app(t, options) {
-  const opened = await h.openApp(env, options);
-  t.after(() => opened.context.close());
-  return opened;
-}
+const app = (t, options) => h.openAppFor(t, env, options);
 
 // ---- The fixture ---------------------------------------------------------------------------
 
