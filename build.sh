@@ -60,27 +60,40 @@ install_npm() {
 
 build_web() {
     install_web_tools
-    # The `wasm` profile (Cargo.toml); SIMD for the CPU backend's matrix kernels (every current
-    # browser has it) is set for the wasm target in .cargo/config.toml.
-    cargo build --lib --profile wasm --target wasm32-unknown-unknown --no-default-features --features web,cpu,wgpu
+    # Two modules: every visitor loads the CPU one (burn's CPU backend only: a third of the size),
+    # the tile workers run it, and the page fetches the WebGPU one (both backends) only when a
+    # hardware adapter exists and WebGPU is chosen.
+    build_module cpu web,cpu www/pkg
+    build_module webgpu web,cpu,wgpu www/pkg/webgpu
+    node scripts/web-assets.mjs assets "$models_dir"
+    node scripts/web-assets.mjs sizes
+}
+
+# build_module NAME FEATURES OUT_DIR, with the `wasm` profile (Cargo.toml). Both modules share the
+# target folder (cargo keeps each feature set's artifacts apart); each one's output is copied
+# aside, keeping its time, since the next build overwrites upres.wasm. SIMD for the CPU
+# backend's matrix kernels (every current browser has it) is set in .cargo/config.toml.
+build_module() {
+    local name=$1 features=$2 out=$3
+    local built="$target_dir/wasm32-unknown-unknown/wasm"
+    cargo build --lib --profile wasm --target wasm32-unknown-unknown --no-default-features --features "$features"
+    cp -p "$built/upres.wasm" "$built/upres-$name.wasm"
 
     # wasm-bindgen and wasm-opt (minutes, for binaryen's JavaScript build) only when cargo
     # produced a new module.
-    local wasm="$target_dir/wasm32-unknown-unknown/wasm/upres.wasm"
-    if [ ! www/pkg/upres_bg.wasm -nt "$wasm" ]; then
-        rm -rf www/pkg
-        wasm-bindgen --target web --no-typescript --out-dir www/pkg --out-name upres "$wasm"
+    local wasm="$built/upres-$name.wasm"
+    if [ ! "$out/upres_bg.wasm" -nt "$wasm" ]; then
+        rm -f "$out/upres.js" "$out/upres_bg.wasm"
+        wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name upres "$wasm"
         # binaryen from npm (pinned in package-lock.json): distributions' older wasm-opt breaks
         # wasm-bindgen's externref table.
         node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
             --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
             --enable-reference-types --enable-multivalue --enable-mutable-globals \
-            www/pkg/upres_bg.wasm -o www/pkg/upres_bg.wasm
+            "$out/upres_bg.wasm" -o "$out/upres_bg.wasm"
     fi
-
-    node scripts/web-assets.mjs assets "$models_dir"
-    node scripts/web-assets.mjs sizes
 }
+
 
 run_fuzzer() {
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz

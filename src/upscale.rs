@@ -8,8 +8,11 @@
 
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::OnceLock;
 
 use burn::prelude::*;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use image::{GrayImage, RgbImage};
 
 use crate::backend::Backend;
@@ -91,11 +94,39 @@ impl Default for Settings {
     }
 }
 
-/// A model on a device.
+/// A model, on a device once its weights are there: natively from the start, in the browser
+/// when a job first needs it (see [`Offload::weights`]).
 #[derive(Debug)]
 pub struct LoadedModel {
     pub card: ModelCard,
-    pub net: Net,
+    net: OnceLock<Net>,
+}
+
+type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Runs network passes on tiles somewhere other than this instance: in the browser, a pool of
+/// workers, each with its own instance of the module, several tiles at once (`src/web.rs`).
+pub trait TileRunner {
+    /// How many tiles to keep running at once.
+    fn in_flight(&self) -> usize;
+    /// `model` on one tile: planar RGB, `width`×`height` with the network's context included;
+    /// resolves to its planar output.
+    fn run<'a>(&'a self, model: &'a ModelCard, input: Vec<f32>, width: usize, height: usize)
+    -> LocalFuture<'a, Result<Vec<f32>>>;
+}
+
+/// Where the weights of a model come from when the [`Upscaler`] was made with its card only: the
+/// browser downloads a model the first time a job needs it.
+pub trait WeightSource {
+    fn fetch<'a>(&'a self, card: &'a ModelCard) -> LocalFuture<'a, Result<Vec<u8>>>;
+}
+
+/// Work a job hands out of this instance. Natively there is none ([`Offload::default`]): every
+/// model is loaded at the start and every tile runs on the [`Upscaler`]'s own device.
+#[derive(Clone, Copy, Default)]
+pub struct Offload<'a> {
+    pub tiles: Option<&'a dyn TileRunner>,
+    pub weights: Option<&'a dyn WeightSource>,
 }
 
 /// Loaded models on one backend: the thing that upscales.
@@ -110,15 +141,27 @@ impl Upscaler {
     /// Loads every model onto the backend's device: one per scale, kind of input (clean or
     /// compressed) and range of JPEG qualities; the first one wins.
     pub fn new(backend: Backend, files: &[ModelFile], settings: Settings) -> Result<Self> {
-        let mut models: Vec<LoadedModel> = Vec::new();
+        let mut upscaler = Self::with_cards(backend, files.iter().map(|file| file.card.clone()), settings);
         for file in files {
+            if let Some(model) = upscaler.models.iter_mut().find(|m| m.card == file.card) {
+                model.net = OnceLock::from(file.load(&upscaler.backend.device)?);
+            }
+        }
+        Ok(upscaler)
+    }
+
+    /// The models' cards only: each one's weights are fetched from the job's
+    /// [`Offload::weights`] when a job first needs them.
+    pub fn with_cards(backend: Backend, cards: impl IntoIterator<Item = ModelCard>, settings: Settings) -> Self {
+        let mut models: Vec<LoadedModel> = Vec::new();
+        for card in cards {
             let key = |card: &ModelCard| (card.config.scale, card.input, card.jpeg_qualities);
-            if models.iter().any(|m| key(&m.card) == key(&file.card)) {
+            if models.iter().any(|m| key(&m.card) == key(&card)) {
                 continue;
             }
-            models.push(LoadedModel { net: file.load(&backend.device)?, card: file.card.clone() });
+            models.push(LoadedModel { card, net: OnceLock::new() });
         }
-        Ok(Self { backend, models, settings })
+        Self { backend, models, settings }
     }
 
     pub fn models(&self) -> &[LoadedModel] {
@@ -157,10 +200,21 @@ impl Upscaler {
         bytes: &[u8],
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Encoded> {
+        self.run_offloading(job, bytes, on_progress, Offload::default()).await
+    }
+
+    /// [`Upscaler::run`], handing tiles or weight downloads out of this instance.
+    pub async fn run_offloading(
+        &self,
+        job: &Job,
+        bytes: &[u8],
+        on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
+        offload: Offload<'_>,
+    ) -> Result<Encoded> {
         let mut decoded = codec::decode(bytes, &self.settings.limits)?;
         let source = std::mem::take(&mut decoded.metadata);
         let mut route = Route::for_file(bytes, job.input);
-        let upscaled = self.upscale(decoded, job.target, &route, on_progress).await?;
+        let upscaled = self.upscale_offloading(decoded, job.target, &route, on_progress, offload).await?;
         // A scale without a model of the route's kind ran one of the other kind: say so.
         let ran_instead =
             self.models.iter().find(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
@@ -189,6 +243,17 @@ impl Upscaler {
         route: &Route,
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Upscaled> {
+        self.upscale_offloading(image, target, route, on_progress, Offload::default()).await
+    }
+
+    async fn upscale_offloading(
+        &self,
+        image: Decoded,
+        target: Target,
+        route: &Route,
+        on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
+        offload: Offload<'_>,
+    ) -> Result<Upscaled> {
         let (width, height) = image.rgb.dimensions();
         let plan = Plan::new(width, height, target, &self.settings.limits)?;
 
@@ -198,6 +263,10 @@ impl Upscaler {
             Some(_) => self.plan_passes(width, height, &plan.passes, &Route::chosen(InputKind::Clean, None))?,
             None => Vec::new(),
         };
+        for (model, _) in passes.iter().chain(&alpha_passes) {
+            self.ensure_weights(model, offload.weights).await?;
+        }
+        let network = Network { upscaler: self, tiles: offload.tiles };
         let total = passes.iter().chain(&alpha_passes).map(|(_, tiles)| tiles.tiles.len()).sum();
         let mut done = 0;
         let mut report = |image: &RgbImage, region: Rect| {
@@ -211,7 +280,7 @@ impl Upscaler {
         let models = passes.iter().map(|(model, _)| model.card.name.clone()).collect();
         let mut rgb = image.rgb;
         for (model, tiles) in &passes {
-            rgb = self.run_network(model, tiles, &rgb, &mut report).await?;
+            rgb = network.run(model, tiles, &rgb, &mut report).await?;
         }
         let alpha = match image.alpha {
             Some(alpha) => {
@@ -227,7 +296,7 @@ impl Upscaler {
                     };
                     report(&rgb, covered)
                 };
-                Some(self.upscale_alpha(&alpha, &alpha_passes, plan.network_size, &mut alpha_done).await?)
+                Some(network.upscale_alpha(&alpha, &alpha_passes, plan.network_size, &mut alpha_done).await?)
             }
             None => None,
         };
@@ -235,39 +304,6 @@ impl Upscaler {
         let rgb = finish(rgb, &plan);
         let alpha = alpha.map(|a| finish(a, &plan));
         Ok(Upscaled { rgb, alpha, models })
-    }
-
-    /// Alpha through the network, as grey: the clean models sharpen a cut-out's or a logo's
-    /// edges as they do colour edges, where bicubic leaves them soft (measured in
-    /// `tests/suite/pipeline.rs`). Where the mask is flat around a pixel (wholly opaque, wholly
-    /// transparent, or any constant), the bicubic value is kept, exactly: the network's residual
-    /// must not make an opaque product 254 or a transparent background 1.
-    async fn upscale_alpha(
-        &self,
-        alpha: &GrayImage,
-        passes: &[(&LoadedModel, TilePlan)],
-        size: (u32, u32),
-        tile_done: &mut TileDone<'_>,
-    ) -> Result<GrayImage> {
-        let mut grey = RgbImage::from_fn(alpha.width(), alpha.height(), |x, y| {
-            let a = alpha.get_pixel(x, y)[0];
-            image::Rgb([a, a, a])
-        });
-        for (model, tiles) in passes {
-            grey = self.run_network(model, tiles, &grey, tile_done).await?;
-        }
-        let smooth = resize(alpha, size, Filter::Bicubic);
-        let flat = flat_neighbourhoods(alpha);
-        let factor = (size.0 / alpha.width().max(1)).max(1);
-        Ok(GrayImage::from_fn(size.0, size.1, |x, y| {
-            let (lx, ly) = ((x / factor).min(alpha.width() - 1), (y / factor).min(alpha.height() - 1));
-            if flat.get_pixel(lx, ly)[0] == 1 {
-                *smooth.get_pixel(x, y)
-            } else {
-                let [r, g, b] = grey.get_pixel(x, y).0;
-                image::Luma([((u16::from(r) + u16::from(g) + u16::from(b) + 1) / 3) as u8])
-            }
-        }))
     }
 
     /// Tiles for every pass, planned up front so that progress counts over the whole job.
@@ -299,8 +335,63 @@ impl Upscaler {
         TilePlan::new(width, height, tile, config.context())
     }
 
-    /// One network pass over `source`, tile by tile.
-    async fn run_network(
+    /// Loads `model`'s weights from `source` unless it has them.
+    async fn ensure_weights(&self, model: &LoadedModel, source: Option<&dyn WeightSource>) -> Result<()> {
+        if model.net.get().is_some() {
+            return Ok(());
+        }
+        let source = source.ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
+        let file = ModelFile::new(model.card.clone(), source.fetch(&model.card).await?)?;
+        // A job runs alone, so no other can have loaded it meanwhile.
+        let _ = model.net.set(file.load(&self.backend.device)?);
+        Ok(())
+    }
+}
+
+/// Runs network passes, tile by tile: on the upscaler's device, or handed to a [`TileRunner`]
+/// that runs several at once.
+struct Network<'a> {
+    upscaler: &'a Upscaler,
+    tiles: Option<&'a dyn TileRunner>,
+}
+
+impl Network<'_> {
+    /// Alpha through the network, as grey: the clean models sharpen a cut-out's or a logo's
+    /// edges as they do colour edges, where bicubic leaves them soft (measured in
+    /// `tests/suite/pipeline.rs`). Where the mask is flat around a pixel (wholly opaque, wholly
+    /// transparent, or any constant), the bicubic value is kept, exactly: the network's residual
+    /// must not make an opaque product 254 or a transparent background 1.
+    async fn upscale_alpha(
+        &self,
+        alpha: &GrayImage,
+        passes: &[(&LoadedModel, TilePlan)],
+        size: (u32, u32),
+        tile_done: &mut TileDone<'_>,
+    ) -> Result<GrayImage> {
+        let mut grey = RgbImage::from_fn(alpha.width(), alpha.height(), |x, y| {
+            let a = alpha.get_pixel(x, y)[0];
+            image::Rgb([a, a, a])
+        });
+        for (model, tiles) in passes {
+            grey = self.run(model, tiles, &grey, tile_done).await?;
+        }
+        let smooth = resize(alpha, size, Filter::Bicubic);
+        let flat = flat_neighbourhoods(alpha);
+        let factor = (size.0 / alpha.width().max(1)).max(1);
+        Ok(GrayImage::from_fn(size.0, size.1, |x, y| {
+            let (lx, ly) = ((x / factor).min(alpha.width() - 1), (y / factor).min(alpha.height() - 1));
+            if flat.get_pixel(lx, ly)[0] == 1 {
+                *smooth.get_pixel(x, y)
+            } else {
+                let [r, g, b] = grey.get_pixel(x, y).0;
+                image::Luma([((u16::from(r) + u16::from(g) + u16::from(b) + 1) / 3) as u8])
+            }
+        }))
+    }
+
+    /// One network pass over `source`. Tiles finish in any order when several run at once; each
+    /// writes only its own interior, so the result is the same.
+    async fn run(
         &self,
         model: &LoadedModel,
         tiles: &TilePlan,
@@ -310,29 +401,46 @@ impl Upscaler {
         let scale = model.card.config.scale;
         let (width, height) = source.dimensions();
         let mut output = RgbImage::new(width * scale as u32, height * scale as u32);
-        let (tile_width, tile_height) = tiles.input_size();
-        for &tile in &tiles.tiles {
-            let input = tiles.extract(tile, source);
-            let input =
-                Tensor::<4>::from_data(TensorData::new(input, [1, 3, tile_height, tile_width]), &self.backend.device);
-            let result = model
-                .net
-                .forward(input)
-                .into_data_async()
-                .await
-                .map_err(|e| Error::Backend(format!("{e:?}")))?
-                .try_into_vec::<f32>()
-                .map_err(|e| Error::Backend(format!("unexpected network output: {e:?}")))?;
-            tiles.paste(tile, scale, &result, &mut output);
+        let in_flight = self.tiles.map_or(1, |runner| runner.in_flight().max(1));
+        let mut waiting = tiles.tiles.iter().copied();
+        let mut running = FuturesUnordered::new();
+        loop {
+            while running.len() < in_flight {
+                let Some(tile) = waiting.next() else { break };
+                let input = tiles.extract(tile, source);
+                running.push(async move { (tile, self.infer(model, input, tiles.input_size()).await) });
+            }
+            let Some((tile, result)) = running.next().await else { break };
+            tiles.paste(tile, scale, &result?, &mut output);
             let region =
                 Rect { x: tile.x * scale, y: tile.y * scale, width: tile.width * scale, height: tile.height * scale };
-            if let Some(between_tiles) = self.settings.between_tiles {
+            if let Some(between_tiles) = self.upscaler.settings.between_tiles {
                 between_tiles().await;
             }
             tile_done(&output, region)?;
         }
         Ok(output)
     }
+
+    /// The network's output for one tile's planar input.
+    async fn infer(&self, model: &LoadedModel, input: Vec<f32>, (width, height): (usize, usize)) -> Result<Vec<f32>> {
+        if let Some(runner) = self.tiles {
+            return runner.run(&model.card, input, width, height).await;
+        }
+        let net = model.net.get().ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
+        infer(net, &self.upscaler.backend.device, input, width, height).await
+    }
+}
+
+/// `net` on one tile's planar input (`width`×`height`, context included), on `device`.
+pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<f32>> {
+    let input = Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device);
+    net.forward(input)
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Backend(format!("{e:?}")))?
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Backend(format!("unexpected network output: {e:?}")))
 }
 
 /// 1 where every pixel within 2 of this one (the reach of bicubic around an upscaled pixel, from

@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, Uint8ClampedArray};
+use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
@@ -27,7 +27,8 @@ use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
 use crate::tiling::Rect;
-use crate::upscale::{Progress, Settings, Upscaler};
+use crate::model::Net;
+use crate::upscale::{self, Offload, Progress, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
 
 thread_local! {
@@ -66,20 +67,20 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Starts `backend` (`"webgpu"` or `"cpu"`) and loads the models onto it.
+    /// Starts `backend` (`"webgpu"` or `"cpu"`) for the models whose `cards` (an array of their
+    /// JSON texts) are given; each one's weights are asked for when a job first needs them.
     ///
-    /// `models` is an array of `{ card: string (JSON), weights: Uint8Array }`. `description` and
-    /// `reason` say, for the page, which device this is and why it was chosen. `tile_size` is the
-    /// tile interior in input pixels (the page picks it per backend and shrinks it after a GPU
-    /// failure).
+    /// `description` and `reason` say, for the page, which device this is and why it was chosen.
+    /// `tile_size` is the tile interior in input pixels (the page picks it per backend and shrinks
+    /// it after a GPU failure).
     pub async fn start(
         backend: String,
         description: String,
         reason: String,
-        models: Array,
+        cards: Array,
         tile_size: usize,
     ) -> Result<Engine, JsValue> {
-        let files = model_files(&models).map_err(to_js)?;
+        let cards = model_cards(&cards).map_err(to_js)?;
         let (kind, backend) = match backend.as_str() {
             "cpu" => ("cpu", Backend::cpu(reason)),
             "webgpu" => ("webgpu", Backend { device: webgpu_device().await.map_err(to_js)?, description, reason }),
@@ -92,7 +93,7 @@ impl Engine {
             between_tiles: Some(yield_to_event_loop),
             ..Settings::default()
         };
-        let upscaler = Upscaler::new(backend, &files, settings).map_err(to_js)?;
+        let upscaler = Upscaler::with_cards(backend, cards, settings);
         Ok(Engine { upscaler: Rc::new(upscaler), backend: kind })
     }
 
@@ -131,12 +132,29 @@ impl Engine {
     /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
     /// pixels of the region just filled. It returns `true` to cancel; the job then rejects with
     /// kind `cancelled` before the next tile starts.
-    pub fn upscale(&self, bytes: Vec<u8>, options: String, on_progress: Function) -> Promise {
+    ///
+    /// `weights(name)` resolves to the weights (a `Uint8Array`) of the model named, the first
+    /// time a job needs it. `run_tile(name, input, width, height)`, when given, runs the network
+    /// on one tile elsewhere (a pool of workers: a [`TileNet`] in each) and resolves to its
+    /// output, `in_flight` tiles at a time; without it every tile runs here.
+    pub fn upscale(
+        &self,
+        bytes: Vec<u8>,
+        options: String,
+        on_progress: Function,
+        weights: Function,
+        run_tile: Option<Function>,
+        in_flight: usize,
+    ) -> Promise {
         let upscaler = Rc::clone(&self.upscaler);
         future_to_promise(async move {
             let job = Job::from_json(&options).map_err(to_js)?;
             let mut report = |progress: Progress<'_>| report_progress(&on_progress, progress);
-            let encoded = upscaler.run(&job, &bytes, &mut report).await.map_err(to_js)?;
+            let weights = JsWeights(weights);
+            let pool = run_tile.map(|run| JsTiles { run, in_flight });
+            let offload =
+                Offload { tiles: pool.as_ref().map(|pool| pool as &dyn TileRunner), weights: Some(&weights) };
+            let encoded = upscaler.run_offloading(&job, &bytes, &mut report, offload).await.map_err(to_js)?;
             let result = Object::new();
             set(&result, "bytes", &Uint8Array::from(encoded.bytes.as_slice()).into());
             // A format this module has no encoder for (lossy WebP): the pixels, for the browser's
@@ -194,6 +212,115 @@ impl PendingWebP {
         }
         codec::with_webp_metadata(bytes.to_vec(), self.width, self.height, self.alpha, &self.metadata).map_err(to_js)
     }
+}
+
+/// Weights from the worker's JavaScript, which downloads (or has cached) each model.
+struct JsWeights(Function);
+
+impl WeightSource for JsWeights {
+    fn fetch<'a>(&'a self, card: &'a ModelCard) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + 'a>> {
+        Box::pin(async move {
+            let failed = |e: JsValue| Error::Model(format!("could not load {}: {}", card.name, js_message(&e)));
+            let promise = self.0.call1(&JsValue::NULL, &card.name.as_str().into()).map_err(failed)?;
+            let bytes = JsFuture::from(Promise::resolve(&promise)).await.map_err(failed)?;
+            let bytes = bytes
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| Error::Model(format!("could not load {}: no weights came back", card.name)))?;
+            Ok(bytes.to_vec())
+        })
+    }
+}
+
+/// Tiles run by the worker's pool of tile workers (`www/tiles.js`).
+struct JsTiles {
+    run: Function,
+    in_flight: usize,
+}
+
+impl TileRunner for JsTiles {
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn run<'a>(
+        &'a self,
+        model: &'a ModelCard,
+        input: Vec<f32>,
+        width: usize,
+        height: usize,
+    ) -> Pin<Box<dyn Future<Output = crate::Result<Vec<f32>>> + 'a>> {
+        Box::pin(async move {
+            let failed = |e: JsValue| Error::Backend(format!("a tile worker failed: {}", js_message(&e)));
+            let args = Array::of4(
+                &model.name.as_str().into(),
+                &Float32Array::from(input.as_slice()).into(),
+                &width.into(),
+                &height.into(),
+            );
+            let promise = self.run.apply(&JsValue::NULL, &args).map_err(failed)?;
+            let output = JsFuture::from(Promise::resolve(&promise)).await.map_err(failed)?;
+            let output = output
+                .dyn_into::<Float32Array>()
+                .map_err(|_| Error::Backend("a tile worker answered without the tile".into()))?;
+            Ok(output.to_vec())
+        })
+    }
+}
+
+/// The network alone, for a tile worker: models on the CPU backend, one tile at a time, for the
+/// [`Engine`] of another worker that plans, stitches and encodes.
+#[wasm_bindgen]
+pub struct TileNet {
+    backend: Backend,
+    nets: Vec<(String, Net)>,
+}
+
+#[wasm_bindgen]
+impl TileNet {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> TileNet {
+        TileNet { backend: Backend::cpu("a tile worker"), nets: Vec::new() }
+    }
+
+    /// Whether the model named is loaded.
+    pub fn has(&self, name: &str) -> bool {
+        self.nets.iter().any(|(loaded, _)| loaded == name)
+    }
+
+    /// Loads a model: its card's JSON text and its weights (checked against the card).
+    pub fn load(&mut self, card: &str, weights: Vec<u8>) -> Result<(), JsValue> {
+        let file = ModelFile::new(ModelCard::from_json(card).map_err(to_js)?, weights).map_err(to_js)?;
+        let net = file.load(&self.backend.device).map_err(to_js)?;
+        self.nets.retain(|(name, _)| *name != file.card.name);
+        self.nets.push((file.card.name, net));
+        Ok(())
+    }
+
+    /// The named model's output for one tile (planar RGB, `width`×`height`, context included).
+    pub async fn run(&self, name: &str, input: Vec<f32>, width: usize, height: usize) -> Result<Float32Array, JsValue> {
+        let (_, net) = self
+            .nets
+            .iter()
+            .find(|(loaded, _)| loaded == name)
+            .ok_or_else(|| to_js(Error::Model(format!("{name} is not loaded in this tile worker"))))?;
+        let output = upscale::infer(net, &self.backend.device, input, width, height).await.map_err(to_js)?;
+        Ok(Float32Array::from(output.as_slice()))
+    }
+}
+
+impl Default for TileNet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A thrown JavaScript value's message.
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
 }
 
 fn whole(image: &image::RgbImage) -> Rect {
@@ -272,20 +399,13 @@ async fn webgpu_device() -> crate::Result<burn::prelude::Device> {
     Err(Error::Backend("this build has no WebGPU backend".into()))
 }
 
-/// `models`: an array of `{ card, weights }`.
-fn model_files(models: &Array) -> crate::Result<Vec<ModelFile>> {
-    models
+/// `cards`: an array of model cards' JSON texts.
+fn model_cards(cards: &Array) -> crate::Result<Vec<ModelCard>> {
+    cards
         .iter()
-        .map(|model| {
-            let card = Reflect::get(&model, &"card".into())
-                .ok()
-                .and_then(|card| card.as_string())
-                .ok_or_else(|| Error::Model("a model without its card".into()))?;
-            let weights = Reflect::get(&model, &"weights".into())
-                .ok()
-                .and_then(|weights| weights.dyn_into::<Uint8Array>().ok())
-                .ok_or_else(|| Error::Model("a model without its weights".into()))?;
-            ModelFile::new(ModelCard::from_json(&card)?, weights.to_vec())
+        .map(|card| {
+            let card = card.as_string().ok_or_else(|| Error::Model("a model card that is not text".into()))?;
+            ModelCard::from_json(&card)
         })
         .collect()
 }
