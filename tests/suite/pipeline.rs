@@ -323,3 +323,125 @@ fn alpha_upscaled_by_the_network_is_sharper_than_bicubic() {
         assert!(network_total > bicubic_total + count, "×{scale}: the network is at least 1 dB sharper on average");
     }
 }
+
+/// The browser's pool of tile workers, in one thread: its own instance of each model (as each
+/// worker has), several tiles in flight, each finishing after a different number of polls so
+/// that they complete out of order.
+struct OutOfOrderTiles {
+    nets: Vec<(String, upres::model::Net)>,
+    device: burn::prelude::Device,
+    started: std::cell::Cell<usize>,
+    running: std::cell::Cell<usize>,
+    most_running: std::cell::Cell<usize>,
+}
+
+impl upres::upscale::TileRunner for OutOfOrderTiles {
+    fn in_flight(&self) -> usize {
+        3
+    }
+
+    fn run<'a>(
+        &'a self,
+        model: &'a upres::weights::ModelCard,
+        input: Vec<f32>,
+        width: usize,
+        height: usize,
+    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<f32>>> + 'a>> {
+        let order = self.started.get();
+        self.started.set(order + 1);
+        self.running.set(self.running.get() + 1);
+        self.most_running.set(self.most_running.get().max(self.running.get()));
+        Box::pin(async move {
+            // Later tiles wait fewer polls: they overtake earlier ones.
+            for _ in 0..(3 - order % 3) * 2 {
+                yield_once().await;
+            }
+            let (_, net) = self.nets.iter().find(|(name, _)| *name == model.name).expect("the model is loaded");
+            let output = upres::upscale::infer(net, &self.device, input, width, height).await;
+            self.running.set(self.running.get() - 1);
+            output
+        })
+    }
+}
+
+/// Pending once (waking itself at once), then ready.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|context| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        context.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Weights handed over only when a job asks, counting the asks.
+struct CountedWeights {
+    files: Vec<upres::weights::ModelFile>,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl upres::upscale::WeightSource for CountedWeights {
+    fn fetch<'a>(
+        &'a self,
+        card: &'a upres::weights::ModelCard,
+    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<u8>>> + 'a>> {
+        self.asked.borrow_mut().push(card.name.clone());
+        let file = self.files.iter().find(|file| file.card == *card).expect("a known card");
+        Box::pin(std::future::ready(Ok(file.weights.clone())))
+    }
+}
+
+#[test]
+fn tiles_run_elsewhere_out_of_order_give_the_same_file() {
+    let files = common::random_models();
+    let settings = Settings { tile_size: Some(24), ..Settings::default() };
+    let local = Upscaler::new(Backend::cpu("test"), &files, settings).unwrap();
+    let device = local.backend.device.clone();
+    let pool = OutOfOrderTiles {
+        nets: files.iter().map(|file| (file.card.name.clone(), file.load(&device).unwrap())).collect(),
+        device,
+        started: Default::default(),
+        running: Default::default(),
+        most_running: Default::default(),
+    };
+    // The upscaler that hands tiles out has no weights until a job asks for them.
+    let weights = CountedWeights { files: files.clone(), asked: Default::default() };
+    let offloading = Upscaler::with_cards(Backend::cpu("test"), files.iter().map(|f| f.card.clone()), settings);
+    let offload = upres::upscale::Offload { tiles: Some(&pool), weights: Some(&weights) };
+
+    let bytes = png(image::DynamicImage::ImageRgba8(image::RgbaImage::from_fn(70, 50, |x, y| {
+        image::Rgba([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8, if x < 10 { 0 } else { 255 }])
+    })));
+    let job = Job::new(Target::Scale(8), OutputFormat::Png, InputChoice::Auto, MetadataChoice::default()).unwrap();
+    let mut previews = 0;
+    let expected = pollster::block_on(local.run(&job, &bytes, &mut |_| ControlFlow::Continue(()))).unwrap();
+    let actual = pollster::block_on(offloading.run_offloading(
+        &job,
+        &bytes,
+        &mut |_| {
+            previews += 1;
+            ControlFlow::Continue(())
+        },
+        offload,
+    ))
+    .unwrap();
+
+    assert_eq!(actual.bytes, expected.bytes, "the same file, tiles pasted in whatever order they finished");
+    assert_eq!(pool.started.get(), previews, "every tile ran in the pool, each reported once");
+    assert_eq!(pool.most_running.get(), 3, "three tiles in flight at once");
+    // ×8 is the ×4 pass then the ×2 pass, for colour and then for alpha: each model asked for once.
+    assert_eq!(*weights.asked.borrow(), ["random-x4", "random-x2"]);
+}
+
+#[test]
+fn a_model_without_weights_or_a_source_is_a_model_error() {
+    let files = common::random_models();
+    let upscaler = Upscaler::with_cards(Backend::cpu("test"), files.iter().map(|f| f.card.clone()), Settings::default());
+    let error = run(&upscaler, &png(common::test_image(16, 12).into()), Target::Scale(2)).unwrap_err();
+    assert!(matches!(error, Error::Model(_)), "{error}");
+    assert!(error.to_string().contains("weights of random-x2 are not loaded"), "{error}");
+}
