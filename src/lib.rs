@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod plan;
+pub mod profile;
 pub mod resample;
 pub mod route;
 pub mod tiling;

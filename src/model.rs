@@ -24,6 +24,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
+use crate::profile::{self, Profiler};
 use crate::resample;
 
 /// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
@@ -133,7 +134,15 @@ impl Net {
     /// `input`: `[N, 3, H, W]`, values in 0..1, with `context` pixels of border on each side.
     /// Returns `[N, 3, s·(H − 2·context), s·(W − 2·context)]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        forward_chain(input, self.convs.len(), &self.activations, self.scale, |index, x| self.convs[index].forward(x))
+        self.forward_timed(input, None)
+    }
+
+    /// [`Net::forward`], adding each kind of operation's time to `profiler` (the CPU backend
+    /// computes each operation when it is called).
+    pub fn forward_timed(&self, input: Tensor<4>, profiler: Option<&Profiler>) -> Tensor<4> {
+        forward_chain(input, self.convs.len(), &self.activations, self.scale, profiler, |index, x| {
+            self.convs[index].forward(x)
+        })
     }
 }
 
@@ -144,17 +153,18 @@ pub(crate) fn forward_chain(
     layers: usize,
     activations: &[PRelu],
     scale: usize,
+    profiler: Option<&Profiler>,
     layer: impl Fn(usize, Tensor<4>) -> Tensor<4>,
 ) -> Tensor<4> {
     let mut x = input.clone();
     for index in 0..layers {
-        x = layer(index, x);
+        x = profile::time(profiler, "convolution", || layer(index, x));
         if let Some(activation) = activations.get(index) {
-            x = activation.forward(x);
+            x = profile::time(profiler, "activation", || activation.forward(x));
         }
     }
     // Each valid 3×3 layer eats one pixel of border.
-    add_upsampled_input(x, input, layers, scale)
+    profile::time(profiler, "residual and shuffle", || add_upsampled_input(x, input, layers, scale))
 }
 
 /// Adds the bicubic upsampling of the centre of `input` to the head's `[N, 3·s², h, w]` output

@@ -22,6 +22,7 @@ use crate::limits::Limits;
 use crate::metadata::Metadata;
 use crate::model::Net;
 use crate::plan::{Plan, Target};
+use crate::profile::{self, Profiler};
 use crate::resample::{self, Filter};
 use crate::route::{InputKind, Route};
 use crate::tiling::{self, Rect, TilePlan};
@@ -95,7 +96,7 @@ impl Default for Settings {
 }
 
 /// A model, on a device once its weights are there: natively from the start, in the browser
-/// when a job first needs it (see [`Offload::weights`]).
+/// when a job first needs it (see [`Hooks::weights`]).
 #[derive(Debug)]
 pub struct LoadedModel {
     pub card: ModelCard,
@@ -111,8 +112,13 @@ pub trait TileRunner {
     fn in_flight(&self) -> usize;
     /// `model` on one tile: planar RGB, `width`×`height` with the network's context included;
     /// resolves to its planar output.
-    fn run<'a>(&'a self, model: &'a ModelCard, input: Vec<f32>, width: usize, height: usize)
-    -> LocalFuture<'a, Result<Vec<f32>>>;
+    fn run<'a>(
+        &'a self,
+        model: &'a ModelCard,
+        input: Vec<f32>,
+        width: usize,
+        height: usize,
+    ) -> LocalFuture<'a, Result<Vec<f32>>>;
 }
 
 /// Where the weights of a model come from when the [`Upscaler`] was made with its card only: the
@@ -121,12 +127,15 @@ pub trait WeightSource {
     fn fetch<'a>(&'a self, card: &'a ModelCard) -> LocalFuture<'a, Result<Vec<u8>>>;
 }
 
-/// Work a job hands out of this instance. Natively there is none ([`Offload::default`]): every
-/// model is loaded at the start and every tile runs on the [`Upscaler`]'s own device.
+/// What a caller attaches to a job: work handed out of this instance, and a profiler. Natively
+/// there is usually none ([`Hooks::default`]): every model is loaded at the start and every tile
+/// runs on the [`Upscaler`]'s own device.
 #[derive(Clone, Copy, Default)]
-pub struct Offload<'a> {
+pub struct Hooks<'a> {
     pub tiles: Option<&'a dyn TileRunner>,
     pub weights: Option<&'a dyn WeightSource>,
+    /// Times each stage (tiles that run elsewhere count as "read back" as a whole).
+    pub profiler: Option<&'a Profiler>,
 }
 
 /// Loaded models on one backend: the thing that upscales.
@@ -151,7 +160,7 @@ impl Upscaler {
     }
 
     /// The models' cards only: each one's weights are fetched from the job's
-    /// [`Offload::weights`] when a job first needs them.
+    /// [`Hooks::weights`] when a job first needs them.
     pub fn with_cards(backend: Backend, cards: impl IntoIterator<Item = ModelCard>, settings: Settings) -> Self {
         let mut models: Vec<LoadedModel> = Vec::new();
         for card in cards {
@@ -200,21 +209,22 @@ impl Upscaler {
         bytes: &[u8],
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Encoded> {
-        self.run_offloading(job, bytes, on_progress, Offload::default()).await
+        self.run_with(job, bytes, on_progress, Hooks::default()).await
     }
 
-    /// [`Upscaler::run`], handing tiles or weight downloads out of this instance.
-    pub async fn run_offloading(
+    /// [`Upscaler::run`] with `hooks`.
+    pub async fn run_with(
         &self,
         job: &Job,
         bytes: &[u8],
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
-        offload: Offload<'_>,
+        hooks: Hooks<'_>,
     ) -> Result<Encoded> {
-        let mut decoded = codec::decode(bytes, &self.settings.limits)?;
+        let profiler = hooks.profiler;
+        let mut decoded = profile::time(profiler, "decode", || codec::decode(bytes, &self.settings.limits))?;
         let source = std::mem::take(&mut decoded.metadata);
-        let mut route = Route::for_file(bytes, job.input);
-        let upscaled = self.upscale_offloading(decoded, job.target, &route, on_progress, offload).await?;
+        let mut route = profile::time(profiler, "plan and route", || Route::for_file(bytes, job.input));
+        let upscaled = self.upscale_with(decoded, job.target, &route, on_progress, hooks).await?;
         // A scale without a model of the route's kind ran one of the other kind: say so.
         let ran_instead =
             self.models.iter().find(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
@@ -226,7 +236,8 @@ impl Upscaler {
         let metadata = source.for_output(job.metadata, width, height, job.target.dpi());
         let models = upscaled.models.clone();
         let (bytes, pixels) = if job.format.encodable() {
-            (codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format, &metadata)?, None)
+            let encode = || codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format, &metadata);
+            (profile::time(profiler, "encode", encode)?, None)
         } else {
             (Vec::new(), Some(upscaled))
         };
@@ -243,30 +254,32 @@ impl Upscaler {
         route: &Route,
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<Upscaled> {
-        self.upscale_offloading(image, target, route, on_progress, Offload::default()).await
+        self.upscale_with(image, target, route, on_progress, Hooks::default()).await
     }
 
-    async fn upscale_offloading(
+    async fn upscale_with(
         &self,
         image: Decoded,
         target: Target,
         route: &Route,
         on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
-        offload: Offload<'_>,
+        hooks: Hooks<'_>,
     ) -> Result<Upscaled> {
         let (width, height) = image.rgb.dimensions();
-        let plan = Plan::new(width, height, target, &self.settings.limits)?;
-
-        let passes = self.plan_passes(width, height, &plan.passes, route)?;
-        // Alpha is a mask, not a photo, whatever the colour was compressed with.
-        let alpha_passes = match image.alpha {
-            Some(_) => self.plan_passes(width, height, &plan.passes, &Route::chosen(InputKind::Clean, None))?,
-            None => Vec::new(),
-        };
+        let (plan, passes, alpha_passes) = profile::time(hooks.profiler, "plan and route", || {
+            let plan = Plan::new(width, height, target, &self.settings.limits)?;
+            let passes = self.plan_passes(width, height, &plan.passes, route)?;
+            // Alpha is a mask, not a photo, whatever the colour was compressed with.
+            let alpha_passes = match image.alpha {
+                Some(_) => self.plan_passes(width, height, &plan.passes, &Route::chosen(InputKind::Clean, None))?,
+                None => Vec::new(),
+            };
+            Ok::<_, Error>((plan, passes, alpha_passes))
+        })?;
         for (model, _) in passes.iter().chain(&alpha_passes) {
-            self.ensure_weights(model, offload.weights).await?;
+            self.ensure_weights(model, hooks.weights).await?;
         }
-        let network = Network { upscaler: self, tiles: offload.tiles };
+        let network = Network { upscaler: self, tiles: hooks.tiles, profiler: hooks.profiler };
         let total = passes.iter().chain(&alpha_passes).map(|(_, tiles)| tiles.tiles.len()).sum();
         let mut done = 0;
         let mut report = |image: &RgbImage, region: Rect| {
@@ -301,8 +314,8 @@ impl Upscaler {
             None => None,
         };
 
-        let rgb = finish(rgb, &plan);
-        let alpha = alpha.map(|a| finish(a, &plan));
+        let (rgb, alpha) =
+            profile::time(hooks.profiler, "resize", || (finish(rgb, &plan), alpha.map(|a| finish(a, &plan))));
         Ok(Upscaled { rgb, alpha, models })
     }
 
@@ -340,7 +353,8 @@ impl Upscaler {
         if model.net.get().is_some() {
             return Ok(());
         }
-        let source = source.ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
+        let source =
+            source.ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
         let file = ModelFile::new(model.card.clone(), source.fetch(&model.card).await?)?;
         // A job runs alone, so no other can have loaded it meanwhile.
         let _ = model.net.set(file.load(&self.backend.device)?);
@@ -353,6 +367,7 @@ impl Upscaler {
 struct Network<'a> {
     upscaler: &'a Upscaler,
     tiles: Option<&'a dyn TileRunner>,
+    profiler: Option<&'a Profiler>,
 }
 
 impl Network<'_> {
@@ -407,11 +422,12 @@ impl Network<'_> {
         loop {
             while running.len() < in_flight {
                 let Some(tile) = waiting.next() else { break };
-                let input = tiles.extract(tile, source);
+                let input = profile::time(self.profiler, "tile copies", || tiles.extract(tile, source));
                 running.push(async move { (tile, self.infer(model, input, tiles.input_size()).await) });
             }
             let Some((tile, result)) = running.next().await else { break };
-            tiles.paste(tile, scale, &result?, &mut output);
+            let result = result?;
+            profile::time(self.profiler, "stitch", || tiles.paste(tile, scale, &result, &mut output));
             let region =
                 Rect { x: tile.x * scale, y: tile.y * scale, width: tile.width * scale, height: tile.height * scale };
             if let Some(between_tiles) = self.upscaler.settings.between_tiles {
@@ -427,20 +443,41 @@ impl Network<'_> {
         if let Some(runner) = self.tiles {
             return runner.run(&model.card, input, width, height).await;
         }
-        let net = model.net.get().ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
-        infer(net, &self.upscaler.backend.device, input, width, height).await
+        let net = model
+            .net
+            .get()
+            .ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
+        infer_timed(net, &self.upscaler.backend.device, input, (width, height), self.profiler).await
     }
 }
 
 /// `net` on one tile's planar input (`width`×`height`, context included), on `device`.
 pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<f32>> {
-    let input = Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device);
-    net.forward(input)
+    infer_timed(net, device, input, (width, height), None).await
+}
+
+async fn infer_timed(
+    net: &Net,
+    device: &Device,
+    input: Vec<f32>,
+    (width, height): (usize, usize),
+    profiler: Option<&Profiler>,
+) -> Result<Vec<f32>> {
+    let input = profile::time(profiler, "tile copies", || {
+        Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
+    });
+    let output = net.forward_timed(input, profiler);
+    let start = profiler.map(Profiler::now);
+    let values = output
         .into_data_async()
         .await
         .map_err(|e| Error::Backend(format!("{e:?}")))?
         .try_into_vec::<f32>()
-        .map_err(|e| Error::Backend(format!("unexpected network output: {e:?}")))
+        .map_err(|e| Error::Backend(format!("unexpected network output: {e:?}")));
+    if let (Some(profiler), Some(start)) = (profiler, start) {
+        profiler.add("read back", profiler.now() - start);
+    }
+    values
 }
 
 /// 1 where every pixel within 2 of this one (the reach of bicubic around an upscaled pixel, from

@@ -26,9 +26,10 @@ use crate::codec;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
-use crate::tiling::Rect;
 use crate::model::Net;
-use crate::upscale::{self, Offload, Progress, Settings, TileRunner, Upscaler, WeightSource};
+use crate::profile;
+use crate::tiling::Rect;
+use crate::upscale::{self, Hooks, Progress, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
 
 thread_local! {
@@ -137,6 +138,33 @@ impl Engine {
     /// time a job needs it. `run_tile(name, input, width, height)`, when given, runs the network
     /// on one tile elsewhere (a pool of workers: a [`TileNet`] in each) and resolves to its
     /// output, `in_flight` tiles at a time; without it every tile runs here.
+    /// Runs one job as [`Engine::upscale`] does, every tile here on one thread, and resolves to
+    /// where its time went: `{ stages: [[name, ms], …], totalMs, gflop, networkGflops, jobGflops }`
+    /// (see [`crate::profile`]). The result itself is dropped.
+    pub fn profile(&self, bytes: Vec<u8>, options: String, weights: Function) -> Promise {
+        let upscaler = Rc::clone(&self.upscaler);
+        future_to_promise(async move {
+            let job = Job::from_json(&options).map_err(to_js)?;
+            let weights = JsWeights(weights);
+            let mut quiet = |_: Progress<'_>| ControlFlow::Continue(());
+            let profile = profile::profile_job(&upscaler, &job, &bytes, performance_now, &mut quiet, Some(&weights))
+                .await
+                .map_err(to_js)?;
+            let result = Object::new();
+            let stages: Array = profile
+                .stages
+                .iter()
+                .map(|(name, ms)| JsValue::from(Array::of2(&(*name).into(), &(*ms).into())))
+                .collect();
+            set(&result, "stages", &stages.into());
+            set(&result, "totalMs", &profile.total_ms.into());
+            set(&result, "gflop", &profile.gflop.into());
+            set(&result, "networkGflops", &profile.network_gflops.into());
+            set(&result, "jobGflops", &profile.job_gflops.into());
+            Ok(result.into())
+        })
+    }
+
     pub fn upscale(
         &self,
         bytes: Vec<u8>,
@@ -152,9 +180,9 @@ impl Engine {
             let mut report = |progress: Progress<'_>| report_progress(&on_progress, progress);
             let weights = JsWeights(weights);
             let pool = run_tile.map(|run| JsTiles { run, in_flight });
-            let offload =
-                Offload { tiles: pool.as_ref().map(|pool| pool as &dyn TileRunner), weights: Some(&weights) };
-            let encoded = upscaler.run_offloading(&job, &bytes, &mut report, offload).await.map_err(to_js)?;
+            let tiles = pool.as_ref().map(|pool| pool as &dyn TileRunner);
+            let hooks = Hooks { tiles, weights: Some(&weights), profiler: None };
+            let encoded = upscaler.run_with(&job, &bytes, &mut report, hooks).await.map_err(to_js)?;
             let result = Object::new();
             set(&result, "bytes", &Uint8Array::from(encoded.bytes.as_slice()).into());
             // A format this module has no encoder for (lossy WebP): the pixels, for the browser's
@@ -375,6 +403,10 @@ fn yield_to_event_loop() -> Pin<Box<dyn Future<Output = ()>>> {
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &Function, milliseconds: i32) -> JsValue;
+
+    /// Milliseconds, with sub-millisecond resolution where the browser allows.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
 /// The wgpu device, initialised once per worker: burn's runtime refuses a second initialisation.

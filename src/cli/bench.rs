@@ -13,10 +13,13 @@ use anyhow::{Context, Result, bail};
 use image::RgbImage;
 use serde::Serialize;
 use upres::backend::{Backend, BackendChoice};
-use upres::codec::Decoded;
+use upres::codec::{Decoded, OutputFormat};
+use upres::job::Job;
+use upres::metadata::MetadataChoice;
 use upres::plan::Target;
+use upres::profile::{Profile, STAGES, profile_job};
 use upres::resample::{self, Filter};
-use upres::route::{InputKind, Route};
+use upres::route::{InputChoice, InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::ModelFile;
 
@@ -39,6 +42,11 @@ pub struct BenchArgs {
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Instead of timing each backend, profile whole jobs (PNG in, PNG out) on the CPU: each
+    /// stage's time in the run of median length, and the GFLOP/s achieved. Set
+    /// RAYON_NUM_THREADS=1 for one thread, as one browser worker runs.
+    #[arg(long)]
+    profile: bool,
     /// Models, and the backend: with `auto` (the default) the CPU and, when any adapter
     /// starts, wgpu (software adapters included, and labelled as such).
     #[command(flatten)]
@@ -88,11 +96,14 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot read the benchmark photo {}", args.image.display()))?
         .to_rgb8();
     let files = args.model.model_files()?;
-    let backends = backends(args.model.backend)?;
     let report_models = files
         .iter()
         .map(|f| format!("{} (×{}, sha256 {})", f.card.name, f.card.config.scale, f.card.short_hash()))
         .collect();
+    if args.profile {
+        return profile(&args, &photo, &files, report_models);
+    }
+    let backends = backends(args.model.backend)?;
 
     println!(
         "| method | backend | input | scale | cold ms | warm ms (median of {}) | output MP/s | peak RSS MiB |",
@@ -111,15 +122,90 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
             }
         }
     }
-    if let Some(path) = &args.json {
-        let report = Report {
-            unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs()),
-            machine: machine(),
-            image: args.image.display().to_string(),
-            models: report_models,
-            runs,
-        };
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+    let report = Report {
+        unix_time: unix_time(),
+        machine: machine(),
+        image: args.image.display().to_string(),
+        models: report_models,
+        runs,
+    };
+    write_json(args.json.as_deref(), &report)
+}
+
+#[derive(Serialize)]
+struct ProfileReport {
+    unix_time: u64,
+    machine: Machine,
+    image: String,
+    models: Vec<String>,
+    profiles: Vec<ProfiledCase>,
+}
+
+#[derive(Serialize)]
+struct ProfiledCase {
+    input: String,
+    scale: usize,
+    runs: usize,
+    profile: Profile,
+}
+
+/// `upres bench --profile`: per case, a cold job, then `runs` profiled ones; the one of median
+/// length is reported.
+fn profile(args: &BenchArgs, photo: &RgbImage, files: &[ModelFile], models: Vec<String>) -> Result<Outcome> {
+    let upscaler = Upscaler::new(Backend::cpu("profiled"), files, Settings::default())?;
+    let clock = || {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
+    };
+    let mut header = vec!["input", "scale", "total ms"];
+    header.extend(STAGES);
+    header.extend(["other", "network GFLOP/s", "job GFLOP/s"]);
+    println!("| {} |\n|{}", header.join(" | "), "---|".repeat(header.len()));
+    let mut profiles = Vec::new();
+    for &size in &args.sizes {
+        let input = centre_crop(photo, size).with_context(|| format!("{}", args.image.display()))?;
+        let mut bytes = Vec::new();
+        input.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+        for &scale in &args.scales {
+            let job = Job::new(Target::Scale(scale), OutputFormat::Png, InputChoice::Clean, MetadataChoice::None)?;
+            let run = || {
+                pollster::block_on(profile_job(
+                    &upscaler,
+                    &job,
+                    &bytes,
+                    clock,
+                    &mut |_| ControlFlow::Continue(()),
+                    None,
+                ))
+            };
+            run()?;
+            let mut runs = (0..args.runs).map(|_| run()).collect::<upres::Result<Vec<_>>>()?;
+            runs.sort_by(|a, b| a.total_ms.total_cmp(&b.total_ms));
+            let profile = runs.swap_remove(runs.len() / 2);
+            let mut row = vec![format!("{size}x{size}"), format!("×{scale}"), format!("{:.1}", profile.total_ms)];
+            row.extend(profile.stages.iter().map(|(_, ms)| format!("{ms:.1}")));
+            row.extend([format!("{:.2}", profile.network_gflops), format!("{:.2}", profile.job_gflops)]);
+            println!("| {} |", row.join(" | "));
+            profiles.push(ProfiledCase { input: format!("{size}x{size}"), scale, runs: args.runs, profile });
+        }
+    }
+    let report = ProfileReport {
+        unix_time: unix_time(),
+        machine: machine(),
+        image: args.image.display().to_string(),
+        models,
+        profiles,
+    };
+    write_json(args.json.as_deref(), &report)
+}
+
+fn unix_time() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs())
+}
+
+fn write_json(path: Option<&std::path::Path>, report: &impl Serialize) -> Result<Outcome> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_string_pretty(report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(Outcome::Success)

@@ -128,7 +128,9 @@ impl TrainNet {
 
     /// Same contract as [`Net::forward`].
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        forward_chain(input, self.blocks.len(), &self.activations, self.scale, |index, x| self.blocks[index].forward(x))
+        forward_chain(input, self.blocks.len(), &self.activations, self.scale, None, |index, x| {
+            self.blocks[index].forward(x)
+        })
     }
 
     /// Takes the layers of `donor`: all of them from the same architecture, every one but the

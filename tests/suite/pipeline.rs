@@ -411,7 +411,7 @@ fn tiles_run_elsewhere_out_of_order_give_the_same_file() {
     // The upscaler that hands tiles out has no weights until a job asks for them.
     let weights = CountedWeights { files: files.clone(), asked: Default::default() };
     let offloading = Upscaler::with_cards(Backend::cpu("test"), files.iter().map(|f| f.card.clone()), settings);
-    let offload = upres::upscale::Offload { tiles: Some(&pool), weights: Some(&weights) };
+    let offload = upres::upscale::Hooks { tiles: Some(&pool), weights: Some(&weights), profiler: None };
 
     let bytes = png(image::DynamicImage::ImageRgba8(image::RgbaImage::from_fn(70, 50, |x, y| {
         image::Rgba([(x * 3) as u8, (y * 5) as u8, ((x + y) * 2) as u8, if x < 10 { 0 } else { 255 }])
@@ -419,7 +419,7 @@ fn tiles_run_elsewhere_out_of_order_give_the_same_file() {
     let job = Job::new(Target::Scale(8), OutputFormat::Png, InputChoice::Auto, MetadataChoice::default()).unwrap();
     let mut previews = 0;
     let expected = pollster::block_on(local.run(&job, &bytes, &mut |_| ControlFlow::Continue(()))).unwrap();
-    let actual = pollster::block_on(offloading.run_offloading(
+    let actual = pollster::block_on(offloading.run_with(
         &job,
         &bytes,
         &mut |_| {
@@ -440,8 +440,50 @@ fn tiles_run_elsewhere_out_of_order_give_the_same_file() {
 #[test]
 fn a_model_without_weights_or_a_source_is_a_model_error() {
     let files = common::random_models();
-    let upscaler = Upscaler::with_cards(Backend::cpu("test"), files.iter().map(|f| f.card.clone()), Settings::default());
+    let upscaler =
+        Upscaler::with_cards(Backend::cpu("test"), files.iter().map(|f| f.card.clone()), Settings::default());
     let error = run(&upscaler, &png(common::test_image(16, 12).into()), Target::Scale(2)).unwrap_err();
     assert!(matches!(error, Error::Model(_)), "{error}");
     assert!(error.to_string().contains("weights of random-x2 are not loaded"), "{error}");
+}
+
+#[test]
+fn a_profile_accounts_for_the_whole_job_and_counts_the_network_work() {
+    let upscaler = upscaler();
+    let bytes = png(common::test_image(40, 30).into());
+    let job = Job::new(Target::Scale(8), OutputFormat::Png, InputChoice::Clean, MetadataChoice::None).unwrap();
+    let clock = || {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
+    };
+    let mut tiles = 0;
+    let profile = pollster::block_on(upres::profile::profile_job(
+        &upscaler,
+        &job,
+        &bytes,
+        clock,
+        &mut |_| {
+            tiles += 1;
+            ControlFlow::Continue(())
+        },
+        None,
+    ))
+    .unwrap();
+
+    assert!(tiles > 0, "progress is still reported");
+    let names: Vec<&str> = profile.stages.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names[..upres::profile::STAGES.len()], upres::profile::STAGES);
+    assert_eq!(names.last(), Some(&"other"));
+    let spent = |stage: &str| profile.stages.iter().find(|(name, _)| *name == stage).map(|(_, ms)| *ms).unwrap();
+    for stage in ["decode", "convolution", "activation", "residual and shuffle", "stitch", "resize", "encode"] {
+        assert!(spent(stage) > 0.0, "{stage} was timed: {:?}", profile.stages);
+    }
+    let sum: f64 = profile.stages.iter().map(|(_, ms)| ms).sum();
+    assert!((sum - profile.total_ms).abs() < 1e-6 * profile.total_ms.max(1.0), "{sum} vs {}", profile.total_ms);
+    // ×8: the ×4 model on 40×30 pixels, then the ×2 model on 160×120.
+    let macs =
+        |scale| upscaler.models().iter().find(|m| m.card.config.scale == scale).unwrap().card.macs_per_input_pixel;
+    let expected = 2.0 * (1200.0 * macs(4) as f64 + 19200.0 * macs(2) as f64) / 1e9;
+    assert!((profile.gflop - expected).abs() < 1e-12, "{} vs {expected}", profile.gflop);
+    assert!(profile.network_gflops > profile.job_gflops && profile.job_gflops > 0.0);
 }
