@@ -111,7 +111,8 @@ pub trait TileRunner {
     /// How many tiles to keep running at once.
     fn in_flight(&self) -> usize;
     /// `model` on one tile: planar RGB, `width`×`height` with the network's context included;
-    /// resolves to its planar output.
+    /// resolves to its planar output. The work should start when this is called, not when the
+    /// future is first polled: the pipeline starts the next tile before it stitches the last.
     fn run<'a>(
         &'a self,
         model: &'a ModelCard,
@@ -419,13 +420,19 @@ impl Network<'_> {
         let in_flight = self.tiles.map_or(1, |runner| runner.in_flight().max(1));
         let mut waiting = tiles.tiles.iter().copied();
         let mut running = FuturesUnordered::new();
-        loop {
+        let mut start_more = |running: &mut FuturesUnordered<_>| {
             while running.len() < in_flight {
                 let Some(tile) = waiting.next() else { break };
                 let input = profile::time(self.profiler, "tile copies", || tiles.extract(tile, source));
-                running.push(async move { (tile, self.infer(model, input, tiles.input_size()).await) });
+                let output = self.infer(model, input, tiles.input_size());
+                running.push(async move { (tile, output.await) });
             }
-            let Some((tile, result)) = running.next().await else { break };
+        };
+        start_more(&mut running);
+        while let Some((tile, result)) = running.next().await {
+            // The next tile starts before this one is stitched and shown: a free worker never
+            // waits on this thread.
+            start_more(&mut running);
             let result = result?;
             profile::time(self.profiler, "stitch", || tiles.paste(tile, scale, &result, &mut output));
             let region =
