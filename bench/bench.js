@@ -66,13 +66,16 @@ async function devices() {
 
 // ---- upres ---------------------------------------------------------------------------------
 
-/** Cold: import the engine, download the wasm module and the models, start `backend`, upscale once. */
-async function upresCold({ input, scale, backend }) {
+/**
+ * Cold: import the engine, download the wasm module and the models, start `backend`, upscale
+ * once. `workers`: how many workers compute the tiles on the CPU (default: the engine's choice).
+ */
+async function upresCold({ input, scale, backend, workers }) {
   const image = await fetchBlob(input);
   const signal = new AbortController().signal;
   const started = performance.now();
   const [{ Upres }, { jobOptions }] = await Promise.all([import('../www/engine.js'), import('../www/job.js')]);
-  const upres = new Upres();
+  const upres = new Upres({ workers });
   // A GPU failure makes the engine retry with smaller tiles, then on the CPU; a case that
   // silently changed backend would be timed under the wrong name.
   const changes = [];
@@ -92,7 +95,7 @@ async function upresCold({ input, scale, backend }) {
     return { ms, width: result.width, height: result.height, bytes: result.blob.size };
   };
   const first = await run();
-  session = { run };
+  session = { run, upres, image, job, signal };
   return {
     ...first,
     cold_ms: performance.now() - started,
@@ -103,6 +106,18 @@ async function upresCold({ input, scale, backend }) {
     adapter: info.adapter,
     models,
   };
+}
+
+/** The most WebAssembly memory one worker of the running upres case has used, in bytes: a tile
+ *  worker's, or with one worker the upscaler's own. */
+async function workerMemory() {
+  const { workers, memory, engineMemory } = await session.upres.tileWorkers(session.signal);
+  return workers > 0 ? memory : engineMemory;
+}
+
+/** Where one more job's time goes, in the running upres case's worker (see Upres.profile). */
+async function profile() {
+  return session.upres.profile(session.signal, session.image, session.job);
 }
 
 // ---- UpscalerJS ----------------------------------------------------------------------------
@@ -214,4 +229,4 @@ async function base64(blob) {
   return btoa(text);
 }
 
-window.bench = { crop, devices, upresCold, peerCold, peerQualityStart, peerQualityImage, again };
+window.bench = { crop, devices, upresCold, peerCold, peerQualityStart, peerQualityImage, again, workerMemory, profile };

@@ -2,9 +2,9 @@
 // TF.js), in one headless Chromium session, on the same photo crops. `./build.sh bench-browser`
 // runs it; BENCHMARKS.md is generated from what it writes (scripts/benchmarks-md.mjs).
 //
-//   node scripts/bench-browser.mjs [--upres BINARY] [--only speed|quality|score] [--tools upres,esrgan-slim,…]
+//   node scripts/bench-browser.mjs [--upres BINARY] [--only speed|quality|score|workers] [--tools upres,esrgan-slim,…]
 //       [--backends cpu,webgpu,webgl,wasm] [--sizes 256,512] [--scales 2,4] [--photo NAME.jpg]
-//       [--timeout-s 180] [--out bench/results/browser.json] [--data ../shared/data]
+//       [--workers 1,2] [--timeout-s 180] [--out bench/results/browser.json] [--data ../shared/data]
 //
 // Tools left out of --tools keep their speed cases from the last report (each case says when it
 // was timed): `--only speed --tools upres` times upres again after a model change.
@@ -17,6 +17,13 @@
 // During the timed runs, processes matching BENCH_PAUSE (default: a running `upres train`) are
 // stopped (SIGSTOP), also those started meanwhile, and always continued afterwards; before each
 // case the run waits for compilers (cargo, rustc, wasm-opt) and browser tests to finish.
+//
+// Workers (`--only workers`, which keeps everything else from the last report): upres on the CPU
+// with 1, 2, … tile workers (`--workers`, default one to the number of cores), each count in a
+// fresh browser, warm as above, with the most WebAssembly memory one worker used; then where one
+// worker's time goes (the engine's profile of a job: decode, tile copies, each kind of network
+// operation, stitching, encode) beside the native CLI's on one thread (`upres bench --profile`,
+// run by this script with RAYON_NUM_THREADS=1 when --upres is given).
 //
 // Quality (not timed): each UpscalerJS model upscales the Set5 and Set14 LR files on its fastest
 // working backend; the PNGs go to bench/out/<model>/<set>/X<scale>/<image>.png, which
@@ -69,6 +76,7 @@ function parseArgs(args) {
     backends: [...new Set([...UPRES_BACKENDS, ...TFJS_BACKENDS])],
     sizes: [256, 512],
     scales: [2, 4],
+    workers: Array.from(os.cpus(), (_, i) => i + 1),
     photo: 'path.jpg',
     timeoutS: 180,
     out: 'bench/results/browser.json',
@@ -86,13 +94,14 @@ function parseArgs(args) {
     switch (name) {
       case '--upres': o.upres = value; break;
       case '--only':
-        if (!['speed', 'quality', 'score'].includes(value)) fail(`--only takes speed, quality or score, not ${JSON.stringify(value)}`);
+        if (!['speed', 'quality', 'score', 'workers'].includes(value)) fail(`--only takes speed, quality, score or workers, not ${JSON.stringify(value)}`);
         o.only = value;
         break;
       case '--tools': o.tools = list(value); break;
       case '--backends': o.backends = list(value); break;
       case '--sizes': o.sizes = numbers(name, value); break;
       case '--scales': o.scales = numbers(name, value); break;
+      case '--workers': o.workers = numbers(name, value); break;
       case '--photo': o.photo = value; break;
       case '--timeout-s': [o.timeoutS] = numbers(name, value); break;
       case '--out': o.out = value; break;
@@ -572,6 +581,89 @@ function score(binary, peers) {
   return scored;
 }
 
+// ---- Workers -------------------------------------------------------------------------------
+
+/** Warm runs of one upres CPU case with `workers` tile workers, in a fresh browser. */
+async function workersCase(browser, crop, scale, workers) {
+  const result = { input: `${crop.size}x${crop.size}`, scale, workers, status: 'ok', timed_at: new Date().toISOString() };
+  if (compilers().length) resume();
+  const building = await waitForBuilds();
+  if (building) result.compilers_running = building;
+  pause();
+  result.load_avg_1m = round(os.loadavg()[0], 2);
+  process.stdout.write(`upres cpu ${result.input} ×${scale}, ${workers} worker${workers > 1 ? 's' : ''}: `);
+  const { page } = await browser.page();
+  try {
+    const spec = { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers };
+    await evaluate(page, (a) => window.bench.upresCold(a), spec, options.timeoutS, 'cold run');
+    const warm = [];
+    for (let i = 0; i < WARM_MAX && (i < WARM_MIN || warm.reduce((a, b) => a + b, 0) < WARM_BUDGET_MS); i++) {
+      warm.push((await evaluate(page, () => window.bench.again(), null, options.timeoutS, `warm run ${i + 1}`)).ms);
+    }
+    const memory = await evaluate(page, () => window.bench.workerMemory(), null, options.timeoutS, 'memory');
+    Object.assign(result, {
+      warm_median_ms: round(median(warm)),
+      warm_runs: warm.length,
+      warm_ms: warm.map((ms) => round(ms)),
+      memory_per_worker_mib: round(memory / 2 ** 20),
+    });
+    console.log(`warm ${result.warm_median_ms} ms (${warm.length} runs), ${result.memory_per_worker_mib} MiB per worker`);
+  } catch (error) {
+    result.status = error instanceof TimedOut ? 'timed out' : 'failed';
+    result.error = error.message.replace(/^page\.evaluate: (Error: )?/, '').split('\n    at ')[0].trim();
+    console.log(`${result.status}: ${result.error}`);
+  }
+  await browser.close();
+  return result;
+}
+
+/** One worker's profile of each case (the run of median length of WARM_MIN after a cold one). */
+async function profileCase(browser, crop, scale) {
+  pause();
+  const { page } = await browser.page();
+  try {
+    await evaluate(page, (a) => window.bench.upresCold(a), { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers: 1 }, options.timeoutS, 'cold run');
+    const runs = [];
+    for (let i = 0; i < WARM_MIN; i++) runs.push(await evaluate(page, () => window.bench.profile(), null, options.timeoutS, 'profile'));
+    runs.sort((a, b) => a.totalMs - b.totalMs);
+    const profile = runs[runs.length >> 1];
+    console.log(`profile ${crop.size}² ×${scale}: ${round(profile.totalMs)} ms, network ${round(profile.networkGflops, 2)} GFLOP/s`);
+    return { input: `${crop.size}x${crop.size}`, scale, runs: WARM_MIN, ...profile };
+  } finally {
+    await browser.close();
+  }
+}
+
+/** The native CLI's profile of the same crops on one thread, or null without --upres. */
+function nativeProfile() {
+  if (!options.upres) return null;
+  const json = join('bench', 'out', 'profile-native.json');
+  mkdirSync(dirname(json), { recursive: true });
+  pause();
+  execFileSync(options.upres, ['bench', '--profile', '--backend', 'cpu', '--image', join(data, 'train', 'photos', options.photo),
+    '--sizes', options.sizes.join(','), '--scales', options.scales.join(','), '--json', json],
+  { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, RAYON_NUM_THREADS: '1' } });
+  return JSON.parse(readFileSync(json, 'utf8'));
+}
+
+async function workersPass(browser, crops) {
+  paused = [];
+  try {
+    const cases = [];
+    const profiles = [];
+    for (const scale of options.scales) {
+      for (const crop of crops) {
+        for (const workers of options.workers) cases.push(await workersCase(browser, crop, scale, workers));
+        profiles.push(await profileCase(browser, crop, scale));
+      }
+    }
+    return { date: new Date().toISOString(), wasm_sha256: sha256('www/pkg/upres_bg.wasm'), cases, profiles, native: nativeProfile() };
+  } finally {
+    resume();
+    paused = null;
+  }
+}
+
 // ---- Main ----------------------------------------------------------------------------------
 
 const { server, counter, origin } = await startServer();
@@ -648,51 +740,61 @@ try {
     timeout_s: options.timeoutS,
   };
 
-  if (options.only === 'speed') {
-    // Kept from the last run (also in the partial reports saved after each case).
-    report.quality = previous?.quality;
-    report.scored_models = previous?.scored_models;
-  }
-  if (options.only !== 'quality') {
-    // Speed: every case, timed, with the training paused.
-    paused = [];
-    // The tools left out of --tools keep their cases from the last report, so that one tool can be
-    // timed again after a change (a new model) without the others' half hour.
-    const kept = (previous?.cases ?? []).filter((c) => !options.tools.includes(toolOf(c)));
-    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-    if (kept.length && !(same(previous.browser.version, report.browser.version) && same(previous.machine, report.machine))) {
-      fail(`${options.out} was timed on another machine or browser: time every tool again (leave out --tools)`);
-    }
-    for (const c of kept) {
-      c.timed_at ??= previous.date;
-      report.models[c.weights] ??= previous.models[c.weights];
-    }
-    try {
-      report.cases = [...kept];
-      for (const spec of cases()) {
-        report.cases.push(await runCase(browser, spec, crops, devices, report.cases));
-        report.cases.sort(byCaseOrder);
-        report.protocol.paused = paused.map(({ command }) => command.slice(0, 120));
-        save(report);
-      }
-    } finally {
-      resume();
-      paused = null;
-    }
-  } else {
-    if (!previous?.cases) fail(`--only ${options.only} needs the speed cases in ${options.out}; run the speed cases first`);
-    Object.assign(report, { date: previous.date, protocol: previous.protocol, input: previous.input, models: previous.models, cases: previous.cases });
-  }
-
-  if (options.only !== 'speed') {
-    report.quality = await qualityPass(browser, fastestBackends(report.cases));
-    report.scored_models = null;
-  }
-  save(report);
-  console.log(`wrote ${options.out}`);
-  if (options.only !== 'speed' && options.upres) {
-    report.scored_models = score(options.upres, report.quality);
+  if (options.only === 'workers') {
+    if (!previous?.cases) fail(`--only workers keeps the speed cases in ${options.out}: run the speed cases first`);
+    const { date, protocol, input, models, cases, quality, scored_models } = previous;
+    Object.assign(report, { date, protocol, input, models, cases, quality, scored_models });
+    report.workers = await workersPass(browser, crops);
     save(report);
+    console.log(`wrote ${options.out}`);
+  } else {
+    report.workers = previous?.workers;
+    if (options.only === 'speed') {
+      // Kept from the last run (also in the partial reports saved after each case).
+      report.quality = previous?.quality;
+      report.scored_models = previous?.scored_models;
+    }
+    if (options.only !== 'quality') {
+      // Speed: every case, timed, with the training paused.
+      paused = [];
+      // The tools left out of --tools keep their cases from the last report, so that one tool can be
+      // timed again after a change (a new model) without the others' half hour.
+      const kept = (previous?.cases ?? []).filter((c) => !options.tools.includes(toolOf(c)));
+      const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+      if (kept.length && !(same(previous.browser.version, report.browser.version) && same(previous.machine, report.machine))) {
+        fail(`${options.out} was timed on another machine or browser: time every tool again (leave out --tools)`);
+      }
+      for (const c of kept) {
+        c.timed_at ??= previous.date;
+        report.models[c.weights] ??= previous.models[c.weights];
+      }
+      try {
+        report.cases = [...kept];
+        for (const spec of cases()) {
+          report.cases.push(await runCase(browser, spec, crops, devices, report.cases));
+          report.cases.sort(byCaseOrder);
+          report.protocol.paused = paused.map(({ command }) => command.slice(0, 120));
+          save(report);
+        }
+      } finally {
+        resume();
+        paused = null;
+      }
+    } else {
+      if (!previous?.cases) fail(`--only ${options.only} needs the speed cases in ${options.out}; run the speed cases first`);
+      Object.assign(report, { date: previous.date, protocol: previous.protocol, input: previous.input, models: previous.models, cases: previous.cases });
+    }
+
+    if (options.only !== 'speed') {
+      report.quality = await qualityPass(browser, fastestBackends(report.cases));
+      report.scored_models = null;
+    }
+    save(report);
+    console.log(`wrote ${options.out}`);
+    if (options.only !== 'speed' && options.upres) {
+      report.scored_models = score(options.upres, report.quality);
+      save(report);
+    }
   }
 } finally {
   resume();

@@ -8,6 +8,8 @@
 //   encoders.json     `./build.sh bench-encoders` (output formats: bytes, encode time, PSNR); its
 //                     table also goes into README.md between <!-- formats:begin/end -->
 //   encoder-build.json scripts/encoder-build-cost.mjs (what the native encoders add to a cold build)
+//   browser.json's `workers`  `./build.sh bench-workers` (tile workers, and one worker's profile
+//                     beside the native CLI's on one thread)
 //
 //   node scripts/benchmarks-md.mjs [RESULTS_DIR [OUT_DIR]]   (default: bench/results, and BENCHMARKS.md
 //                                                           and bench/chart.svg in this folder)
@@ -173,6 +175,53 @@ function nativeSection() {
   ];
   if (browser && native.image && !native.image.endsWith(browser.input.photo)) {
     lines.push(`Note: the native inputs come from \`${native.image}\`, the browser's from \`${browser.input.photo}\`; the timings do not depend on the content.`, '');
+  }
+  return lines;
+}
+
+// ---- The whole machine in the browser ------------------------------------------------------
+
+function workersSection() {
+  const workers = browser?.workers;
+  if (!workers) return [];
+  const timedCases = workers.cases.filter((c) => c.status === 'ok');
+  const lines = [
+    '## The whole machine in the browser (`./build.sh bench-workers`)',
+    '',
+    `upres on the CPU in Chromium with 1 to ${Math.max(...workers.cases.map((c) => c.workers))} workers computing the tiles of one image ` +
+      '(one worker: the upscaler\'s own; more: that many tile workers, each its own instance of the module, the upscaler\'s worker ' +
+      `stitching), on ${browser.machine.cores} cores; warm, median of 3–7 runs after a cold one, each count in a fresh browser; ` +
+      `timed ${workers.date.slice(0, 10)} (\`www/pkg/upres_bg.wasm\` sha256 ${workers.wasm_sha256.slice(0, 12)}). ` +
+      'Memory: the most WebAssembly memory one worker used.',
+    '',
+    ...table(['input', 'scale', 'workers', 'warm (median)', 'runs', 'against 1 worker', 'memory per worker'], 'llrrrrr',
+      workers.cases.map((c) => {
+        const one = timedCases.find((o) => o.workers === 1 && o.input === c.input && o.scale === c.scale);
+        return c.status !== 'ok'
+          ? [side(c.input), `×${c.scale}`, String(c.workers), `**${c.status}**`, '—', '—', '—']
+          : [side(c.input), `×${c.scale}`, String(c.workers), ms(c.warm_median_ms), String(c.warm_runs),
+            one ? times(one.warm_median_ms / c.warm_median_ms) : '—', `${c.memory_per_worker_mib.toFixed(0)} MiB`];
+      })),
+    '',
+  ];
+  if (workers.profiles.length) {
+    const stages = workers.profiles[0].stages.map(([name]) => name);
+    const nativeOf = (p) => workers.native?.profiles.find((n) => n.input === p.input && n.scale === p.scale)?.profile;
+    const rows = [];
+    for (const p of workers.profiles) {
+      const stage = (list, name) => list.find(([n]) => n === name)?.[1];
+      rows.push([`${side(p.input)} ×${p.scale}`, 'browser, one worker', ms(p.totalMs), ...stages.map((n) => ms(stage(p.stages, n))), sig(p.networkGflops), sig(p.jobGflops)]);
+      const n = nativeOf(p);
+      if (n) rows.push([`${side(p.input)} ×${p.scale}`, 'native CLI, one thread', ms(n.total_ms), ...stages.map((name) => ms(stage(n.stages, name))), sig(n.network_gflops), sig(n.job_gflops)]);
+    }
+    lines.push(
+      'Where one job\'s time goes on one worker (`Upres.profile`: the engine times each stage of a PNG-to-PNG job; the run of median length of 3) ' +
+        'beside the native CLI on one thread (`RAYON_NUM_THREADS=1 upres bench --profile`), same machine. GFLOP/s: 2 × multiply-accumulates × ' +
+        'input pixels ÷ time, of the network\'s operations alone and of the whole job.',
+      '',
+      ...table(['case', 'where', 'total', ...stages, 'network GFLOP/s', 'job GFLOP/s'], `ll${'r'.repeat(stages.length + 3)}`, rows),
+      '',
+    );
   }
   return lines;
 }
@@ -570,6 +619,7 @@ const document = [
   ...honestSection(),
   ...browserSection(),
   ...nativeSection(),
+  ...workersSection(),
   ...batchSection(),
   ...encodersSection(),
   ...qualitySection(),
