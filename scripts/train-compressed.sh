@@ -8,8 +8,8 @@
 # The router picks between them by the quality it reads from each file (src/route.rs).
 # Checkpoints go to training/NAME; run it again to resume. SCALES selects; the schedules' lengths
 # are those the shipped models were trained with. The ×4 pair first ran schedules of 6000 and
-# 2500 steps, then resumed to 14000 each (the cosine picking up where the longer schedule is at
-# that step), both at once, one core each.
+# 2500 steps, then resumed to 12000 and 11000 (the cosine picking up where the longer schedule
+# is at that step), both at once, one core each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 upres=${UPRES:-${CARGO_TARGET_DIR:-target}/debug/upres}
@@ -21,8 +21,8 @@ train() {
         --data "$data/train" --validate "$data/eval/set5" "$data/eval/set14" --validate-jpeg "$validate" \
         --steps "$steps" --lr 2e-4 --validate-every 500 --backend cpu
 }
-declare -A steps=([4]=14000 [3]=3000 [2]=4000)
-declare -A light_steps=([4]=14000 [3]=2500 [2]=2500)
+declare -A steps=([4]=12000 [3]=3000 [2]=4000)
+declare -A light_steps=([4]=11000 [3]=2500 [2]=2500)
 for scale in ${SCALES:-4 2 3}; do
     train "$scale" "upres-x$scale-jpeg" 30-95 75 "${steps[$scale]}"
     if [ -n "${light_steps[$scale]:-}" ]; then
