@@ -135,7 +135,7 @@ pub trait WeightSource {
 pub struct Hooks<'a> {
     pub tiles: Option<&'a dyn TileRunner>,
     pub weights: Option<&'a dyn WeightSource>,
-    /// Times each stage (tiles that run elsewhere count as "read back" as a whole).
+    /// Times each stage ([`crate::profile`]); the network's only for tiles that run here.
     pub profiler: Option<&'a Profiler>,
 }
 
