@@ -64,27 +64,34 @@ function writeBuild() {
 
 /**
  * What the service worker caches when it installs: './' and every file the page (index.html) and
- * the embed (upres.js) load, as URLs relative to it. Not the wasm module: the page downloads that
- * itself, with a progress bar, and the service worker caches it then.
+ * the embed (upres.js) load, as URLs relative to it. Not the wasm modules (the page downloads the
+ * CPU one itself, with a progress bar, and the WebGPU build is fetched only where WebGPU runs:
+ * the service worker caches each then), nor the models.
  */
 function shell() {
   // pkg/build.js itself, which may not exist yet when this runs.
-  const loaded = new Set(['pkg/build.js', ...loadedBy('index.html'), ...loadedBy('upres.js')]);
-  return ['./', ...[...loaded].filter((file) => !file.endsWith('.wasm')).sort().map((file) => `./${file}`)];
+  const loaded = new Set(['pkg/build.js', ...loadedBy('index.html', { dynamic: true }), ...loadedBy('upres.js', { dynamic: true })]);
+  const fetchedWhenUsed = (file) => file.endsWith('.wasm') || file.startsWith('pkg/webgpu/');
+  return ['./', ...[...loaded].filter((file) => !fetchedWhenUsed(file)).sort().map((file) => `./${file}`)];
 }
 
 /**
  * `entry` and every file it loads, relative to www/: imports, `src`/`href` attributes,
- * importScripts() and `new URL('./…', import.meta.url)`. Folders (models/) are left out.
+ * importScripts() and `new URL('./…', import.meta.url)`; with `dynamic`, also what it may import
+ * later (`import('./…')`: "download all"'s zip code, the WebGPU build). Folders (models/) are
+ * left out.
  */
-function loadedBy(entry, found = new Set()) {
+function loadedBy(entry, { dynamic = false } = {}, found = new Set()) {
   const path = join(WWW, entry);
   if (found.has(entry) || !existsSync(path) || statSync(path).isDirectory()) return found;
   found.add(entry);
   if (!/\.(js|html)$/.test(entry)) return found;
   const text = readFileSync(path, 'utf8');
-  for (const [, url] of text.matchAll(/(?:from|import|importScripts\(|src=|href=|URL\()\s*["'](\.\/[^"']+)["']/g)) {
-    loadedBy(posix.join(posix.dirname(entry), url), found);
+  const loads = dynamic
+    ? /(?:from|import\(?|importScripts\(|src=|href=|URL\()\s*["'](\.\/[^"']+)["']/g
+    : /(?:from|import|importScripts\(|src=|href=|URL\()\s*["'](\.\/[^"']+)["']/g;
+  for (const [, url] of text.matchAll(loads)) {
+    loadedBy(posix.join(posix.dirname(entry), url), { dynamic }, found);
   }
   return found;
 }
@@ -97,21 +104,29 @@ function sizes() {
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   const sum = (pick) => rows.filter(pick).reduce((total, r) => ({ raw: total.raw + r.raw, gzip: total.gzip + r.gzip }), { raw: 0, gzip: 0 });
   const isModel = (r) => r.file.startsWith('models/');
+  const isWeights = (r) => r.file.endsWith('.bpk');
+  const isWebGPU = (r) => r.file.startsWith('pkg/webgpu/');
+  // The default model, which the page downloads with the module (www/assets.js makes the same
+  // choice); the cards and index.json come first too, every other model's weights later.
   const defaultWeights = (() => {
     const index = JSON.parse(readFileSync(join(WWW, 'models', 'index.json'), 'utf8'));
     const model = index.find((m) => m.scale === 4 && m.input === 'clean') ?? index[0];
     const card = JSON.parse(readFileSync(join(WWW, 'models', model.card), 'utf8'));
-    return [`models/${model.card}`, `models/${card.weights}`];
+    return `models/${card.weights}`;
   })();
+  const firstModels = (r) => isModel(r) && (!isWeights(r) || r.file === defaultWeights);
+  // What runs before the first image: static imports only ("download all"'s zip code and the
+  // WebGPU build are imported when used).
   const app = loadedBy('index.html');
-  // The embed loads every model: which one a target size needs depends on the image.
   const embed = loadedBy('upres.js');
+  const everything = loadedBy('index.html', { dynamic: true });
   const table = ['| file | raw | gzip |', '| --- | ---: | ---: |'];
   for (const r of rows) table.push(`| ${r.file} | ${kib(r.raw)} | ${kib(r.gzip)} |`);
   for (const [label, pick] of [
-    ['**first load: page + wasm + JS + default (×4) model**', (r) => app.has(r.file) || defaultWeights.includes(r.file)],
-    ['**page + wasm + JS + every model**', (r) => app.has(r.file) || isModel(r)],
-    ['**embed: upres.js and what it loads, every model included**', (r) => embed.has(r.file) || isModel(r)],
+    ['**first load (CPU): page + CPU module + JS + default ×4 model**', (r) => app.has(r.file) || firstModels(r)],
+    ['**WebGPU module (only where WebGPU runs)**', isWebGPU],
+    ['**page + CPU module + all JS + every model (what an offline visit needs)**', (r) => (everything.has(r.file) && !isWebGPU(r)) || isModel(r)],
+    ['**embed first load (CPU): upres.js and what it loads + default ×4 model**', (r) => embed.has(r.file) || firstModels(r)],
     ['**everything in www/**', () => true],
   ]) {
     const total = sum(pick);

@@ -2,18 +2,24 @@
 // job can ask for, and the errors for what it cannot, come from job.js, as they do for the page
 // and the widget.
 //
-// A page gets one shared engine (one worker, one download of the wasm module and the models, one
-// backend) however many calls and <upres-upscaler> widgets use it; jobs queue in its worker and
-// run one at a time. Nothing is downloaded until preload() or the first upscale(). Each call's
-// AbortSignal stops that call only: a download that other calls wait for carries on.
+// A page gets one shared engine (one worker, one download of the wasm module and of each model,
+// one backend) however many calls and <upres-upscaler> widgets use it; jobs queue in its worker
+// and run one at a time. Nothing is downloaded until preload() or the first upscale(), and then
+// only the CPU module, the model cards and the default model: the other models when a job needs
+// them. Each call's AbortSignal stops that call only: a download that other calls wait for
+// carries on.
 
 import { Upres } from './engine.js';
 import { JOB_OPTIONS, checkKeys, describe, formatSupport, invalid, isLossyWebP, jobOptions, outputName } from './job.js';
 import { unsupportedBrowser } from './messages.js';
 
-const OPTIONS = [...JOB_OPTIONS, 'signal', 'onProgress', 'modelBaseUrl'];
+/** What every call takes besides a job: where the models are, and how many workers compute
+ *  tiles on the CPU (for tests and benchmarks; calls that differ in either get engines of their
+ *  own). */
+const ENGINE_OPTIONS = ['modelBaseUrl', 'workers'];
+const OPTIONS = [...JOB_OPTIONS, 'signal', 'onProgress', ...ENGINE_OPTIONS];
 
-/** Shared engines by the URL of their models folder: normally just the one. */
+/** Shared engines by the URL of their models folder and their workers: normally just the one. */
 const engines = new Map();
 
 /**
@@ -53,12 +59,12 @@ export async function upscaleImage(input, options = {}) {
 }
 
 /**
- * Downloads the wasm module and the models and starts the engine, so that the first upscale()
- * starts at once; resolves to what capabilities() says once it runs. Takes `signal`,
- * `onProgress` and `modelBaseUrl` like upscale().
+ * Downloads the CPU module, the model cards and the default model, and starts the engine, so
+ * that the first upscale() starts at once; resolves to what capabilities() says once it runs.
+ * Takes `signal`, `onProgress`, `modelBaseUrl` and `workers` like upscale().
  */
 export async function preload(options = {}) {
-  checkKeys(options, ['signal', 'onProgress', 'modelBaseUrl'], 'preload()');
+  checkKeys(options, ['signal', 'onProgress', ...ENGINE_OPTIONS], 'preload()');
   const { signal, onProgress } = callbacks(options);
   const engine = await startedEngine(options, signal, onProgress);
   return { ...(await engine.capabilities(signal)), formats: await formatSupport() };
@@ -74,33 +80,34 @@ export async function preload(options = {}) {
  * models.
  */
 export async function capabilities(options = {}) {
-  checkKeys(options, ['signal', 'modelBaseUrl'], 'capabilities()');
+  checkKeys(options, ['signal', ...ENGINE_OPTIONS], 'capabilities()');
   const { signal } = callbacks(options);
   const formats = await formatSupport();
   const problem = unsupportedBrowser();
   if (problem) return { backend: null, reason: problem, adapter: null, started: false, formats };
-  return { ...(await sharedEngine(options.modelBaseUrl).engine.capabilities(signal)), formats };
+  return { ...(await sharedEngine(options).engine.capabilities(signal)), formats };
 }
 
 // ---- The shared engine ---------------------------------------------------------------------
 
-function sharedEngine(modelBaseUrl) {
+function sharedEngine({ modelBaseUrl, workers }) {
   // Relative to the page, as a fetch() would be; a folder, so that cards resolve inside it.
   const models = modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
   if (!models.pathname.endsWith('/')) models.pathname += '/';
-  if (!engines.has(models.href)) engines.set(models.href, { engine: new Upres({ models }), listeners: new Set(), started: null, starting: false });
-  return engines.get(models.href);
+  const key = `${models.href} ${workers}`;
+  if (!engines.has(key)) engines.set(key, { engine: new Upres({ models, workers }), listeners: new Set(), started: null, starting: false });
+  return engines.get(key);
 }
 
 /**
  * The shared engine once it runs, telling `onProgress` each stage on the way that this call
  * waits for: `download` (bytes), then `start` (0 of 1 while the engine compiles the wasm module
- * and loads the models, 1 of 1 once it runs; the 1 of 1 comes even when it already ran).
+ * and starts, 1 of 1 once it runs; the 1 of 1 comes even when it already ran).
  */
-async function startedEngine({ modelBaseUrl }, signal, onProgress) {
+async function startedEngine(options, signal, onProgress) {
   const problem = unsupportedBrowser();
   if (problem) throw Object.assign(new Error(problem), { kind: 'browser' });
-  const shared = sharedEngine(modelBaseUrl);
+  const shared = sharedEngine(options);
   shared.listeners.add(onProgress);
   try {
     shared.started ??= start(shared);

@@ -12,12 +12,21 @@ import { Upres } from './engine.js';
 import { PAPERS, describePrint, formatSupport, outputName, printPixels } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
 import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
-import { zipSync } from './vendor/fflate.js';
 import './compare.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('options');
-const upres = new Upres();
+/** `?workers=N` in the page's address sets how many workers compute tiles on the CPU (tests and
+ *  benchmarks compare counts); an invalid one is said, and the default used. */
+const upres = (() => {
+  const workers = new URLSearchParams(location.search).get('workers');
+  try {
+    return new Upres({ workers: workers === null ? undefined : Number(workers) });
+  } catch (error) {
+    showMessage(`Ignoring ?workers=${workers} in the address: ${error.message}.`);
+    return new Upres();
+  }
+})();
 /**
  * Every image added, in queue order: { file, li, originalUrl, status, note, info, transparent,
  * result, made }. `status` is checking, ready (no result yet), queued, working, done, failed or
@@ -500,6 +509,8 @@ async function reveal(item, asked = false) {
 }
 
 $('download-all').addEventListener('click', async () => {
+  // Loaded the first time it is used: nothing else needs it.
+  const { zipSync } = await import('./vendor/fflate.js');
   const entries = {};
   for (const { result } of items.filter((item) => item.result)) {
     let name = result.name;
@@ -517,7 +528,8 @@ $('download-all').addEventListener('click', async () => {
 upres.addEventListener('backend', ({ detail }) => {
   // In plain words in the main view; the adapter and the reason under "Details".
   const where = detail.backend === 'cpu' ? 'the CPU (WebAssembly)' : detail.description;
-  $('backend-status').textContent = `Running on ${where}: ${detail.reason}.`;
+  const workers = detail.workers > 1 ? `; ${detail.workers} workers compute tiles at once` : '';
+  $('backend-status').textContent = `Running on ${where}: ${detail.reason}${workers}.`;
   $('backend-summary').textContent = detail.backend === 'webgpu'
     ? detail.adapter?.fallback ? 'Runs on a software stand-in for a graphics card (slow).' : 'Runs on this computer’s graphics card.'
     : /WebGPU failed/.test(detail.reason) ? 'Runs on this computer’s processor: the graphics card failed.' : 'Runs on this computer’s processor.';
@@ -578,14 +590,13 @@ async function main() {
     return showMessage(problem);
   }
   await offlineReady();
+  let models;
   try {
-    const models = await upres.load(new AbortController().signal, ({ loaded, total }) => {
+    models = await upres.load(new AbortController().signal, ({ loaded, total }) => {
       $('load-progress').value = total ? loaded / total : 0;
       $('load-status').textContent = `Downloading the upscaler: ${formatBytes(loaded)} of ${formatBytes(total)}`;
     });
-    // Each scale once, though it may have a clean and a compression-aware model.
-    const scales = [...new Set(models.map((m) => `×${m.scale}`))];
-    $('models-status').textContent = `${plural(models.length, 'model', 'models')} loaded for ${scales.join(', ')}: ${models.map((m) => m.name).join(', ')}.`;
+    $('models-status').textContent = describeModels(models, 'each downloaded when an image first needs it');
     $('load-status').textContent = 'Starting the upscaler…';
     $('loading').dataset.state = 'done';
   } catch (error) {
@@ -593,6 +604,19 @@ async function main() {
     return showMessage(`The upscaler could not be downloaded: ${error.message}`);
   }
   await startEngine();
+  // The other models in the background, for the service worker to keep: a later visit may be
+  // offline. One that fails is said by the job that needs it, if one does.
+  upres.prefetch(new AbortController().signal).then(
+    () => { $('models-status').textContent = describeModels(models, 'all downloaded'); },
+    () => {},
+  );
+}
+
+/** The models in the Details, each scale once (it may have a clean and a compression-aware
+ *  model), and how many are downloaded. */
+function describeModels(models, downloaded) {
+  const scales = [...new Set(models.map((m) => `×${m.scale}`))];
+  return `${plural(models.length, 'model', 'models')} for ${scales.join(', ')} (${downloaded}): ${models.map((m) => m.name).join(', ')}.`;
 }
 
 main();

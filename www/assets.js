@@ -1,51 +1,66 @@
-// What the upscaler downloads before it can run: the WebAssembly module and every model that a
-// models folder's index.json lists, with byte progress, each model's weights checked against
-// the SHA-256 in its card before anything runs them (Rust checks again). The service worker
-// (sw.js) caches these downloads as they happen, so a second visit fetches nothing. The wasm
-// module's URL is relative to this module, so www/ can be hosted under any path.
+// What the upscaler downloads before it can run, and the downloads after: the CPU build of the
+// WebAssembly module, every model card that a models folder's index.json lists, and the default
+// model's weights (×4, for clean images: what the page's default settings run first). Every
+// other model's weights are downloaded by the worker the first time a job needs them, or ahead
+// of that by prefetch(); the engine checks each against the SHA-256 in its card. The service
+// worker (sw.js) caches these downloads as they happen, so a second visit fetches nothing. The
+// wasm module's URL is relative to this module, so www/ can be hosted under any path.
 
 /**
- * Downloads the wasm module and the models listed in `modelsUrl`/index.json (a folder URL);
- * `onProgress` gets `{ loaded, total }` in bytes as they arrive. Resolves to `{ wasm, models }`,
- * each model `{ card (its JSON text), weights, scale, name }`.
+ * Downloads the CPU module, the cards of the models in `modelsUrl`/index.json (a folder URL) and
+ * the default model's weights; `onProgress` gets `{ loaded, total }` in bytes as they arrive.
+ * Resolves to `{ wasm, models }`, each model `{ name, scale, card (its JSON text), url (of its
+ * weights), weights (the bytes for the default model, else null) }`.
  */
 export async function downloadAssets(modelsUrl, signal, onProgress) {
   const index = await (await get(new URL('index.json', modelsUrl), signal)).json();
-  const cards = await Promise.all(
+  // The same choice as the size report's first-load row (scripts/web-assets.mjs).
+  const preferred = index.find((entry) => entry.scale === 4 && entry.input === 'clean') ?? index[0];
+  const models = await Promise.all(
     index.map(async (entry) => {
-      const url = new URL(entry.card, modelsUrl);
-      const text = await (await get(url, signal)).text();
-      return { text, card: JSON.parse(text), url, bytes: entry.bytes };
+      const cardUrl = new URL(entry.card, modelsUrl);
+      const card = await (await get(cardUrl, signal)).text();
+      const { name, weights, config } = JSON.parse(card);
+      return { name, scale: config.scale, card, url: new URL(weights, cardUrl).href, weights: null, bytes: entry.bytes, preferred: entry === preferred };
     }),
   );
+  const first = models.find((model) => model.preferred);
   const downloads = [
     { url: new URL('./pkg/upres_bg.wasm', import.meta.url), bytes: 0 },
-    ...cards.map(({ card, url, bytes }) => ({ url: new URL(card.weights, url), bytes })),
+    { url: new URL(first.url), bytes: first.bytes },
   ];
   const loaded = downloads.map(() => 0);
   const report = () => onProgress({
     loaded: loaded.reduce((a, b) => a + b, 0),
     total: downloads.reduce((sum, d, i) => sum + Math.max(d.bytes, loaded[i]), 0),
   });
-  const [wasm, ...weights] = await Promise.all(
+  const [wasm, weights] = await Promise.all(
     downloads.map((download, i) => fetchBytes(download.url, signal, (n, expected) => {
       loaded[i] = n;
       download.bytes = expected || download.bytes;
       report();
     })),
   );
-  const models = await Promise.all(
-    cards.map(async ({ text, card }, i) => {
-      await verify(card, weights[i]);
-      return { card: text, weights: weights[i], scale: card.config.scale, name: card.name };
-    }),
-  );
-  return { wasm, models };
+  first.weights = weights;
+  return { wasm, models: models.map(({ name, scale, card, url, weights }) => ({ name, scale, card, url, weights })) };
 }
 
-async function get(url, signal) {
-  const response = await fetch(url, { signal }).catch((error) => {
-    if (signal.aborted) throw error;
+/** One file's bytes; a failure is an error of kind "download" that names it. */
+export async function download(url, signal) {
+  return new Uint8Array(await (await get(url, signal)).arrayBuffer());
+}
+
+/**
+ * Downloads `urls` (model weights no job has needed yet) at low priority, so that the service
+ * worker has them for an offline visit; resolves once every one has arrived.
+ */
+export async function prefetch(urls, signal) {
+  await Promise.all(urls.map(async (url) => (await get(new URL(url), signal, { priority: 'low' })).arrayBuffer()));
+}
+
+async function get(url, signal, options = {}) {
+  const response = await fetch(url, { signal, ...options }).catch((error) => {
+    if (signal?.aborted) throw error;
     // Offline, or a host that refuses (CORS, CSP): the browser says which in the console only.
     throw Object.assign(new Error(`could not download ${url.pathname}: ${error.message}`), { kind: 'download' });
   });
@@ -73,14 +88,4 @@ async function fetchBytes(url, signal, onBytes) {
   const bytes = new Uint8Array(received);
   chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
   return bytes;
-}
-
-/** Refuses weights whose SHA-256 differs from the card's. */
-async function verify(card, weights) {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', weights));
-  const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-  if (actual !== card.sha256) {
-    throw Object.assign(new Error(`the ×${card.config.scale} model (${card.name}) failed its integrity check: ` +
-      `its card says SHA-256 ${card.sha256}, the download has ${actual}. Reload the page to download it again.`), { kind: 'model' });
-  }
 }

@@ -1,23 +1,29 @@
 // The upscaler as a page sees it: the app (app.js) and the embeddable API (api.js) both drive
-// one of these. It has assets.js download the WebAssembly module and the models, starts the
-// worker's engine on the backend the user prefers, and runs jobs. When the GPU fails mid-job
-// (device lost, out of memory, a WebGPU error that aborts the wasm instance) the job is retried
-// in a fresh worker with smaller tiles, then on the CPU, so that it still completes; each change
-// of backend is announced with a "backend" event. Every URL is relative to this module, so www/
-// can be hosted under any path.
+// one of these. It has assets.js download the CPU module, the model cards and the default model
+// (the worker downloads other models when a job needs them; prefetch() fetches them ahead),
+// starts the worker's engine on the backend the user prefers, and runs jobs. When the GPU fails
+// mid-job (device lost, out of memory, a WebGPU error that aborts the wasm instance) the job is
+// retried in a fresh worker with smaller tiles, then on the CPU, so that it still completes;
+// each change of backend is announced with a "backend" event. Every URL is relative to this
+// module, so www/ can be hosted under any path.
 
-import { downloadAssets } from './assets.js';
+import { downloadAssets, prefetch } from './assets.js';
 import { WorkerBridge } from './bridge.js';
+import { describe, invalid } from './job.js';
 
 /** Tile interiors in input pixels. Small CPU tiles keep Cancel and the live preview prompt; the
  *  GPU is faster with larger ones and halves them after a failure, down to the minimum. */
 const TILES = { webgpu: 256, cpu: 128 };
 const MIN_GPU_TILE = 64;
+/** The most workers `workers` may ask for. */
+const MAX_WORKERS = 64;
 
 export class Upres extends EventTarget {
   #bridge = new WorkerBridge(new URL('./worker.js', import.meta.url));
   /** The folder with index.json and the model cards. */
   #models;
+  /** How many workers compute a CPU job's tiles; undefined: the worker decides. */
+  #workers;
   #assets = null;
   #preference = 'auto';
   #gpuTile = TILES.webgpu;
@@ -29,20 +35,35 @@ export class Upres extends EventTarget {
   /** Resolves once the page has asked for a backend: no engine starts before that. */
   #startRequested = new Promise((resolve) => { this.#requestStart = resolve; });
 
-  /** `models`: the URL of the folder that holds index.json and the model cards (default: the
-   *  models/ folder beside this module). */
-  constructor({ models = new URL('./models/', import.meta.url) } = {}) {
+  /**
+   * `models`: the URL of the folder that holds index.json and the model cards (default: the
+   * models/ folder beside this module). `workers`: how many workers compute a job's tiles on the
+   * CPU, 1 to run them all in the upscaler's own worker (default: one per core beyond that
+   * worker's, as memory allows); for tests and benchmarks.
+   */
+  constructor({ models = new URL('./models/', import.meta.url), workers } = {}) {
     super();
+    if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS)) {
+      throw invalid(`workers must be a whole number from 1 to ${MAX_WORKERS}, not ${describe(workers)}`);
+    }
     this.#models = models;
+    this.#workers = workers;
   }
 
   /**
-   * Downloads the wasm module and every model listed in the models folder's index.json.
-   * `onProgress` gets `{ loaded, total }` in bytes as they arrive.
+   * Downloads the CPU module, the cards of the models that the models folder's index.json lists
+   * and the default model's weights. `onProgress` gets `{ loaded, total }` in bytes as they
+   * arrive. Resolves to the models, `{ name, scale }`.
    */
   async load(signal, onProgress) {
     this.#assets = await downloadAssets(this.#models, signal, onProgress);
     return this.#assets.models.map(({ name, scale }) => ({ name, scale }));
+  }
+
+  /** Downloads, at low priority, the weights of the models that load() left for later, so that
+   *  the service worker has every model for an offline visit. */
+  async prefetch(signal) {
+    await prefetch(this.#assets.models.filter((model) => !model.weights).map((model) => model.url), signal);
   }
 
   /** Starts (or restarts) the engine; `preference` is "auto", "webgpu" or "cpu". */
@@ -101,6 +122,13 @@ export class Upres extends EventTarget {
     }
   }
 
+  /** `{ workers, busy, memory }`: how many tile workers run, how many of them are computing a
+   *  tile, and the most wasm memory one has used, in bytes (all 0 when tiles run in the
+   *  upscaler's own worker). For tests and benchmarks. */
+  async tileWorkers(signal) {
+    return (await this.#call(signal, 'tileWorkers', {})).value;
+  }
+
   /** A call to the worker's engine; its errors carry the engine they happened on. */
   async #call(signal, method, args, options) {
     const engine = await this.#ready(signal);
@@ -138,9 +166,10 @@ export class Upres extends EventTarget {
       const engine = this.#bridge
         .call(signal, 'start', {
           wasm: this.#assets.wasm,
-          models: this.#assets.models.map(({ card, weights }) => ({ card, weights })),
+          models: this.#assets.models,
           preference: this.#gpuFailure ? 'cpu' : this.#preference,
           tiles: { ...TILES, webgpu: this.#gpuTile },
+          workers: this.#workers,
         })
         .then((info) => {
           if (this.#gpuFailure) info.reason = this.#gpuFailure;

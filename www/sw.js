@@ -1,9 +1,10 @@
 // Offline support. The app shell (every file the page and the embed load, which the build
-// lists in pkg/build.js) is cached when the service worker installs; the wasm module and the
-// models are cached the first time the page downloads them (the page waits for this worker to
-// take control before it does), so a second visit works without a network. The cache is named
-// after the build (pkg/build.js too), and each new build's worker deletes the caches of older
-// ones. Only same-origin GET requests are touched.
+// lists in pkg/build.js) is cached when the service worker installs; the wasm modules and the
+// models are cached the first time they are downloaded (the page waits for this worker to take
+// control before it downloads anything, and once ready it fetches every model in the
+// background), so a second visit works without a network. The cache is named after the build
+// (pkg/build.js too), and each new build's worker deletes the caches of older ones. Only
+// same-origin GET requests are touched.
 
 importScripts('./pkg/build.js');
 

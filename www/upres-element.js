@@ -6,12 +6,13 @@
 // writes it ("8x10in@300", "A4@300"), `fit` how the image meets it; `quality` makes WebP lossy;
 // `input` says which model suits the images: "auto" (a JPEG's compression decides),
 // "compressed" (photos, JPEGs) or "clean" (PNG, lossless); `metadata` which of the original's
-// metadata the result keeps ("no-location", "all", "color" or "none"). Bound to the page's own
-// <input type="file"> (`for`), it upscales what is chosen there too and puts the result into
-// that input, so the form's ordinary submit sends the upscaled file; until then the input
-// reports itself invalid, so the form is not sent with the small original. When upscaling fails
-// the input stays invalid, saying why, until another image is chosen or the person chooses "Use
-// the original", which puts the original there and lets the form send it.
+// metadata the result keeps ("no-location", "all", "color" or "none"); `workers` how many workers
+// compute tiles on the CPU (for tests and benchmarks). Bound to the page's own <input
+// type="file"> (`for`), it upscales what is chosen there too and puts the result into that
+// input, so the form's ordinary submit sends the upscaled file; until then the input reports
+// itself invalid, so the form is not sent with the small original. When upscaling fails the
+// input stays invalid, saying why, until another image is chosen or the person chooses "Use the
+// original", which puts the original there and lets the form send it.
 //
 // Styles live in the shadow root: the page's selectors cannot reach in and ours cannot leak
 // out. What is inherited through the shadow boundary (font, colour, spacing) is reset on the
@@ -55,7 +56,7 @@ const failed = (message) => `This image could not be upscaled: ${message.replace
   '“Use the original” to send it as it is.';
 
 class UpresUpscaler extends HTMLElement {
-  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata'];
+  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata', 'workers'];
 
   #widget;
   #picker;
@@ -172,6 +173,7 @@ class UpresUpscaler extends HTMLElement {
     const print = this.getAttribute('print');
     const fit = this.getAttribute('fit');
     const quality = value('quality');
+    const workers = value('workers');
     if ([scale, longEdge, print ?? undefined].filter((size) => size !== undefined).length > 1) {
       throw invalid('<upres-upscaler> takes one of the scale, long-edge and print attributes, not several', TypeError);
     }
@@ -185,6 +187,7 @@ class UpresUpscaler extends HTMLElement {
       ...(quality !== undefined && { quality }),
       ...(this.hasAttribute('input') && { input: this.getAttribute('input') }),
       ...(this.hasAttribute('metadata') && { metadata: this.getAttribute('metadata') }),
+      ...(workers !== undefined && { workers }),
     };
   }
 
@@ -327,7 +330,7 @@ class UpresUpscaler extends HTMLElement {
 // the attribute is absent; setting null or undefined removes it.
 const PROPERTIES = {
   htmlFor: 'for', scale: 'scale', longEdge: 'long-edge', print: 'print', fit: 'fit', format: 'format', quality: 'quality',
-  input: 'input', metadata: 'metadata',
+  input: 'input', metadata: 'metadata', workers: 'workers',
 };
 for (const [property, attribute] of Object.entries(PROPERTIES)) {
   Object.defineProperty(UpresUpscaler.prototype, property, {

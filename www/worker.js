@@ -1,17 +1,32 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
-// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`. Heavy work
-// never touches the page's main thread; lossy WebP, which the wasm module cannot write, is
-// encoded here too, by the browser's own encoder (an OffscreenCanvas).
+// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`,
+// `tileWorkers`. Heavy work never touches the page's main thread; lossy WebP, which the wasm
+// module cannot write, is encoded here too, by the browser's own encoder (an OffscreenCanvas).
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
-// so it is used only when the page forces WebGPU.
+// so it is used only when the page forces WebGPU. Two builds of the module exist: the page
+// always downloads the CPU one (burn's CPU backend alone, a third of the size), and this worker
+// fetches the WebGPU one (both backends) only when WebGPU is chosen. On the CPU, the tiles of a
+// job run in a pool of tile workers (tiles.js), one per spare core.
+//
+// Models arrive as cards; a model's weights are downloaded the first time a job needs them
+// (the page hands over the default model's, which it downloaded with the module).
 
-import init, { Engine, inspect, lastPanic } from './pkg/upres.js';
+import initCpu, * as cpu from './pkg/upres.js';
+import { download } from './assets.js';
+import { TilePool } from './tiles.js';
 
+/** The module in use (the CPU build's exports or the WebGPU build's), its Engine, and on the
+ *  CPU the tile workers (null when every tile runs here). */
+let upres = null;
 let engine = null;
-/** The call in progress and whether the page asked it to stop (checked after every tile). */
-const running = { id: 0, cancelled: false };
+let pool = null;
+/** Each model by name: { card (JSON text), url (of its weights), weights (bytes, or null until a
+ *  job needs them) }. */
+const models = new Map();
+/** The call in progress, and what the page's cancel aborts (checked after every tile). */
+let running = { id: 0, cancel: new AbortController() };
 
 const methods = {
   /** The backend `start` would choose, and why, without the wasm module or the models. */
@@ -20,37 +35,71 @@ const methods = {
     return { backend, reason, adapter };
   },
 
-  /** Instantiates the wasm module (bytes from the page) and loads the models onto a backend. */
-  async start({ wasm, models, preference, tiles }) {
-    await init({ module_or_path: wasm });
+  /**
+   * Starts an engine for the models (`{ name, card, url, weights }`, weights null where not yet
+   * downloaded) on the backend chosen; `wasm` is the CPU module's bytes, `tiles` the tile size
+   * per backend, `workers` how many workers compute tiles on the CPU (undefined: one per spare
+   * core, as memory allows).
+   */
+  async start({ wasm, models: list, preference, tiles, workers }) {
+    for (const model of list) models.set(model.name, model);
+    const cards = list.map(({ card }) => card);
+    const choice = await chooseBackend(preference);
     engine?.free();
     engine = null;
-    const choice = await chooseBackend(preference);
-    try {
-      engine = await Engine.start(choice.backend, choice.description, choice.reason, models, tiles[choice.backend]);
-    } catch (error) {
-      if (choice.backend !== 'webgpu' || error.name !== 'backend') throw error;
-      const reason = `${error.message}; using the CPU instead`;
-      engine = await Engine.start('cpu', '', reason, models, tiles.cpu);
+    let reason = choice.reason;
+    if (choice.backend === 'webgpu') {
+      try {
+        upres = await webgpuModule();
+        engine = await upres.Engine.start('webgpu', choice.description, choice.reason, cards, tiles.webgpu);
+      } catch (error) {
+        if (error.name !== 'backend') throw error;
+        reason = `${error.message}; using the CPU instead`;
+      }
+    }
+    if (!engine) {
+      // Compiled once: the tile workers instantiate this same module.
+      const module = await WebAssembly.compile(wasm);
+      await initCpu({ module_or_path: module });
+      upres = cpu;
+      engine = await upres.Engine.start('cpu', '', reason, cards, tiles.cpu);
+      const size = workers ?? defaultWorkers();
+      // A browser without workers inside workers runs every tile here.
+      pool = size > 1 && typeof Worker === 'function' ? new TilePool(module, size, models) : null;
     }
     return {
       backend: engine.backend,
       description: engine.description,
       reason: engine.reason,
       adapter: choice.adapter,
+      workers: pool?.size ?? 1,
     };
   },
 
   inspect({ bytes }) {
-    return inspect(bytes);
+    return upres.inspect(bytes);
   },
 
-  async upscale({ bytes, options }, progress) {
+  async upscale({ bytes, options }, progress, cancel) {
     if (!engine) throw Object.assign(new Error('the upscaler has not started'), { name: 'backend' });
-    const result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
-      progress(report, [report.pixels.buffer]);
-      return running.cancelled;
+    // The engine calls a failed download a model problem; the page says it as what it is.
+    let failedDownload = null;
+    const weights = (name) => modelWeights(name, cancel).catch((error) => {
+      failedDownload = error;
+      throw error;
     });
+    const runTile = pool && ((name, input, width, height) => pool.run(name, input, width, height, cancel));
+    let result;
+    try {
+      result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
+        progress(report, [report.pixels.buffer]);
+        return cancel.aborted;
+      }, weights, runTile, pool?.size ?? 1);
+    } catch (error) {
+      // Tiles dropped by the cancel fail the job before the engine checks for it.
+      if (cancel.aborted) throw Object.assign(new Error('cancelled'), { name: 'cancelled' });
+      throw failedDownload ?? error;
+    }
     // Lossy WebP: the pixels, for this browser's encoder, and the metadata to put in its file.
     const { pixels, pending, ...rest } = result;
     if (!pending) return result;
@@ -60,7 +109,49 @@ const methods = {
       pending.free();
     }
   },
+
+  /** `{ workers, busy, memory }`: see TilePool.status(); all 0 when tiles run here. */
+  tileWorkers() {
+    return pool?.status() ?? { workers: 0, busy: 0, memory: 0 };
+  },
 };
+
+/** The WebGPU build, fetched the first time this worker runs on WebGPU; a failed download is
+ *  a backend failure, which the CPU takes over. */
+async function webgpuModule() {
+  try {
+    const module = await import('./pkg/webgpu/upres.js');
+    await module.default();
+    return module;
+  } catch (error) {
+    throw Object.assign(new Error(`the WebGPU module could not be loaded (${error.message})`), { name: 'backend' });
+  }
+}
+
+/** A model's weights: the page's, or downloaded from beside its card the first time a job needs
+ *  them (the engine checks them against the card's SHA-256). */
+async function modelWeights(name, signal) {
+  const model = models.get(name);
+  model.weights ??= await download(new URL(model.url), signal);
+  return model.weights;
+}
+
+/**
+ * What one tile worker needs, in MiB: its instance's wasm memory (memory.buffer.byteLength, which
+ * TilePool.status() reports) reached 14.25 MiB (14,942,208 bytes) in Chromium over 4×, 3×, 2× and
+ * 8× jobs of a 512×384 photo with 128-pixel tiles; rounded up for the worker's own JavaScript.
+ */
+const TILE_WORKER_MIB = 16;
+
+/**
+ * Tile workers for the CPU: one per core beyond this worker's, but no more than a quarter of the
+ * device's memory holds (navigator.deviceMemory, in GiB, where the browser tells it).
+ */
+function defaultWorkers() {
+  const cores = (navigator.hardwareConcurrency ?? 2) - 1;
+  const memory = navigator.deviceMemory ? Math.floor((navigator.deviceMemory * 1024) / 4 / TILE_WORKER_MIB) : Infinity;
+  return Math.max(1, Math.min(cores, memory));
+}
 
 /** WebP's largest side. */
 const WEBP_MAX_SIDE = 16383;
@@ -119,7 +210,7 @@ function describeAdapter(adapter) {
 function crashed(error) {
   let panic = null;
   try {
-    panic = lastPanic();
+    panic = upres?.lastPanic();
   } catch {
     // The instance may be too broken even for that.
   }
@@ -137,17 +228,18 @@ self.addEventListener('unhandledrejection', (event) => {
 
 self.addEventListener('message', async ({ data }) => {
   if (data.type === 'cancel') {
-    if (data.id === running.id) running.cancelled = true;
+    if (data.id === running.id) running.cancel.abort();
     return;
   }
   const { id, method, args } = data;
-  Object.assign(running, { id, cancelled: false });
+  running = { id, cancel: new AbortController() };
   const progress = (value, transfer) => postMessage({ type: 'progress', id, value }, transfer);
   try {
-    const value = await methods[method](args, progress);
+    const value = await methods[method](args, progress, running.cancel.signal);
     postMessage({ type: 'result', id, value }, value?.bytes ? [value.bytes.buffer] : []);
   } catch (error) {
     if (error instanceof WebAssembly.RuntimeError) return crashed(error);
-    postMessage({ type: 'error', id, error: { kind: error.name, message: error.message } });
+    // The engine's errors say whose fault they were by their name; ours (a download) by kind.
+    postMessage({ type: 'error', id, error: { kind: error.kind ?? error.name, message: error.message } });
   }
 });

@@ -86,28 +86,74 @@ test('the main thread keeps ticking while a job runs', async (t) => {
   assert.ok(worst < 200, `a ${worst.toFixed(0)} ms gap on the main thread`);
 });
 
-test('every request is to its own origin, and none once the model is loaded', async (t) => {
-  const { page, requests } = await app(t);
-  const loaded = requests.length;
+/** Resolves once the page has every model, which it downloads in the background once it is
+ *  ready. */
+const allModels = (page) => page.waitForFunction(() => /\(all downloaded\)/.test(document.querySelector('#models-status').textContent));
+
+test('every request is to its own origin, and none reaches the network once every model is downloaded', async (t) => {
+  const { page, context, requests } = await app(t);
+  await allModels(page);
+  // From here on the worker may still ask for a model, which the service worker has.
+  const network = [];
+  context.on('response', (response) => response.fromServiceWorker() || network.push(response.url()));
   await h.addFile(page, 'photo.png', photo(96, 64));
+  await h.addFile(page, 'photo.jpg', await h.jpegInPage(page, 96, 64, 0.5), 'image/jpeg');
   await h.setScale(page, 4);
-  await h.upscaleAndDownload(page, 0);
+  await h.upscaleAndDownload(page, 1);
   const foreign = requests.filter((url) => !url.startsWith(env.origin) && !url.startsWith(`blob:${env.origin}`));
   assert.deepEqual(foreign, []);
-  assert.ok(requests.some((url) => url.endsWith('.bpk')), 'the model came over the network log');
-  assert.deepEqual(requests.slice(loaded).filter((url) => !url.startsWith('blob:')), []);
+  assert.ok(requests.some((url) => url.endsWith('.bpk')), 'the models came over the network log');
+  assert.deepEqual(network.filter((url) => !url.startsWith('blob:')), []);
 });
 
-test('a second visit works offline', async (t) => {
+test('before the page is ready it downloads the CPU module and the default model only; the other models follow, and the WebGPU build never comes on the CPU', async (t) => {
+  const context = await env.browser.newContext({ serviceWorkers: 'block' });
+  t.after(() => context.close());
+  // Each module and model download, and whether the page had said it was ready when it began.
+  const downloads = [];
+  await context.route(/\.(wasm|bpk)$/, async (route) => {
+    const [page] = context.pages();
+    const ready = await page.evaluate(() => document.querySelector('#load-status').textContent === 'Ready.');
+    downloads.push({ file: new URL(route.request().url()).pathname.slice(h.PREFIX.length), ready });
+    await route.continue();
+  });
+  const { page, requests } = await h.openApp(env, { context });
+  await allModels(page);
+  await h.addFile(page, 'photo.png', photo(64, 48));
+  await h.setScale(page, 2);
+  await h.upscaleAndDownload(page, 0);
+
+  const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
+  const weights = (entry) => `models/${JSON.parse(readFileSync(`www/models/${entry.card}`, 'utf8')).weights}`;
+  const first = weights(index.find((entry) => entry.scale === 4 && entry.input === 'clean'));
+  t.diagnostic(downloads.map(({ file, ready }) => `${file}${ready ? '' : ' (before ready)'}`).join(', '));
+  assert.deepEqual(downloads.filter(({ ready }) => !ready).map(({ file }) => file).sort(), [first, 'pkg/upres_bg.wasm']);
+  // The job's own request for the ×2 model too: this context has no service worker to keep it.
+  const later = new Set(downloads.filter(({ ready }) => ready).map(({ file }) => file));
+  assert.deepEqual([...later].sort(), index.map(weights).filter((file) => file !== first).sort());
+  assert.deepEqual(requests.filter((url) => url.includes('/pkg/webgpu/')), [], 'nothing of the WebGPU build');
+});
+
+test('a second visit works offline, for PNGs and JPEGs alike', async (t) => {
   const { page, context } = await app(t);
   await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active && navigator.serviceWorker.controller);
+  // Every model in the offline cache: the page fetches the ones no job has needed in the background.
+  await allModels(page);
+  const models = JSON.parse(readFileSync('www/models/index.json', 'utf8')).length;
+  await page.waitForFunction(async (count) => {
+    const cached = await Promise.all((await caches.keys()).map(async (name) => (await caches.open(name)).keys()));
+    return cached.flat().filter((request) => request.url.endsWith('.bpk')).length === count;
+  }, models);
   await context.setOffline(true);
   await page.reload();
   await page.waitForSelector('#loading[data-state="done"]', { timeout: 60_000 });
   await h.chooseBackend(page, 'cpu');
   await h.addFile(page, 'photo.png', photo(48, 32));
+  await h.addFile(page, 'photo.jpg', await h.jpegInPage(page, 48, 32, 0.5), 'image/jpeg');
   await h.setScale(page, 2);
-  assert.equal((await h.upscaleAndDownload(page, 0)).name, 'photo@2x.png');
+  await page.click('#start');
+  for (const index of [0, 1]) assert.equal((await h.settled(page, index)).status, 'done');
+  assert.match(await page.locator('#queue li').nth(1).locator('.route').textContent(), /compression-aware/);
 });
 
 // Faults injected into every worker's WebGPU device when it first reads a result back, mid-job.
@@ -443,12 +489,12 @@ test('plain words in the main view, the technical ones under Details; a transpar
   await page.waitForFunction(() => document.querySelector('#load-status').textContent === 'Ready.');
   const main = await page.locator('main').innerText();
   assert.match(main, /Runs on this computer’s processor\./);
-  assert.doesNotMatch(main, /swiftshader|Lanczos|models loaded|×2, ×3/i);
+  assert.doesNotMatch(main, /swiftshader|Lanczos|models for|×2, ×3/i);
   await page.click('#details summary');
   const details = await page.locator('#details').innerText();
   t.diagnostic(details.replace(/\n+/g, ' | '));
   assert.match(details, /Running on the CPU \(WebAssembly\): the only WebGPU adapter is a software one/);
-  assert.match(details, /models loaded for ×2, ×3, ×4/);
+  assert.match(details, /9 models for ×2, ×3, ×4 \((each downloaded when an image first needs it|all downloaded)\)/);
   assert.match(details, /Lanczos3/);
   assert.match(details, /alpha channel \(transparency\) with bicubic/);
 

@@ -248,7 +248,7 @@ test('hostile page CSS neither breaks the widget nor is changed by it', async (t
   assert.deepEqual(errors, []);
 });
 
-test('two widgets on one page share one worker and one download of the wasm and models', async (t) => {
+test('two widgets on one page share one worker and one download of the wasm and of each model', async (t) => {
   const { page, requests, errors, workers } = await hostPage(t, `
     <script type="module" src="${UPRES}"></script>
     <upres-upscaler id="gallery" scale="2"></upres-upscaler>
@@ -274,14 +274,16 @@ test('two widgets on one page share one worker and one download of the wasm and 
     { width: 128, height: 96, name: 'front@2x.png', type: 'image/png' },
     { width: 150, height: 100, name: 'side@150px.png', type: 'image/png' },
   ]);
+  // The default ×4 model with the module, then the clean ×2 and ×3 that the two images need.
   const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
+  const needed = [4, 2, 3].map((scale) => index.find((entry) => entry.scale === scale && entry.input === 'clean').card.replace(/\.json$/, '.bpk'));
   const models = requests.filter((path) => path.endsWith('.bpk'));
-  t.diagnostic(`model requests: ${models.join(', ')}; workers: ${workers.length}`);
-  assert.equal(models.length, index.length, 'each model is requested once');
-  assert.equal(new Set(models).size, index.length);
+  const upscalers = workers.filter((url) => /\/worker\.js$/.test(url));
+  t.diagnostic(`model requests: ${models.join(', ')}; workers: ${workers.join(', ')}`);
+  assert.deepEqual(models.map((path) => path.split('/').pop()).sort(), needed.sort(), 'each model needed, once');
   assert.equal(requests.filter((path) => path.endsWith('upres_bg.wasm')).length, 1);
   assert.equal(requests.filter((path) => path.endsWith('models/index.json')).length, 1);
-  assert.equal(workers.length, 1);
+  assert.equal(upscalers.length, 1);
   assert.deepEqual(errors, []);
 });
 
@@ -467,6 +469,43 @@ test('a JPEG goes to the compression-aware model and a PNG to the clean one, unl
   assert.deepEqual(errors, []);
 });
 
+test('workers: the API and the widget spread tiles over that many workers, with the same result as one; a wrong count is refused', async (t) => {
+  const { page, requests, errors } = await hostPage(t, `
+    <script type="module" src="${UPRES}"></script>
+    <upres-upscaler id="two" scale="2" workers="2"></upres-upscaler>
+    <upres-upscaler id="none" scale="2" workers="0"></upres-upscaler>`);
+  await page.waitForFunction(() => customElements.get('upres-upscaler'));
+  const tileWorkers = () => requests.filter((path) => path.endsWith('/tile-worker.js')).length;
+  const png = [...photo(300, 200)]; // 3 × 2 tiles
+  const outcome = await page.evaluate(async ({ url, png }) => {
+    const { upscale } = await import(url);
+    const bytes = async (blob) => [...new Uint8Array(await blob.arrayBuffer())];
+    const one = await bytes(await upscale(new Blob([new Uint8Array(png)]), { scale: 2, workers: 1 }));
+    const wrong = await upscale(new Blob([new Uint8Array(png)]), { scale: 2, workers: 0 })
+      .then(() => 'resolved', (error) => `${error.name} (${error.kind}): ${error.message}`);
+    return { one, wrong };
+  }, { url: UPRES, png });
+  assert.equal(tileWorkers(), 0, 'one worker: every tile in the upscaler’s own');
+  assert.equal(outcome.wrong, 'RangeError (parameter): workers must be a whole number from 1 to 64, not 0');
+
+  // The widgets, each given the photo through its own file picker.
+  const results = await page.evaluate((png) => Promise.all(['two', 'none'].map((id) => new Promise((resolve) => {
+    const widget = document.getElementById(id);
+    widget.addEventListener('upres-done', async ({ detail }) => resolve([...new Uint8Array(await detail.blob.arrayBuffer())]), { once: true });
+    widget.addEventListener('upres-error', ({ detail }) => resolve(detail.message), { once: true });
+    const picker = widget.shadowRoot.querySelector('input[type="file"]');
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(png)], 'photo.png', { type: 'image/png' }));
+    picker.files = transfer.files;
+    picker.dispatchEvent(new Event('change'));
+  }))), png);
+  assert.equal(tileWorkers(), 2, 'two tile workers for workers="2"');
+  assert.ok(Buffer.from(results[0]).equals(Buffer.from(outcome.one)), 'the same file as one worker made');
+  assert.equal(results[1], 'workers must be a whole number from 1 to 64, not 0');
+  assert.equal(await status(page, '#none'), 'Invalid option: workers must be a whole number from 1 to 64, not 0.');
+  assert.deepEqual(errors, []);
+});
+
 test('aborting rejects with an AbortError at once, and the shared engine keeps working', async (t) => {
   const { page, requests, errors } = await hostPage(t, '<p>Product images</p>');
   const outcome = await page.evaluate(async ({ url, small, large }) => {
@@ -515,19 +554,27 @@ test('aborting rejects with an AbortError at once, and the shared engine keeps w
   assert.deepEqual(errors, []);
 });
 
-test('modelBaseUrl loads the models from where the store hosts them', async (t) => {
+test('modelBaseUrl loads the models from where the store hosts them; a model that is not there fails the job that needs it', async (t) => {
   const { page, context, requests, errors } = await hostPage(t, '<p>Product images</p>');
-  await context.route(`${env.origin}/cdn/upres-models/*`, (route) =>
-    route.fulfill({ body: readFileSync(join('www/models', new URL(route.request().url()).pathname.split('/').pop())) }));
-  const outcome = await page.evaluate(async (url) => {
+  // Every model but the compression-aware ×2 one.
+  await context.route(`${env.origin}/cdn/upres-models/*`, (route) => {
+    const name = new URL(route.request().url()).pathname.split('/').pop();
+    return name === 'upres-x2-jpeg.bpk' ? route.fulfill({ status: 404 }) : route.fulfill({ body: readFileSync(join('www/models', name)) });
+  });
+  const jpeg = [...(await h.jpegInPage(page, 40, 30, 0.5))];
+  const outcome = await page.evaluate(async ({ url, jpeg }) => {
     const upres = await import(url);
-    const missing = await upres.preload({ modelBaseUrl: '/no/such/models' }).then(() => 'resolved', (error) => `${error.kind}: ${error.message}`);
+    const failure = (error) => `${error.kind}: ${error.message}`;
+    const missing = await upres.preload({ modelBaseUrl: '/no/such/models' }).then(() => 'resolved', failure);
     const result = await upres.upscale(new ImageData(20, 10), { scale: 2, modelBaseUrl: '/cdn/upres-models/' });
     const bitmap = await createImageBitmap(result);
-    return { missing, size: [bitmap.width, bitmap.height] };
-  }, UPRES);
+    const missingModel = await upres.upscale(new Blob([new Uint8Array(jpeg)]), { scale: 2, modelBaseUrl: '/cdn/upres-models/' })
+      .then(() => 'resolved', failure);
+    return { missing, size: [bitmap.width, bitmap.height], missingModel };
+  }, { url: UPRES, jpeg });
   assert.equal(outcome.missing, 'download: could not download /no/such/models/index.json (HTTP 404)');
   assert.deepEqual(outcome.size, [40, 20]);
+  assert.equal(outcome.missingModel, 'download: could not download /cdn/upres-models/upres-x2-jpeg.bpk (HTTP 404)');
   const models = requests.filter((path) => /\.(bpk|json)$/.test(path));
   t.diagnostic(models.join(', '));
   assert.ok(models.includes('/cdn/upres-models/index.json') && models.some((path) => /^\/cdn\/upres-models\/.*\.bpk$/.test(path)));

@@ -36,10 +36,6 @@ export async function start() {
   };
 }
 
-/**
- * Opens the app in a fresh context; resolves once the models are loaded and a backend runs.
- * `requests` collects every URL the page, its workers and its service worker ask for.
- */
 /** openApp() for one test `t`, whose end closes the browser context. */
 export async function openAppFor(t, env, options) {
   const opened = await openApp(env, options);
@@ -47,14 +43,19 @@ export async function openAppFor(t, env, options) {
   return opened;
 }
 
-export async function openApp(env, { backend = 'cpu', serviceWorkers = 'allow', context } = {}) {
+/**
+ * Opens the app in a fresh context; resolves once the models are loaded and a backend runs.
+ * `requests` collects every URL the page, its workers and its service worker ask for. `workers`
+ * goes into the page's address (`?workers=N`: how many workers compute tiles on the CPU).
+ */
+export async function openApp(env, { backend = 'cpu', serviceWorkers = 'allow', context, workers } = {}) {
   context ??= await env.browser.newContext({ serviceWorkers, viewport: { width: 1100, height: 1000 } });
   const requests = [];
   context.on('request', (request) => requests.push(request.url()));
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (error) => errors.push(error));
-  await page.goto(env.url);
+  await page.goto(workers === undefined ? env.url : `${env.url}?workers=${workers}`);
   await page.waitForSelector('#loading[data-state="done"]', { timeout: 120_000 });
   await chooseBackend(page, backend);
   return { context, page, requests, errors };
