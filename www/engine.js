@@ -122,11 +122,18 @@ export class Upres extends EventTarget {
     }
   }
 
-  /** `{ workers, busy, memory }`: how many tile workers run, how many of them are computing a
-   *  tile, and the most wasm memory one has used, in bytes (all 0 when tiles run in the
-   *  upscaler's own worker). For tests and benchmarks. */
+  /** `{ workers, busy, memory, engineMemory }`: how many tile workers run, how many of them are
+   *  computing a tile, and the most wasm memory one has used, in bytes (all 0 when tiles run in
+   *  the upscaler's own worker); and that worker's own wasm memory. For tests and benchmarks. */
   async tileWorkers(signal) {
     return (await this.#call(signal, 'tileWorkers', {})).value;
+  }
+
+  /** Where one job's time goes, with every tile in the upscaler's own worker: `{ stages: [[name,
+   *  ms], …], totalMs, gflop, networkGflops, jobGflops }` (see src/profile.rs). For benchmarks. */
+  async profile(signal, file, options) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    return (await this.#call(signal, 'profile', { bytes, options })).value;
   }
 
   /** A call to the worker's engine; its errors carry the engine they happened on. */

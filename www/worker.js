@@ -1,6 +1,6 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
-// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`,
-// `tileWorkers`. Heavy work never touches the page's main thread; lossy WebP, which the wasm
+// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`, and for
+// tests and benchmarks `tileWorkers` and `profile`. Heavy work never touches the page's main thread; lossy WebP, which the wasm
 // module cannot write, is encoded here too, by the browser's own encoder (an OffscreenCanvas).
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
@@ -17,9 +17,10 @@ import initCpu, * as cpu from './pkg/upres.js';
 import { download } from './assets.js';
 import { TilePool } from './tiles.js';
 
-/** The module in use (the CPU build's exports or the WebGPU build's), its Engine, and on the
- *  CPU the tile workers (null when every tile runs here). */
+/** The module in use (the CPU build's or the WebGPU build's), its instance's memory, its Engine,
+ *  and on the CPU the tile workers (null when every tile runs here). */
 let upres = null;
+let memory = null;
 let engine = null;
 let pool = null;
 /** Each model by name: { card (JSON text), url (of its weights), weights (bytes, or null until a
@@ -50,7 +51,7 @@ const methods = {
     let reason = choice.reason;
     if (choice.backend === 'webgpu') {
       try {
-        upres = await webgpuModule();
+        ({ upres, memory } = await webgpuModule());
         engine = await upres.Engine.start('webgpu', choice.description, choice.reason, cards, tiles.webgpu);
       } catch (error) {
         if (error.name !== 'backend') throw error;
@@ -60,7 +61,7 @@ const methods = {
     if (!engine) {
       // Compiled once: the tile workers instantiate this same module.
       const module = await WebAssembly.compile(wasm);
-      await initCpu({ module_or_path: module });
+      ({ memory } = await initCpu({ module_or_path: module }));
       upres = cpu;
       engine = await upres.Engine.start('cpu', '', reason, cards, tiles.cpu);
       const size = workers ?? defaultWorkers();
@@ -110,9 +111,15 @@ const methods = {
     }
   },
 
-  /** `{ workers, busy, memory }`: see TilePool.status(); all 0 when tiles run here. */
+  /** `{ workers, busy, memory, engineMemory }`: TilePool.status() (all 0 when tiles run here),
+   *  and this worker's own wasm memory in bytes. */
   tileWorkers() {
-    return pool?.status() ?? { workers: 0, busy: 0, memory: 0 };
+    return { ...(pool?.status() ?? { workers: 0, busy: 0, memory: 0 }), engineMemory: memory.buffer.byteLength };
+  },
+
+  /** Where a job's time goes, every tile here on one thread (Engine.profile); no result. */
+  profile({ bytes, options }, progress, cancel) {
+    return engine.profile(bytes, JSON.stringify(options), (name) => modelWeights(name, cancel));
   },
 };
 
@@ -121,8 +128,8 @@ const methods = {
 async function webgpuModule() {
   try {
     const module = await import('./pkg/webgpu/upres.js');
-    await module.default();
-    return module;
+    const { memory } = await module.default();
+    return { upres: module, memory };
   } catch (error) {
     throw Object.assign(new Error(`the WebGPU module could not be loaded (${error.message})`), { name: 'backend' });
   }
