@@ -15,6 +15,8 @@ import { describe, invalid } from './job.js';
  *  GPU is faster with larger ones and halves them after a failure, down to the minimum. */
 const TILES = { webgpu: 256, cpu: 128 };
 const MIN_GPU_TILE = 64;
+/** The localStorage entry for what starts measured (see #measured). */
+const MEASURED = 'upres-backend-measured';
 /** The most workers `workers` may ask for. */
 const MAX_WORKERS = 64;
 
@@ -25,6 +27,8 @@ export class Upres extends EventTarget {
   /** How many workers compute a CPU job's tiles; undefined: the worker decides. */
   #workers;
   #assets = null;
+  /** The first hex digits of the CPU module's SHA-256: which build measured. */
+  #build = null;
   #preference = 'auto';
   #gpuTile = TILES.webgpu;
   #gpuFailure = null;
@@ -166,19 +170,46 @@ export class Upres extends EventTarget {
     this.#bridge.restart('restarting after a GPU failure');
   }
 
+  /** What earlier starts with this build measured, by WebGPU adapter (worker.js start()): kept
+   *  in localStorage, so that a hardware GPU is timed against the CPU once per adapter and
+   *  build, not on every visit. */
+  async #measured() {
+    // A new module or model may change either figure.
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', this.#assets.wasm));
+    this.#build = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    try {
+      const stored = JSON.parse(localStorage.getItem(MEASURED));
+      return stored?.build === this.#build ? stored.byAdapter : {};
+    } catch {
+      return {}; // No storage (a sandboxed frame), or an entry that is not ours.
+    }
+  }
+
+  #remember(measurement) {
+    try {
+      const stored = JSON.parse(localStorage.getItem(MEASURED));
+      const byAdapter = stored?.build === this.#build ? stored.byAdapter : {};
+      localStorage.setItem(MEASURED, JSON.stringify({ build: this.#build, byAdapter: { ...byAdapter, [measurement.adapter]: measurement } }));
+    } catch {
+      // Without storage the next visit measures again.
+    }
+  }
+
   async #ready(signal) {
     await this.#startRequested;
     if (!this.#assets) throw new Error('load() must finish before the upscaler starts');
     if (!this.#engine) {
-      const engine = this.#bridge
-        .call(signal, 'start', {
+      const engine = this.#measured()
+        .then((measured) => this.#bridge.call(signal, 'start', {
           wasm: this.#assets.wasm,
           models: this.#assets.models,
           preference: this.#gpuFailure ? 'cpu' : this.#preference,
           tiles: { ...TILES, webgpu: this.#gpuTile },
           workers: this.#workers,
-        })
+          measured,
+        }))
         .then((info) => {
+          if (info.measurement) this.#remember(info.measurement);
           if (this.#gpuFailure) info.reason = this.#gpuFailure;
           else if (this.#gpuTile < TILES.webgpu) info.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
           // Unless a restart replaced this engine while it started.

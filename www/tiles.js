@@ -48,6 +48,13 @@ export class TilePool {
     };
   }
 
+  /** Ends every tile worker (the pool is not used again). */
+  close() {
+    for (const worker of this.#workers) worker.thread.terminate();
+    this.#workers = [];
+    this.#size = 0;
+  }
+
   /**
    * The named model's output for one tile (planar RGB, `width`×`height`, context included), as a
    * Float32Array. Aborting `signal` drops the tile if it is still waiting for a worker; a tile

@@ -40,40 +40,42 @@ const methods = {
    * Starts an engine for the models (`{ name, card, url, weights }`, weights null where not yet
    * downloaded) on the backend chosen; `wasm` is the CPU module's bytes, `tiles` the tile size
    * per backend, `workers` how many workers compute tiles on the CPU (undefined: one per spare
-   * core, as memory allows).
+   * core, as memory allows). Where a hardware GPU could run it, the faster of it and the CPU
+   * runs: `measured` holds what earlier starts with this build measured, by adapter (the page
+   * keeps it); an adapter not in it is measured now, and the result returned as `measurement`.
    */
-  async start({ wasm, models: list, preference, tiles, workers }) {
+  async start({ wasm, models: list, preference, tiles, workers, measured }) {
     for (const model of list) models.set(model.name, model);
     const cards = list.map(({ card }) => card);
-    const choice = await chooseBackend(preference);
+    let choice = await chooseBackend(preference);
     engine?.free();
     engine = null;
+    pool?.close();
+    pool = null;
+    const setup = { wasm, cards, tiles, workers };
+    let measurement = null;
+    if (choice.measure) {
+      const known = measured?.[choice.description];
+      measurement = known ?? { ...(await measure(choice, setup)), adapter: choice.description };
+      choice = { ...choice, ...measuredChoice(measurement, known ? 'measured here before' : 'measured just now') };
+    }
     let reason = choice.reason;
     if (choice.backend === 'webgpu') {
       try {
-        ({ upres, memory } = await webgpuModule());
-        engine = await upres.Engine.start('webgpu', choice.description, choice.reason, cards, tiles.webgpu);
+        await startWebgpu(choice, setup);
       } catch (error) {
         if (error.name !== 'backend') throw error;
         reason = `${error.message}; using the CPU instead`;
       }
     }
-    if (!engine) {
-      // Compiled once: the tile workers instantiate this same module.
-      const module = await WebAssembly.compile(wasm);
-      ({ memory } = await initCpu({ module_or_path: module }));
-      upres = cpu;
-      engine = await upres.Engine.start('cpu', '', reason, cards, tiles.cpu);
-      const size = workers ?? defaultWorkers();
-      // A browser without workers inside workers runs every tile here.
-      pool = size > 1 && typeof Worker === 'function' ? new TilePool(module, size, models) : null;
-    }
+    if (!engine) await startCpu(reason, setup);
     return {
       backend: engine.backend,
       description: engine.description,
       reason: engine.reason,
       adapter: choice.adapter,
       workers: pool?.size ?? 1,
+      measurement,
     };
   },
 
@@ -122,6 +124,87 @@ const methods = {
     return engine.profile(bytes, JSON.stringify(options), (name) => modelWeights(name, cancel));
   },
 };
+
+/** Starts `engine` on WebGPU: the WebGPU build of the module. */
+async function startWebgpu(choice, { cards, tiles }) {
+  ({ upres, memory } = await webgpuModule());
+  engine = await upres.Engine.start('webgpu', choice.description, choice.reason, cards, tiles.webgpu);
+}
+
+/** Starts `engine` on the CPU (the CPU build, compiled once: the tile workers instantiate the
+ *  same module), with `pool` when more than one worker computes tiles. */
+async function startCpu(reason, { wasm, cards, tiles, workers }) {
+  const module = await WebAssembly.compile(wasm);
+  ({ memory } = await initCpu({ module_or_path: module }));
+  upres = cpu;
+  engine = await upres.Engine.start('cpu', '', reason, cards, tiles.cpu);
+  const size = workers ?? defaultWorkers();
+  // A browser without workers inside workers runs every tile here.
+  pool = size > 1 && typeof Worker === 'function' ? new TilePool(module, size, models) : null;
+}
+
+/**
+ * Times the same small job on WebGPU and on the CPU's workers, each warm (the second of two
+ * runs): one CPU tile's width of 4× input per tile worker, so that every worker has a tile, with
+ * the default model. Resolves to `{ webgpuMs, cpuMs, workers, input, webgpuError }` (webgpuMs
+ * null when WebGPU failed, and webgpuError why); the engine is left stopped.
+ */
+async function measure(choice, setup) {
+  const side = setup.tiles.cpu;
+  await startCpu(choice.reason, setup);
+  const workers = pool?.size ?? 1;
+  const bytes = await testImage(side * workers, side);
+  const job = JSON.stringify({ target: { scale: 4 }, format: 'png', input: 'clean', metadata: 'none' });
+  const time = async () => {
+    const weights = (name) => modelWeights(name, new AbortController().signal);
+    const runTile = pool && ((name, input, width, height) => pool.run(name, input, width, height, new AbortController().signal));
+    const once = () => engine.upscale(bytes, job, () => false, weights, runTile, workers);
+    await once();
+    const started = performance.now();
+    await once();
+    return performance.now() - started;
+  };
+  const cpuMs = await time();
+  engine.free();
+  engine = null;
+  pool?.close();
+  pool = null;
+  let webgpuMs = null;
+  let webgpuError = null;
+  try {
+    await startWebgpu(choice, setup);
+    webgpuMs = await time();
+  } catch (error) {
+    // A trap breaks the WebGPU build's instance only; the CPU build's runs the jobs.
+    webgpuError = error.message.split('\n')[0];
+  }
+  engine?.free();
+  engine = null;
+  return { webgpuMs, cpuMs, workers, input: `${side * workers}×${side}`, webgpuError };
+}
+
+/** The backend a measurement picks, and why, with both figures. */
+function measuredChoice({ webgpuMs, cpuMs, workers, input, webgpuError }, how) {
+  const cpu = `the CPU ${ms(cpuMs)} (${workers} worker${workers > 1 ? 's' : ''})`;
+  if (webgpuMs == null) return { backend: 'cpu', reason: `${how}: WebGPU failed (${webgpuError}), ${cpu} for a ${input} test image at 4×` };
+  const backend = webgpuMs < cpuMs ? 'webgpu' : 'cpu';
+  return { backend, reason: `${how}: WebGPU ${ms(webgpuMs)}, ${cpu} for a ${input} test image at 4×; the ${backend === 'webgpu' ? 'GPU' : 'CPU'} is faster` };
+}
+
+/** A `width`×`height` PNG with detail everywhere (the timing does not depend on the picture). */
+async function testImage(width, height) {
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d');
+  const pixels = context.createImageData(width, height);
+  for (let i = 0; i < pixels.data.length; i += 4) {
+    const pixel = i / 4;
+    pixels.data.set([(pixel * 7) % 251, (pixel * 13) % 241, (pixel * 29) % 239, 255], i);
+  }
+  context.putImageData(pixels, 0, 0);
+  return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+}
+
+const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`);
 
 /** The WebGPU build, fetched the first time this worker runs on WebGPU; a failed download is
  *  a backend failure, which the CPU takes over. */
@@ -198,7 +281,8 @@ async function chooseBackend(preference) {
   const description = `WebGPU: ${name}${info.fallback ? ' (software)' : ''}`;
   if (preference === 'webgpu') return { backend: 'webgpu', description, reason: 'you chose WebGPU', adapter: info };
   if (info.fallback) return cpu(`the only WebGPU adapter is a software one (${name}), slower than the CPU backend`);
-  return { backend: 'webgpu', description, reason: 'a hardware GPU is available', adapter: info };
+  // A hardware GPU is not always faster than every core of the CPU: start() measures both.
+  return { backend: 'webgpu', description, reason: 'a hardware GPU is available', adapter: info, measure: true };
 }
 
 /** GPUAdapterInfo as plain data, which can be posted to the page. */

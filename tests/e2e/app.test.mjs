@@ -209,6 +209,39 @@ for (const [fault, inject] of Object.entries(GPU_FAULTS)) {
   });
 }
 
+test('with a hardware GPU, auto times it against the CPU once per adapter and build, and runs the faster', async (t) => {
+  // SwiftShader, declared a hardware adapter: WebGPU is then a candidate, timed on a test job.
+  const context = await env.browser.newContext({ serviceWorkers: 'block' });
+  t.after(() => context.close());
+  await context.route('**/worker.js', async (route) => {
+    const response = await route.fetch();
+    const hardware = "Object.defineProperty(GPUAdapterInfo.prototype, 'isFallbackAdapter', { get: () => false });\n";
+    await route.fulfill({ response, body: hardware + (await response.text()) });
+  });
+  const { page } = await h.openApp(env, { context, backend: 'auto' });
+  const measured = await page.textContent('#backend-status');
+  t.diagnostic(measured);
+  const figures = /measured just now: WebGPU ([\d.]+ m?s), the CPU ([\d.]+ m?s) \(1 worker\) for a 128×128 test image at 4×; the (GPU|CPU) is faster/;
+  assert.match(measured, figures);
+  // SwiftShader emulates the GPU on this same CPU: far slower than burn's CPU backend.
+  assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('upres-backend-measured')));
+  const [entry] = Object.values(stored.byAdapter);
+  assert.ok(entry.cpuMs > 0 && entry.webgpuMs > entry.cpuMs, JSON.stringify(entry));
+
+  // The next visit takes the figures it stored: nothing is timed again.
+  await page.reload();
+  await page.waitForSelector('#loading[data-state="done"]', { timeout: 120_000 });
+  const again = await h.chooseBackend(page, 'auto');
+  assert.match(again, /measured here before: WebGPU .* the CPU is faster/);
+  assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
+  // The user can still choose the GPU.
+  await h.chooseBackend(page, 'webgpu');
+  await h.addFile(page, 'photo.png', photo(48, 32));
+  await h.setScale(page, 2);
+  assert.equal((await h.upscaleAndDownload(page, 0)).name, 'photo@2x.png');
+});
+
 test('target sizes, formats and remembered options', async (t) => {
   const { page } = await app(t);
   await page.check('input[name="size"][value="longEdge"]');
