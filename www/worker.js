@@ -97,7 +97,7 @@ const methods = {
       result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
         progress(report, [report.pixels.buffer]);
         return cancel.aborted;
-      }, weights, runTile, pool?.size ?? 1);
+      }, weights, runTile, inFlight());
     } catch (error) {
       // Tiles dropped by the cancel fail the job before the engine checks for it.
       if (cancel.aborted) throw Object.assign(new Error('cancelled'), { name: 'cancelled' });
@@ -158,7 +158,7 @@ async function measure(choice, setup) {
   const time = async () => {
     const weights = (name) => modelWeights(name, new AbortController().signal);
     const runTile = pool && ((name, input, width, height) => pool.run(name, input, width, height, new AbortController().signal));
-    const once = () => engine.upscale(bytes, job, () => false, weights, runTile, workers);
+    const once = () => engine.upscale(bytes, job, () => false, weights, runTile, inFlight());
     await once();
     const started = performance.now();
     await once();
@@ -205,6 +205,11 @@ async function testImage(width, height) {
 }
 
 const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`);
+
+/** Tiles the engine keeps running at once: one per tile worker and one more, waiting in the
+ *  pool's queue, so that a worker that finishes starts its next tile at once instead of waiting
+ *  for this thread to stitch and show the last one (Cancel drops it there). */
+const inFlight = () => (pool ? pool.size + 1 : 1);
 
 /** The WebGPU build, fetched the first time this worker runs on WebGPU; a failed download is
  *  a backend failure, which the CPU takes over. */
