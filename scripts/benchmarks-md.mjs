@@ -422,7 +422,7 @@ function honestSection() {
     }
   }
   for (const [head, items] of slower) {
-    const why = head.startsWith('**Cold') ? ' Nearly all of what upres downloads is its WebAssembly module (burn with its CPU and WebGPU backends), which the browser must compile before the first tile.' : '';
+    const why = head.startsWith('**Cold') ? ' Most of what upres downloads is its WebAssembly module, which the browser must compile before the first tile.' : '';
     say(`${head}: ${items.join('; ')}.${why}`);
   }
 
@@ -430,10 +430,12 @@ function honestSection() {
     .flatMap((u) => ok.filter((p) => p.tool !== 'upres' && p.input === u.input && p.scale === u.scale && p.downloaded_gzip_bytes && p.downloaded_gzip_bytes < u.downloaded_gzip_bytes));
   if (heavier.length) {
     const upresBytes = ok.filter((c) => c.tool === 'upres' && c.downloaded_gzip_bytes).map((c) => c.downloaded_gzip_bytes);
+    const bytesOn = (backend) => ok.filter((c) => c.tool === 'upres' && c.backend === backend && c.downloaded_gzip_bytes).map((c) => c.downloaded_gzip_bytes);
     const peerBytes = heavier.map((c) => c.downloaded_gzip_bytes);
     const sooner = heavier.every((p) => ok.some((u) => u.tool === 'upres' && u.input === p.input && u.scale === p.scale && u.cold_ms < p.cold_ms));
     say(`**Download size:** a cold upres fetches ${range(upresBytes, mib)} gzipped, the peers ${range(peerBytes, mib)} (TF.js, its backend and the model). ` +
-      'Nearly all of upres\'s is its WebAssembly module (burn with its CPU and WebGPU backends)' +
+      `On the CPU upres fetches ${range(bytesOn('cpu'), mib)}: its CPU module and the models the job needs; on WebGPU ` +
+      `${range(bytesOn('webgpu'), mib)}, the WebGPU module (both of burn\'s backends) besides` +
       (sooner ? '; over loopback upres still finishes its cold run first, but on a slow connection the first image waits for those extra megabytes.' : '.') +
       ' The service worker keeps them for later visits.');
   }
