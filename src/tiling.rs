@@ -80,23 +80,27 @@ impl TilePlan {
         planes
     }
 
-    /// Writes the network output for `tile` (planar RGB, `scale`× the interior, values in 0..1)
-    /// into `dest`, which is `scale`× the input image.
-    pub fn paste(&self, tile: Rect, scale: usize, output: &[f32], dest: &mut RgbImage) {
-        let (width, height) = (tile.width * scale, tile.height * scale);
+    /// Writes the network output for `tile` (interleaved RGB from [`to_rgb`], `scale`× the
+    /// interior) into `dest`, which is `scale`× the input image.
+    pub fn paste(&self, tile: Rect, scale: usize, rgb: &[u8], dest: &mut RgbImage) {
+        let row_bytes = tile.width * scale * 3;
         let dest_width = dest.width() as usize;
         let raw: &mut [u8] = dest;
-        for row in 0..height {
+        for (row, line) in rgb.chunks_exact(row_bytes).take(tile.height * scale).enumerate() {
             let start = ((tile.y * scale + row) * dest_width + tile.x * scale) * 3;
-            let line = &mut raw[start..start + width * 3];
-            for column in 0..width {
-                for channel in 0..3 {
-                    let value = output[(channel * height + row) * width + column];
-                    line[column * 3 + channel] = to_u8(value);
-                }
-            }
+            raw[start..start + row_bytes].copy_from_slice(line);
         }
     }
+}
+
+/// The network's planar output (three planes, values in 0..1) as interleaved 8-bit RGB. Done
+/// where the tile ran: in the browser, in the tile worker, so that the worker that stitches
+/// copies rows and moves a quarter of the bytes.
+pub fn to_rgb(planes: &[f32]) -> Vec<u8> {
+    let plane = planes.len() / 3;
+    let (red, rest) = planes.split_at(plane);
+    let (green, blue) = rest.split_at(plane);
+    red.iter().zip(green).zip(blue).flat_map(|((&r, &g), &b)| [to_u8(r), to_u8(g), to_u8(b)]).collect()
 }
 
 /// Rounds a 0..1 sample to 8 bits, clamping what the network overshoots.
@@ -213,7 +217,7 @@ mod tests {
                     (c..h - c).flat_map(move |y| (c..w - c).map(move |x| input[(ch * h + y) * w + x]))
                 })
                 .collect();
-            plan.paste(tile, 1, &interior, &mut dest);
+            plan.paste(tile, 1, &to_rgb(&interior), &mut dest);
         }
         assert_eq!(dest, source);
     }

@@ -111,15 +111,16 @@ pub trait TileRunner {
     /// How many tiles to keep running at once.
     fn in_flight(&self) -> usize;
     /// `model` on one tile: planar RGB, `width`×`height` with the network's context included;
-    /// resolves to its planar output. The work should start when this is called, not when the
-    /// future is first polled: the pipeline starts the next tile before it stitches the last.
+    /// resolves to its output as interleaved 8-bit RGB ([`tiling::to_rgb`]). The work should
+    /// start when this is called, not when the future is first polled: the pipeline starts the
+    /// next tile before it stitches the last.
     fn run<'a>(
         &'a self,
         model: &'a ModelCard,
         input: Vec<f32>,
         width: usize,
         height: usize,
-    ) -> LocalFuture<'a, Result<Vec<f32>>>;
+    ) -> LocalFuture<'a, Result<Vec<u8>>>;
 }
 
 /// Where the weights of a model come from when the [`Upscaler`] was made with its card only: the
@@ -445,21 +446,30 @@ impl Network<'_> {
         Ok(output)
     }
 
-    /// The network's output for one tile's planar input.
-    async fn infer(&self, model: &LoadedModel, input: Vec<f32>, (width, height): (usize, usize)) -> Result<Vec<f32>> {
+    /// The network's output for one tile's planar input, as interleaved RGB. A tile runner
+    /// starts it at once, when this is called; here, it runs when first awaited.
+    fn infer<'a>(
+        &'a self,
+        model: &'a LoadedModel,
+        input: Vec<f32>,
+        (width, height): (usize, usize),
+    ) -> LocalFuture<'a, Result<Vec<u8>>> {
         if let Some(runner) = self.tiles {
-            return runner.run(&model.card, input, width, height).await;
+            return runner.run(&model.card, input, width, height);
         }
-        let net = model
-            .net
-            .get()
-            .ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
-        infer_timed(net, &self.upscaler.backend.device, input, (width, height), self.profiler).await
+        Box::pin(async move {
+            let net = model
+                .net
+                .get()
+                .ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
+            infer_timed(net, &self.upscaler.backend.device, input, (width, height), self.profiler).await
+        })
     }
 }
 
-/// `net` on one tile's planar input (`width`×`height`, context included), on `device`.
-pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<f32>> {
+/// `net` on one tile's planar input (`width`×`height`, context included), on `device`: its
+/// output as interleaved 8-bit RGB.
+pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<u8>> {
     infer_timed(net, device, input, (width, height), None).await
 }
 
@@ -469,7 +479,7 @@ async fn infer_timed(
     input: Vec<f32>,
     (width, height): (usize, usize),
     profiler: Option<&Profiler>,
-) -> Result<Vec<f32>> {
+) -> Result<Vec<u8>> {
     let input = profile::time(profiler, "tile copies", || {
         Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
     });
@@ -484,7 +494,8 @@ async fn infer_timed(
     if let (Some(profiler), Some(start)) = (profiler, start) {
         profiler.add("read back", profiler.now() - start);
     }
-    values
+    let values = values?;
+    Ok(profile::time(profiler, "stitch", || tiling::to_rgb(&values)))
 }
 
 /// 1 where every pixel within 2 of this one (the reach of bicubic around an upscaled pixel, from

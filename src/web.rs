@@ -276,20 +276,21 @@ impl TileRunner for JsTiles {
         input: Vec<f32>,
         width: usize,
         height: usize,
-    ) -> Pin<Box<dyn Future<Output = crate::Result<Vec<f32>>> + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + 'a>> {
         let failed = |e: JsValue| Error::Backend(format!("a tile worker failed: {}", js_message(&e)));
-        // Called now, so that a free worker starts at once.
+        // Called now, so that a free worker starts at once; and awaited from now, so that a tile
+        // a cancel drops before it is polled has a handler for its rejection.
         let args = Array::of4(
             &model.name.as_str().into(),
             &Float32Array::from(input.as_slice()).into(),
             &width.into(),
             &height.into(),
         );
-        let promise = self.run.apply(&JsValue::NULL, &args);
+        let output = self.run.apply(&JsValue::NULL, &args).map(|promise| JsFuture::from(Promise::resolve(&promise)));
         Box::pin(async move {
-            let output = JsFuture::from(Promise::resolve(&promise.map_err(failed)?)).await.map_err(failed)?;
+            let output = output.map_err(failed)?.await.map_err(failed)?;
             let output = output
-                .dyn_into::<Float32Array>()
+                .dyn_into::<Uint8Array>()
                 .map_err(|_| Error::Backend("a tile worker answered without the tile".into()))?;
             Ok(output.to_vec())
         })
@@ -325,15 +326,16 @@ impl TileNet {
         Ok(())
     }
 
-    /// The named model's output for one tile (planar RGB, `width`×`height`, context included).
-    pub async fn run(&self, name: &str, input: Vec<f32>, width: usize, height: usize) -> Result<Float32Array, JsValue> {
+    /// The named model's output for one tile (planar RGB, `width`×`height`, context included),
+    /// as interleaved 8-bit RGB.
+    pub async fn run(&self, name: &str, input: Vec<f32>, width: usize, height: usize) -> Result<Uint8Array, JsValue> {
         let (_, net) = self
             .nets
             .iter()
             .find(|(loaded, _)| loaded == name)
             .ok_or_else(|| to_js(Error::Model(format!("{name} is not loaded in this tile worker"))))?;
         let output = upscale::infer(net, &self.backend.device, input, width, height).await.map_err(to_js)?;
-        Ok(Float32Array::from(output.as_slice()))
+        Ok(Uint8Array::from(output.as_slice()))
     }
 }
 

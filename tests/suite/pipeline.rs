@@ -346,7 +346,7 @@ impl upres::upscale::TileRunner for OutOfOrderTiles {
         input: Vec<f32>,
         width: usize,
         height: usize,
-    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<f32>>> + 'a>> {
+    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<u8>>> + 'a>> {
         let order = self.started.get();
         self.started.set(order + 1);
         self.running.set(self.running.get() + 1);
