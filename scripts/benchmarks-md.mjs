@@ -210,6 +210,8 @@ function workersSection() {
     const unprofiled = (p) => timedCases.find((c) => c.workers === 1 && c.input === p.input && c.scale === p.scale)?.warm_median_ms;
     const stage = (list, name) => list.find(([n]) => n === name)?.[1];
     const rows = [];
+    const slower = workers.profiles.filter((p) => unprofiled(p) && p.totalMs > 1.1 * unprofiled(p))
+      .map((p) => `${side(p.input)} ×${p.scale} (${ms(p.totalMs)} against ${ms(unprofiled(p))})`);
     for (const p of workers.profiles) {
       const plain = unprofiled(p);
       rows.push([`${side(p.input)} ×${p.scale}`, 'browser, one worker', ms(plain), ms(p.totalMs), ...stages.map((n) => ms(stage(p.stages, n))),
@@ -224,9 +226,9 @@ function workersSection() {
       'Where one job\'s time goes on one worker (`Upres.profile`: the engine reads a clock around each stage and each network ' +
         'operation of a PNG-to-PNG job; the run of median length of 3, after warm runs) beside the native CLI on one thread ' +
         '(`RAYON_NUM_THREADS=1 upres bench --profile`), same machine. GFLOP/s: 2 × multiply-accumulates × input pixels ÷ time, ' +
-        'of the network\'s operations alone and of the whole job (profiled, and unprofiled). "Unprofiled" is the same job\'s warm ' +
-        'median from the table above: in a worker the profiled run is slower than that, the difference falling on the convolutions, ' +
-        'so the browser\'s profiled GFLOP/s are a lower bound; the other stages\' times are as they are.',
+        'of the network\'s operations alone and of the whole job (profiled, and unprofiled: the same job\'s warm median from the ' +
+        `table above).${slower.length ? ` Reading the clock around every operation slowed ${slower.join(' and ')} in the worker, ` +
+          'the difference falling on the convolutions; there the profiled network GFLOP/s are a lower bound, the other stages\' times as they are.' : ''}`,
       '',
       ...table(['case', 'where', 'unprofiled', 'profiled total', ...stages, 'network GFLOP/s', 'job GFLOP/s', 'job GFLOP/s unprofiled'],
         `ll${'r'.repeat(stages.length + 5)}`, rows),
