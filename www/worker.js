@@ -1,11 +1,13 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
 // and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`, and for
-// tests and benchmarks `tileWorkers` and `profile`. Heavy work never touches the page's main thread; lossy WebP, which the wasm
-// module cannot write, is encoded here too, by the browser's own encoder (an OffscreenCanvas).
+// tests and benchmarks `tileWorkers` and `profile`. Heavy work never touches the page's main
+// thread; lossy WebP, which the wasm module cannot write, is encoded here too, by the browser's
+// own encoder (an OffscreenCanvas).
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
-// so it is used only when the page forces WebGPU. Two builds of the module exist: the page
+// so it is used only when the page forces WebGPU; a hardware one is timed against the CPU once
+// (see start()). Two builds of the module exist: the page
 // always downloads the CPU one (burn's CPU backend alone, a third of the size), and this worker
 // fetches the WebGPU one (both backends) only when WebGPU is chosen. On the CPU, the tiles of a
 // job run in a pool of tile workers (tiles.js), one per spare core.
