@@ -115,29 +115,6 @@ impl Engine {
         self.upscaler.backend.reason.clone()
     }
 
-    /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label,
-    /// route, models, metadata }` (`route`: which models ran and why, in words; `models`: their
-    /// names; `metadata`: what the file carries besides pixels, and what was left out). For lossy
-    /// WebP, which this module cannot write, `bytes` is empty and the result also has `pixels`
-    /// (RGBA, for `ImageData`) and `pending`, a [`PendingWebP`] that puts the metadata into
-    /// the browser's encoding.
-    ///
-    /// `options` is a [`Job`] as JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
-    /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}} | {"print": {"width":
-    /// 8, "height": 10, "unit": "in" | "cm" | "mm", "dpi": 300, "fit": "contain"}},
-    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG; makes WebP lossy),
-    /// "input": "auto" | "clean" | "compressed", "metadata": "all" | "no-location" | "color" |
-    /// "none" (both optional)}`.
-    ///
-    /// `on_progress` is called after every tile with `{ done, total, width, height, x, y,
-    /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
-    /// pixels of the region just filled. It returns `true` to cancel; the job then rejects with
-    /// kind `cancelled` before the next tile starts.
-    ///
-    /// `weights(name)` resolves to the weights (a `Uint8Array`) of the model named, the first
-    /// time a job needs it. `run_tile(name, input, width, height)`, when given, runs the network
-    /// on one tile elsewhere (a pool of workers: a [`TileNet`] in each) and resolves to its
-    /// output, `in_flight` tiles at a time; without it every tile runs here.
     /// Runs one job as [`Engine::upscale`] does, every tile here on one thread, and resolves to
     /// where its time went: `{ stages: [[name, ms], …], totalMs, gflop, networkGflops, jobGflops }`
     /// (see [`crate::profile`]). The result itself is dropped.
@@ -165,6 +142,29 @@ impl Engine {
         })
     }
 
+    /// Upscales one file's bytes; resolves to `{ bytes, width, height, mime, extension, label,
+    /// route, models, metadata }` (`route`: which models ran and why, in words; `models`: their
+    /// names; `metadata`: what the file carries besides pixels, and what was left out). For lossy
+    /// WebP, which this module cannot write, `bytes` is empty and the result also has `pixels`
+    /// (RGBA, for `ImageData`) and `pending`, a [`PendingWebP`] that puts the metadata into
+    /// the browser's encoding.
+    ///
+    /// `options` is a [`Job`] as JSON: `{"target": {"scale": 4} | {"longEdge": 2000} |
+    /// {"box": {"width": 1920, "height": 1080, "fit": "contain" | "cover"}} | {"print": {"width":
+    /// 8, "height": 10, "unit": "in" | "cm" | "mm", "dpi": 300, "fit": "contain"}},
+    /// "format": "png" | "jpeg" | "webp", "quality": 1..100 (JPEG; makes WebP lossy),
+    /// "input": "auto" | "clean" | "compressed", "metadata": "all" | "no-location" | "color" |
+    /// "none" (both optional)}`.
+    ///
+    /// `on_progress` is called after every tile with `{ done, total, width, height, x, y,
+    /// regionWidth, regionHeight, pixels }`: the size of the current pass's output and the RGBA
+    /// pixels of the region just filled. It returns `true` to cancel; the job then rejects with
+    /// kind `cancelled` before the next tile starts.
+    ///
+    /// `weights(name)` resolves to the weights (a `Uint8Array`) of the model named, the first
+    /// time a job needs it. `run_tile(name, input, width, height)`, when given, runs the network
+    /// on one tile elsewhere (a pool of workers: a [`TileNet`] in each) and resolves to its
+    /// output, `in_flight` tiles at a time; without it every tile runs here.
     pub fn upscale(
         &self,
         bytes: Vec<u8>,
