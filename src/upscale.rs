@@ -103,7 +103,9 @@ pub struct LoadedModel {
     net: OnceLock<Net>,
 }
 
-type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+/// What a [`TileRunner`] or a [`WeightSource`] hands back: a future on this thread (in the
+/// browser, a JavaScript promise).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Runs network passes on tiles somewhere other than this instance: in the browser, a pool of
 /// workers, each with its own instance of the module, several tiles at once (`src/web.rs`).

@@ -29,7 +29,7 @@ use crate::metadata::Metadata;
 use crate::model::Net;
 use crate::profile;
 use crate::tiling::Rect;
-use crate::upscale::{self, Hooks, Progress, Settings, TileRunner, Upscaler, WeightSource};
+use crate::upscale::{self, Hooks, LocalFuture, Progress, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
 
 thread_local! {
@@ -246,7 +246,7 @@ impl PendingWebP {
 struct JsWeights(Function);
 
 impl WeightSource for JsWeights {
-    fn fetch<'a>(&'a self, card: &'a ModelCard) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + 'a>> {
+    fn fetch<'a>(&'a self, card: &'a ModelCard) -> LocalFuture<'a, crate::Result<Vec<u8>>> {
         Box::pin(async move {
             let failed = |e: JsValue| Error::Model(format!("could not load {}: {}", card.name, js_message(&e)));
             let promise = self.0.call1(&JsValue::NULL, &card.name.as_str().into()).map_err(failed)?;
@@ -276,7 +276,7 @@ impl TileRunner for JsTiles {
         input: Vec<f32>,
         width: usize,
         height: usize,
-    ) -> Pin<Box<dyn Future<Output = crate::Result<Vec<u8>>> + 'a>> {
+    ) -> LocalFuture<'a, crate::Result<Vec<u8>>> {
         let failed = |e: JsValue| Error::Backend(format!("a tile worker failed: {}", js_message(&e)));
         // Called now, so that a free worker starts at once; and awaited from now, so that a tile
         // a cancel drops before it is polled has a handler for its rejection.

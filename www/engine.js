@@ -174,22 +174,29 @@ export class Upres extends EventTarget {
    *  in localStorage, so that a hardware GPU is timed against the CPU once per adapter and
    *  build, not on every visit. */
   async #measured() {
-    // A new module or model may change either figure.
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', this.#assets.wasm));
-    this.#build = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    // A new module or model may change either figure. Hashed once: the module never changes.
+    if (!this.#build) {
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', this.#assets.wasm));
+      this.#build = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+    }
+    return this.#stored();
+  }
+
+  /** The stored figures by adapter for this build; none when there are none, or no storage (a
+   *  sandboxed frame), or an entry that is not ours. */
+  #stored() {
     try {
       const stored = JSON.parse(localStorage.getItem(MEASURED));
       return stored?.build === this.#build ? stored.byAdapter : {};
     } catch {
-      return {}; // No storage (a sandboxed frame), or an entry that is not ours.
+      return {};
     }
   }
 
   #remember(measurement) {
+    const byAdapter = { ...this.#stored(), [measurement.adapter]: measurement };
     try {
-      const stored = JSON.parse(localStorage.getItem(MEASURED));
-      const byAdapter = stored?.build === this.#build ? stored.byAdapter : {};
-      localStorage.setItem(MEASURED, JSON.stringify({ build: this.#build, byAdapter: { ...byAdapter, [measurement.adapter]: measurement } }));
+      localStorage.setItem(MEASURED, JSON.stringify({ build: this.#build, byAdapter }));
     } catch {
       // Without storage the next visit measures again.
     }

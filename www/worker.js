@@ -93,13 +93,12 @@ const methods = {
       failedDownload = error;
       throw error;
     });
-    const runTile = pool && ((name, input, width, height) => pool.run(name, input, width, height, cancel));
     let result;
     try {
       result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
         progress(report, [report.pixels.buffer]);
         return cancel.aborted;
-      }, weights, runTile, inFlight());
+      }, weights, tileRunner(cancel), inFlight());
     } catch (error) {
       // Tiles dropped by the cancel fail the job before the engine checks for it.
       if (cancel.aborted) throw Object.assign(new Error('cancelled'), { name: 'cancelled' });
@@ -158,9 +157,8 @@ async function measure(choice, setup) {
   const bytes = await testImage(side * workers, side);
   const job = JSON.stringify({ target: { scale: 4 }, format: 'png', input: 'clean', metadata: 'none' });
   const time = async () => {
-    const weights = (name) => modelWeights(name, new AbortController().signal);
-    const runTile = pool && ((name, input, width, height) => pool.run(name, input, width, height, new AbortController().signal));
-    const once = () => engine.upscale(bytes, job, () => false, weights, runTile, inFlight());
+    const never = new AbortController().signal;
+    const once = () => engine.upscale(bytes, job, () => false, (name) => modelWeights(name, never), tileRunner(never), inFlight());
     await once();
     const started = performance.now();
     await once();
@@ -207,6 +205,9 @@ async function testImage(width, height) {
 }
 
 const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`);
+
+/** What the engine calls to run a tile in the pool (null when every tile runs here). */
+const tileRunner = (signal) => pool && ((name, input, width, height) => pool.run(name, input, width, height, signal));
 
 /** Tiles the engine keeps running at once: one per tile worker and one more, waiting in the
  *  pool's queue, so that a worker that finishes starts its next tile at once instead of waiting

@@ -450,16 +450,8 @@ test('a JPEG goes to the compression-aware model and a PNG to the clean one, unl
 
   // The widgets, each given the JPEG through its own file picker: upres-done carries the route,
   // and the status shows it beside the size.
-  const routes = await page.evaluate((jpeg) => Promise.all(['auto', 'clean'].map((id) => new Promise((resolve) => {
-    const widget = document.getElementById(id);
-    widget.addEventListener('upres-done', ({ detail }) => resolve(detail.route), { once: true });
-    widget.addEventListener('upres-error', ({ detail }) => resolve(`failed: ${detail.message}`), { once: true });
-    const picker = widget.shadowRoot.querySelector('input[type="file"]');
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([new Uint8Array(jpeg)], 'photo.jpg', { type: 'image/jpeg' }));
-    picker.files = transfer.files;
-    picker.dispatchEvent(new Event('change'));
-  }))), jpeg);
+  const routes = (await throughPickers(page, ['auto', 'clean'], jpeg, 'photo.jpg', 'image/jpeg'))
+    .map(({ route, error }) => route ?? `failed: ${error}`);
   t.diagnostic(routes.join(' | '));
   assert.match(routes[0], /JPEG quality ≈ 50\b/);
   assert.match(routes[0], /compression-aware/);
@@ -489,16 +481,8 @@ test('workers: the API and the widget spread tiles over that many workers, with 
   assert.equal(outcome.wrong, 'RangeError (parameter): workers must be a whole number from 1 to 64, not 0');
 
   // The widgets, each given the photo through its own file picker.
-  const results = await page.evaluate((png) => Promise.all(['two', 'none'].map((id) => new Promise((resolve) => {
-    const widget = document.getElementById(id);
-    widget.addEventListener('upres-done', async ({ detail }) => resolve([...new Uint8Array(await detail.blob.arrayBuffer())]), { once: true });
-    widget.addEventListener('upres-error', ({ detail }) => resolve(detail.message), { once: true });
-    const picker = widget.shadowRoot.querySelector('input[type="file"]');
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([new Uint8Array(png)], 'photo.png', { type: 'image/png' }));
-    picker.files = transfer.files;
-    picker.dispatchEvent(new Event('change'));
-  }))), png);
+  const results = (await throughPickers(page, ['two', 'none'], png, 'photo.png', 'image/png'))
+    .map(({ bytes, error }) => bytes ?? error);
   assert.equal(tileWorkers(), 2, 'two tile workers for workers="2"');
   assert.ok(Buffer.from(results[0]).equals(Buffer.from(outcome.one)), 'the same file as one worker made');
   assert.equal(results[1], 'workers must be a whole number from 1 to 64, not 0');
@@ -581,3 +565,23 @@ test('modelBaseUrl loads the models from where the store hosts them; a model tha
   assert.deepEqual(models.filter((path) => path.startsWith(h.PREFIX)), [], 'nothing from the default models folder');
   assert.deepEqual(errors, []);
 });
+
+/**
+ * Gives `bytes` (a file `name` of `type`) to each widget of `ids` through its own file picker;
+ * resolves to what each one finished with: `{ route, bytes }` from upres-done (the file's bytes
+ * as an array), or `{ error }` (the message) from upres-error.
+ */
+function throughPickers(page, ids, bytes, name, type) {
+  return page.evaluate(({ ids, bytes, name, type }) => Promise.all(ids.map((id) => new Promise((resolve) => {
+    const widget = document.getElementById(id);
+    widget.addEventListener('upres-done', async ({ detail }) => {
+      resolve({ route: detail.route, bytes: [...new Uint8Array(await detail.blob.arrayBuffer())] });
+    }, { once: true });
+    widget.addEventListener('upres-error', ({ detail }) => resolve({ error: detail.message }), { once: true });
+    const picker = widget.shadowRoot.querySelector('input[type="file"]');
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([new Uint8Array(bytes)], name, { type }));
+    picker.files = transfer.files;
+    picker.dispatchEvent(new Event('change'));
+  }))), { ids, bytes, name, type });
+}

@@ -346,7 +346,7 @@ impl upres::upscale::TileRunner for OutOfOrderTiles {
         input: Vec<f32>,
         width: usize,
         height: usize,
-    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<u8>>> + 'a>> {
+    ) -> upres::upscale::LocalFuture<'a, upres::Result<Vec<u8>>> {
         let order = self.started.get();
         self.started.set(order + 1);
         self.running.set(self.running.get() + 1);
@@ -388,7 +388,7 @@ impl upres::upscale::WeightSource for CountedWeights {
     fn fetch<'a>(
         &'a self,
         card: &'a upres::weights::ModelCard,
-    ) -> std::pin::Pin<Box<dyn Future<Output = upres::Result<Vec<u8>>> + 'a>> {
+    ) -> upres::upscale::LocalFuture<'a, upres::Result<Vec<u8>>> {
         self.asked.borrow_mut().push(card.name.clone());
         let file = self.files.iter().find(|file| file.card == *card).expect("a known card");
         Box::pin(std::future::ready(Ok(file.weights.clone())))
