@@ -9,6 +9,10 @@ use crate::error::{Error, Result};
 /// The peak value of 8-bit samples, for PSNR and SSIM's constants.
 const PEAK: f64 = 255.0;
 
+/// BT.601 luma's weights of R, G and B (in 0..255), times 255: the luma below and the training loss
+/// that targets it.
+pub const LUMA_WEIGHTS: [f64; 3] = [65.481, 128.553, 24.966];
+
 /// Luma plane in 0..255 as f64: Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 for RGB
 /// (channels 3 or 4, alpha ignored), or the grey value itself for 1 or 2 channels.
 ///
@@ -25,7 +29,8 @@ pub fn luma(pixels: &[u8], width: usize, height: usize, channels: usize) -> Resu
             .chunks_exact(channels)
             .map(|p| {
                 let [r, g, b] = [p[0], p[1], p[2]].map(f64::from);
-                16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+                let [wr, wg, wb] = LUMA_WEIGHTS;
+                16.0 + (wr * r + wg * g + wb * b) / 255.0
             })
             .collect()),
         _ => Err(Error::Parameter(format!("luma: {channels} channels per pixel; expected 1 to 4"))),

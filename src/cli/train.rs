@@ -6,7 +6,7 @@ use anyhow::Result;
 use upres::backend::{Backend, BackendChoice};
 use upres::model::NetConfig;
 use upres::route::InputKind;
-use upres::train::{Degradation, TrainOptions, train};
+use upres::train::{Degradation, Loss, TrainOptions, train};
 
 use super::Outcome;
 
@@ -31,6 +31,10 @@ pub struct TrainArgs {
     /// With --input compressed: the range the JPEG quality of each patch is drawn from.
     #[arg(long, value_name = "LOW-HIGH", default_value = "30-95", value_parser = parse_qualities)]
     jpeg_qualities: (u8, u8),
+    /// What to minimise: L1 on RGB, or on the luma the benchmarks score (plus a quarter of the
+    /// RGB loss, for colour).
+    #[arg(long, value_enum, default_value_t = Loss::Rgb)]
+    loss: Loss,
     /// Model name (files NAME.bpk and NAME.json). Default: upres-x{S}.
     #[arg(long)]
     name: Option<String>,
@@ -97,6 +101,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
             InputKind::Clean => Degradation::Clean,
             InputKind::Compressed => Degradation::jpeg(args.jpeg_qualities),
         },
+        loss: args.loss,
         out_dir: args.out,
         checkpoints: args.checkpoints,
         init_from: args.init_from,

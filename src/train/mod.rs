@@ -2,16 +2,17 @@
 //!
 //! Patches are cut from the training images on the fly: a random HR crop (textured ones
 //! preferred: much of the photo set is out of focus), a random flip/rotation, and its LR made by
-//! the same MATLAB-style bicubic the evaluation protocol uses. L1 loss, Adam, cosine schedule.
-//! Every `validate_every` steps the network is fused, saved and scored on the validation sets
-//! with the crate's own pipeline and metrics; the best is kept as the shipped model. Everything
-//! needed to resume (weights, optimiser, step, best score) is checkpointed, so a long run can
-//! continue in a later session.
+//! the same MATLAB-style bicubic the evaluation protocol uses. L1 loss (on RGB, or on luma:
+//! [`loss`]), Adam, cosine schedule. Every `validate_every` steps the network is fused, saved and
+//! scored on the validation sets with the crate's own pipeline and metrics; the best is kept as
+//! the shipped model. Everything needed to resume (weights, optimiser, step, best score) is
+//! checkpointed, so a long run can continue in a later session.
 //!
 //! A compression-aware model is trained the same way on LR patches that were also JPEG-compressed
 //! ([`degrade`]), and validated on the benchmark sets saved as JPEG.
 
 pub mod degrade;
+pub mod loss;
 pub mod net;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use self::degrade::Degradation;
+pub use self::loss::Loss;
 use self::net::TrainNet;
 use crate::backend::Backend;
 use crate::eval::{self, EvalSet};
@@ -59,6 +61,7 @@ pub struct TrainOptions {
     pub validation_jpeg: Option<u8>,
     /// What is done to each LR patch after the bicubic downscale.
     pub degradation: Degradation,
+    pub loss: Loss,
     /// Where the model (`NAME.bpk`, `NAME.json`) goes.
     pub out_dir: PathBuf,
     /// Where the run's checkpoint goes (`NAME/` in it): outside the folder the CLI embeds, so
@@ -208,7 +211,7 @@ impl Checkpoint {
         Ok(Self { dir, net, optimizer, state })
     }
 
-    /// One optimisation step on a batch (planar LR inputs and HR targets); returns the L1 loss
+    /// One optimisation step on a batch (planar LR inputs and HR targets); returns the loss
     /// and the learning rate used: cosine decay to 1 % of the initial rate.
     fn step(
         &mut self,
@@ -221,7 +224,7 @@ impl Checkpoint {
         let side = options.patch * options.config.scale;
         let lr = Tensor::<4>::from_data(TensorData::new(lr, [options.batch, 3, input, input]), device);
         let hr = Tensor::<4>::from_data(TensorData::new(hr, [options.batch, 3, side, side]), device);
-        let loss = (self.net.forward(lr) - hr).abs().mean();
+        let loss = options.loss.compute(self.net.forward(lr), hr);
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         let progress = self.state.step as f64 / options.steps as f64;
         let rate = options.learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
@@ -345,7 +348,8 @@ fn validate(
             patch: options.patch,
             wall_seconds: state.wall_seconds.round(),
             notes: format!(
-                "L1, Adam, cosine from {:.1e}{}{}",
+                "{}, Adam, cosine from {:.1e}{}{}",
+                options.loss.describe(),
                 options.learning_rate,
                 state
                     .initialised_from

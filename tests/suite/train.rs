@@ -14,7 +14,7 @@ use crate::common;
 use upres::metrics;
 use upres::route::InputKind;
 use upres::train::degrade::jpeg_round_trip;
-use upres::train::{Degradation, TrainOptions, train};
+use upres::train::{Degradation, Loss, TrainOptions, train};
 use upres::weights::ModelFile;
 
 /// Textured images (the sampler prefers textured patches), big enough for ×2 crops.
@@ -43,6 +43,7 @@ fn options(out: &Path, data: &Path, channels: usize, steps: u64) -> TrainOptions
         validation: Vec::new(),
         validation_jpeg: None,
         degradation: Degradation::Clean,
+        loss: Loss::Rgb,
         out_dir: out.to_path_buf(),
         checkpoints: out.join("train"),
         init_from: None,

@@ -1,0 +1,71 @@
+//! What training minimises. The benchmarks score luma only (`metrics`), and a network this small
+//! has capacity to spare nowhere: a loss on luma spends it where the score and the eye are, while
+//! a fraction of the RGB loss keeps the colours right.
+
+use burn::prelude::*;
+
+use crate::metrics::LUMA_WEIGHTS;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Loss {
+    /// L1 on R, G and B alike.
+    Rgb,
+    /// L1 on BT.601 luma, plus [`Loss::RGB_SHARE`] of the RGB loss.
+    Luma,
+}
+
+impl Loss {
+    /// How much of the RGB loss the luma loss keeps: enough that chroma is still learnt (it
+    /// counts 4 times less than luma), little enough that luma leads.
+    pub const RGB_SHARE: f64 = 0.25;
+
+    /// The loss of `output` against `target`, both `[N, 3, H, W]` in 0..1.
+    pub fn compute(&self, output: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        let difference = output - target;
+        match self {
+            Self::Rgb => difference.abs().mean(),
+            Self::Luma => {
+                let weights = Tensor::<1>::from_floats(LUMA_WEIGHTS.map(|w| (w / 255.0) as f32), &difference.device());
+                let luma = (difference.clone() * weights.reshape([1, 3, 1, 1])).sum_dim(1);
+                luma.abs().mean() + difference.abs().mean() * Self::RGB_SHARE
+            }
+        }
+    }
+
+    /// For the model card's training notes.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Rgb => "L1".to_string(),
+            Self::Luma => format!("L1 on luma + {} × L1 on RGB", Self::RGB_SHARE),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loss_of(loss: Loss, rgb: [f32; 3]) -> f32 {
+        let device = Device::flex();
+        let target = Tensor::<4>::zeros([1, 3, 2, 2], &device);
+        let output = target.clone() + Tensor::<1>::from_floats(rgb, &device).reshape([1, 3, 1, 1]);
+        loss.compute(output, target).into_scalar::<f32>()
+    }
+
+    /// A change of colour that leaves luma alone costs the luma loss only its RGB share, and a
+    /// change of luma costs it in full; the RGB loss weighs both by their RGB distance.
+    #[test]
+    fn the_luma_loss_weighs_luma_errors_over_chroma_ones() {
+        let [r, g, _] = LUMA_WEIGHTS;
+        // Red up, green down by as much luma: same luma, 2 × 0.1 of RGB difference.
+        let chroma = [0.1, (-0.1 * r / g) as f32, 0.0];
+        let rgb_distance = (chroma.iter().map(|c| c.abs()).sum::<f32>()) / 3.0;
+        assert!((loss_of(Loss::Rgb, chroma) - rgb_distance).abs() < 1e-6);
+        assert!((loss_of(Loss::Luma, chroma) - Loss::RGB_SHARE as f32 * rgb_distance).abs() < 1e-6);
+        // Grey up by 0.1: luma up by 0.1 × (sum of weights) / 255, RGB by 0.1.
+        let luma = (0.1 * LUMA_WEIGHTS.iter().sum::<f64>() / 255.0) as f32;
+        let expected = luma + Loss::RGB_SHARE as f32 * 0.1;
+        assert!((loss_of(Loss::Luma, [0.1; 3]) - expected).abs() < 1e-6);
+    }
+}
