@@ -22,7 +22,7 @@ pub enum InputKind {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum InputChoice {
-    /// From the file: JPEGs below [`COMPRESSED_BELOW`] are compressed, everything else clean.
+    /// From the file: a lossy JPEG is compressed; anything else, a near-lossless JPEG too, is clean.
     #[default]
     Auto,
     Clean,
