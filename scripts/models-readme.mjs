@@ -100,9 +100,10 @@ if (jpegRows.length) {
     '',
     'The same MATLAB-bicubic LR files saved as JPEG by libjpeg-turbo (4:2:0) at quality 90, 75 and 50',
     '(`../shared/data/eval/*_lr_jpeg`), scored exactly as above against the original. The compression-aware',
-    'models were fine-tuned from the clean ones on LR patches JPEG-compressed in training by our own',
-    'encoder (see their notes). `auto` reads each file\'s quantisation tables and runs the compression-aware',
-    'model below quality 96. Gain: `auto` over bicubic on the same decoded JPEG. PSNR-Y in dB.',
+    'models were fine-tuned from the clean ones (the narrower ones from a wider one) on LR patches',
+    'JPEG-compressed in training by our own encoder (see their notes). `auto` reads each file\'s',
+    'quantisation tables and, below quality 96, runs the compression-aware model whose range is nearest',
+    'that quality, the narrowest of those. Gain: `auto` over bicubic on the same decoded JPEG. PSNR-Y in dB.',
     '',
   );
   for (const scale of awareScales) {
