@@ -16,8 +16,8 @@ pub enum Loss {
 }
 
 impl Loss {
-    /// How much of the RGB loss the luma loss keeps: enough that chroma is still learnt (it
-    /// counts 4 times less than luma), little enough that luma leads.
+    /// How much of the RGB loss the luma loss keeps: enough that chroma is still learnt, little
+    /// enough that luma leads.
     pub const RGB_SHARE: f64 = 0.25;
 
     /// The loss of `output` against `target`, both `[N, 3, H, W]` in 0..1.

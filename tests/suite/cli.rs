@@ -218,7 +218,7 @@ fn each_output_says_which_model_ran_and_why() {
     let dir = temp_dir("route");
     let photo = dir.join("photo.jpg");
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 60)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 40)
         .encode_image(&common::test_image(24, 16))
         .unwrap();
     std::fs::write(&photo, jpeg).unwrap();
@@ -229,7 +229,7 @@ fn each_output_says_which_model_ran_and_why() {
     let result = upres(&["upscale", s(&photo), s(&logo), "-o", s(&out), "--scale", "4"]);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
-    assert!(stderr.contains("photo@4x.jpg (JPEG quality ≈ 60: compression-aware model: upres-x4-jpeg-heavy)"), "{stderr}");
+    assert!(stderr.contains("photo@4x.jpg (JPEG quality ≈ 40: compression-aware model: upres-x4-jpeg-heavy)"), "{stderr}");
     assert!(stderr.contains("logo@4x.png (PNG: clean model: upres-x4)"), "{stderr}");
 
     let forced = upres(&["upscale", s(&photo), "-o", s(&dir.join("forced")), "--scale", "2", "--input", "clean"]);
