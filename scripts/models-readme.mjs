@@ -157,21 +157,22 @@ if (awareTrials.length) {
   lines.push(
     '## Compression-aware sizes tried',
     '',
-    'A larger compression-aware network beside what users get now (`auto`: the shipped models, each JPEG',
-    'routed by its quality), scored on the JPEG sets as above; the trial runs on every file. Its card,',
+    'Larger compression-aware networks beside what users get now (`auto`: the shipped models, each JPEG',
+    'routed by its quality), scored on the JPEG sets as above; each trial runs on every file. Their cards,',
     'weights and resumable state are in `../training/trials/` (not shipped). PSNR-Y in dB.',
     '',
     ...trialHeader(columns),
   );
-  for (const card of awareTrials) {
-    const scale = card.config.scale;
+  for (const scale of [...new Set(awareTrials.map((card) => card.config.scale))].sort()) {
     const shipped = cards.filter((c) => c.config.scale === scale && c.input === 'compressed');
     const psnr = (from, method) => columns.map((column) => {
       const row = from.find((r) => r.method === method && r.set === column && r.scale === scale);
       return row ? fixed(row.psnr, 2) : '—';
     });
     lines.push(`| auto (${shipped.map((c) => c.name).join(', ')}) | yes | ${size(shipped[0])} | ${shipped.map((c) => c.training.steps).join(', ')} | ${shipped.map(minutes).join(', ')} min | ${psnr(jpegRows, 'auto').join(' | ')} |`);
-    lines.push(`| ${card.name} | no | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(trialRows, card.name).join(' | ')} |`);
+    for (const card of awareTrials.filter((c) => c.config.scale === scale)) {
+      lines.push(`| ${card.name} | no | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(trialRows, card.name).join(' | ')} |`);
+    }
   }
   lines.push('');
 }
