@@ -229,7 +229,10 @@ fn each_output_says_which_model_ran_and_why() {
     let result = upres(&["upscale", s(&photo), s(&logo), "-o", s(&out), "--scale", "4"]);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
-    assert!(stderr.contains("photo@4x.jpg (JPEG quality ≈ 40: compression-aware model: upres-x4-jpeg-heavy)"), "{stderr}");
+    assert!(
+        stderr.contains("photo@4x.jpg (JPEG quality ≈ 40: compression-aware model: upres-x4-jpeg-heavy)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("logo@4x.png (PNG: clean model: upres-x4)"), "{stderr}");
 
     let forced = upres(&["upscale", s(&photo), "-o", s(&dir.join("forced")), "--scale", "2", "--input", "clean"]);
