@@ -31,8 +31,8 @@ pub enum InputChoice {
 
 /// JPEGs of an estimated quality below this go to the compression-aware models. Measured on the
 /// q90 benchmark sets (`models/README.md`, "Compressed inputs"): there the compression-aware
-/// models beat the clean ones on Set5, Set14 and B100 at every scale (by 0.09 to 0.63 dB), so
-/// only near-lossless JPEGs (quality 96 and up, e.g. a camera's finest setting) count as clean.
+/// models beat the clean ones on Set5, Set14 and B100 at every scale, so only near-lossless
+/// JPEGs (quality 96 and up, e.g. a camera's finest setting) count as clean.
 pub const COMPRESSED_BELOW: u8 = 96;
 
 /// The model family an input goes to, and why, in words a person can read.
