@@ -57,8 +57,8 @@ export class TilePool {
 
   /**
    * The named model's output for one tile (its input planar RGB, `width`×`height`, context
-   * included), as a Uint8Array of interleaved RGB (TileNet.run). Aborting `signal` drops the tile if it is still waiting for a worker; a tile
-   * that a worker has started finishes, unheard.
+   * included), as a Uint8Array of interleaved RGB (TileNet.run). Aborting `signal` drops the
+   * tile if it is still waiting for a worker; a tile that a worker has started finishes, unheard.
    */
   run(name, input, width, height, signal) {
     if (signal.aborted) return Promise.reject(signal.reason);

@@ -7,10 +7,10 @@
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
 // so it is used only when the page forces WebGPU; a hardware one is timed against the CPU once
-// (see start()). Two builds of the module exist: the page
-// always downloads the CPU one (burn's CPU backend alone, a third of the size), and this worker
-// fetches the WebGPU one (both backends) only when WebGPU is chosen. On the CPU, the tiles of a
-// job run in a pool of tile workers (tiles.js), one per spare core.
+// (see start()). Two builds of the module exist: the page always downloads the CPU one (burn's
+// CPU backend alone, a third of the size), and this worker fetches the WebGPU one (both
+// backends) only when WebGPU is chosen. On the CPU, the tiles of a job run in a pool of tile
+// workers (tiles.js), one per spare core.
 //
 // Models arrive as cards; a model's weights are downloaded the first time a job needs them
 // (the page hands over the default model's, which it downloaded with the module).
