@@ -3,10 +3,11 @@
 // thread stays free while a job runs.
 //
 // The queue keeps what it has made. Each image keeps its result and the settings it was made
-// with; "Upscale" runs the images that have no result yet, with the settings as they are when
-// each one starts. A finished image runs again only when asked ("Run again with these
-// settings", per image or for all), and Cancel stops the image that is running, nothing else:
-// a finished image's result is never lost to a change of settings or a cancel.
+// with; "Upscale" runs the images that have no result yet, those still being checked included
+// (none is left out of a batch), with the settings as they are when each one starts. A
+// finished image runs again only when asked ("Run again with these settings", per image or for
+// all), and Cancel stops the image that is running, nothing else: a finished image's result is
+// never lost to a change of settings or a cancel.
 
 import { Upres } from './engine.js';
 import { PAPERS, describePrint, formatSupport, outputName, printPixels } from './job.js';
@@ -195,12 +196,14 @@ function addFiles(files) {
         if (item.removed) return;
         item.info = info;
         item.transparent = await hasTransparency(file, info);
+        // A queued image stays queued: Upscale took it in while it was being checked.
         if (item.status === 'checking') Object.assign(item, { status: 'ready', note: '' });
         render(item);
         updateButtons();
       },
       (error) => {
-        if (item.removed) return;
+        // A running image fails with this same error, and says so itself.
+        if (item.removed || item.status === 'working') return;
         Object.assign(item, { status: 'invalid', note: describeError(error), error: true });
         render(item);
         announce(`${file.name}: ${item.note}`);
@@ -335,9 +338,11 @@ if (/^(Mac|iPhone|iPad)/.test(navigator.platform)) $('paste-key').textContent = 
 
 // ---- Jobs ----------------------------------------------------------------------------------
 
+/** Whether Upscale runs the image: it has no result yet, though it may still be being checked. */
+const isWaiting = (item) => ['checking', 'ready', 'failed'].includes(item.status);
+
 function updateButtons() {
-  const waiting = items.filter((item) => ['ready', 'failed'].includes(item.status));
-  $('start').disabled = !engineReady || waiting.length === 0;
+  $('start').disabled = !engineReady || !items.some(isWaiting);
   $('cancel').disabled = running === null;
   $('cancel-all').hidden = !items.some((item) => item.status === 'queued');
   $('rerun-all').hidden = !items.some(isStale);
@@ -349,8 +354,8 @@ function updateButtons() {
 }
 
 $('start').addEventListener('click', () => {
-  for (const item of items.filter(({ status }) => ['ready', 'failed'].includes(status))) {
-    Object.assign(item, { status: 'queued', note: 'Waiting…' });
+  for (const item of items.filter(isWaiting)) {
+    Object.assign(item, { status: 'queued', note: 'Waiting…', error: false });
     render(item);
   }
   runQueue();
@@ -368,7 +373,8 @@ $('cancel').addEventListener('click', () => running?.controller.abort());
 
 $('cancel-all').addEventListener('click', () => {
   for (const item of items.filter(({ status }) => status === 'queued')) {
-    Object.assign(item, item.result ? { status: 'done', note: item.result.summary } : { status: 'ready', note: 'Cancelled' });
+    const unfinished = { status: item.info ? 'ready' : 'checking', note: 'Cancelled' };
+    Object.assign(item, item.result ? { status: 'done', note: item.result.summary } : unfinished);
     render(item);
   }
   running?.controller.abort();
