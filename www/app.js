@@ -4,13 +4,14 @@
 //
 // The queue keeps what it has made. Each image keeps its result and the settings it was made
 // with; "Upscale" runs the images that have no result yet, those still being checked included
-// (none is left out of a batch), with the settings as they are when each one starts. A
-// finished image runs again only when asked ("Run again with these settings", per image or for
-// all), and Cancel stops the image that is running, nothing else: a finished image's result is
-// never lost to a change of settings or a cancel.
+// (none is left out of a batch), with the settings as they are when each one starts; an image
+// too large for the settings runs again once they change. A finished image runs again only
+// when asked ("Run again with these settings", per image or for all), and Cancel stops the
+// image that is running, nothing else: a finished image's result is never lost to a change of
+// settings or a cancel.
 
 import { Upres } from './engine.js';
-import { PAPERS, describePrint, formatSupport, outputName, printPixels } from './job.js';
+import { MAX_OUTPUT_PIXELS, PAPERS, SCALES, describePrint, formatSupport, outputName, printPixels } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
 import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
 import './compare.js';
@@ -30,8 +31,9 @@ const upres = (() => {
 })();
 /**
  * Every image added, in queue order: { file, li, originalUrl, status, note, info, transparent,
- * result, made }. `status` is checking, ready (no result yet), queued, working, done, failed or
- * invalid; `made` is the settings the result was made with ({ key, label, format }).
+ * result, made }. `status` is checking, ready (no result yet), queued, working, done, failed,
+ * invalid or refused (too large for the settings in `refusedKey`); `made` is the settings the
+ * result was made with ({ key, label, format }).
  */
 const items = [];
 let options = loadOptions();
@@ -262,8 +264,11 @@ function render(item) {
     const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
   }
+  if (status === 'refused' && isWaiting(item)) {
+    li.append(element('small', 'retry', 'The settings have changed since: Upscale tries it again with these.'));
+  }
   const jpeg = status === 'done' ? made.format === 'jpeg' : options.format === 'jpeg';
-  if (item.transparent && jpeg && status !== 'invalid') {
+  if (item.transparent && jpeg && !['invalid', 'refused'].includes(status)) {
     li.append(element('small', 'warning', status === 'done'
       ? 'Its transparent areas were flattened onto white: JPEG cannot keep transparency.'
       : 'It has transparent areas: as a JPEG they will be flattened onto white.'));
@@ -338,8 +343,10 @@ if (/^(Mac|iPhone|iPad)/.test(navigator.platform)) $('paste-key').textContent = 
 
 // ---- Jobs ----------------------------------------------------------------------------------
 
-/** Whether Upscale runs the image: it has no result yet, though it may still be being checked. */
-const isWaiting = (item) => ['checking', 'ready', 'failed'].includes(item.status);
+/** Whether Upscale runs the image: it has no result yet (it may still be being checked), or it
+ *  was too large for other settings than these. */
+const isWaiting = (item) => ['checking', 'ready', 'failed'].includes(item.status) ||
+  (item.status === 'refused' && item.refusedKey !== currentKey());
 
 function updateButtons() {
   $('start').disabled = !engineReady || !items.some(isWaiting);
@@ -446,10 +453,13 @@ async function upscale(item) {
         : { status: 'ready', note: 'Cancelled' });
     } else {
       const message = describeError(error);
-      const refused = error.kind === 'limits' || error.kind === 'decode';
+      // Too large: what would fit, and another try once the settings change.
+      const fits = error.kind === 'limits' ? fittingScale(item.info) : '';
+      const said = fits ? `${message}. ${fits}` : message;
       if (earlier) Object.assign(item, { status: 'done', note: `${message}. The earlier result is kept (${earlier.summary})`, error: true });
-      else Object.assign(item, { status: refused ? 'invalid' : 'failed', note: message, error: true });
-      announce(`${item.file.name} could not be upscaled. ${message}`);
+      else if (error.kind === 'limits') Object.assign(item, { status: 'refused', refusedKey: JSON.stringify(job), note: said, error: true });
+      else Object.assign(item, { status: error.kind === 'decode' ? 'invalid' : 'failed', note: message, error: true });
+      announce(`${item.file.name} could not be upscaled. ${said}`);
     }
     render(item);
     return false;
@@ -457,6 +467,15 @@ async function upscale(item) {
     running = null;
     updateButtons();
   }
+}
+
+/** The largest scale at which an image of `info`'s size is within the engine's output limit, in
+ *  words ("3× fits: 15360×9600 pixels."); an 8× job's 4× pass is smaller than its result, so the
+ *  result's size decides. */
+function fittingScale(info) {
+  if (!info) return '';
+  const fits = SCALES.filter((s) => info.width * s * info.height * s <= MAX_OUTPUT_PIXELS).at(-1);
+  return fits ? `${fits}× fits: ${info.width * fits}×${info.height * fits} pixels.` : '';
 }
 
 /** The live preview: the current pass's output, drawn tile by tile at most 1024 pixels wide. */

@@ -59,6 +59,9 @@ export const DEFAULTS = Object.freeze({
 
 /** The most pixels a side may have: no output format stores more (JPEG's limit). */
 const MAX_SIDE = 65535;
+/** The largest result the engine makes, in pixels (src/limits.rs): the page names a scale that
+ *  fits when an image is refused for size. */
+export const MAX_OUTPUT_PIXELS = 200_000_000;
 const QUALITY = { min: 1, max: 100 };
 const DPI = { min: 1, max: 10_000 };
 /** The longest print side, in each unit: 10 m, as the engine allows. */

@@ -68,3 +68,34 @@ test('eight large photos, Upscale clicked while they are still being checked: al
   const entries = unzipSync(new Uint8Array(readFileSync(await download.path())));
   assert.deepEqual(Object.keys(entries).sort(), Array.from({ length: 8 }, (_, i) => `photo-${i + 1}@1280px.png`).sort());
 });
+
+test('an image too large at 4× names the scale that fits, and runs once the scale changes', async (t) => {
+  const { page } = await app(t);
+  await h.setScale(page, 4);
+  await chooseJpegs(page, 1, 4000, 3200, 'poster');
+  await page.waitForFunction(() => document.querySelector('#queue li')?.dataset.status === 'ready');
+  await page.click('#start');
+  await batchOver(page);
+  const item = page.locator('#queue li').nth(0);
+  assert.equal(await item.getAttribute('data-status'), 'refused');
+  assert.match(await item.textContent(),
+    /Too large: the output would be 16000×12800 = 204\.8 megapixels, over the limit of 200\.0 megapixels\. 3× fits: 12000×9600 pixels\./);
+  assert.ok(await page.isDisabled('#start'), 'the same settings would be refused again');
+
+  await h.setScale(page, 2);
+  assert.ok(await page.isEnabled('#start'), 'new settings make it runnable');
+  assert.match(await item.textContent(), /The settings have changed since: Upscale tries it again with these\./);
+  await page.click('#start');
+  // It runs: the network's first tile is done. A 2× of 12.8 megapixels takes long: cancelled.
+  await page.waitForFunction(() => /^Tile [1-9]\d*\//.test(document.querySelector('#job-status').textContent), null, { timeout: 120_000 });
+  assert.equal(await item.getAttribute('data-status'), 'working');
+  await page.click('#cancel');
+  await batchOver(page);
+  assert.equal(await item.getAttribute('data-status'), 'ready');
+
+  // Back at 4×, it is refused again, and says so when Upscale is clicked.
+  await h.setScale(page, 4);
+  await page.click('#start');
+  await batchOver(page);
+  assert.equal(await item.getAttribute('data-status'), 'refused');
+});
