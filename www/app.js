@@ -8,10 +8,13 @@
 // too large for the settings runs again once they change. A finished image runs again only
 // when asked ("Run again with these settings", per image or for all), and Cancel stops the
 // image that is running, nothing else: a finished image's result is never lost to a change of
-// settings or a cancel.
+// settings or a cancel. A number that is not valid is said at its field, and Upscale waits.
 
 import { Upres } from './engine.js';
-import { MAX_OUTPUT_PIXELS, PAPERS, SCALES, describePrint, formatSupport, outputName, printPixels } from './job.js';
+import {
+  DPI, MAX_OUTPUT_PIXELS, MAX_PRINT, MAX_SIDE, PAPERS, SCALES, describePrint, formatSupport, isDpi, isPrintSide, isSide,
+  outputName, printPixels,
+} from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
 import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
 import './compare.js';
@@ -37,6 +40,9 @@ const upres = (() => {
  */
 const items = [];
 let options = loadOptions();
+/** The size fields in use that hold no valid number, { name: what it takes, in words }: Upscale
+ *  waits until they are fixed. */
+let problems = {};
 /** What this browser can write (job.js's formatSupport()); null until it is known. */
 let formats = null;
 let engineReady = false;
@@ -91,7 +97,8 @@ function listPapers() {
 function showOptions(editing = null) {
   for (const [name, value] of Object.entries(options)) {
     const field = form.elements[name];
-    if (field === editing) continue;
+    // What the person typed stays until they fix it, marked, never replaced by another number.
+    if (field === editing || name in problems) continue;
     if (field instanceof RadioNodeList) field.value = value;
     else if (field) field.value = String(value);
   }
@@ -107,6 +114,12 @@ function showOptions(editing = null) {
   const [width, height] = printPixels(print);
   $('print-note').textContent = `${describePrint(print)} is ${width}×${height} pixels, turned to match each image; ` +
     'the file says to print it at that size.';
+  for (const name of Object.keys(NUMBERS)) {
+    if (name in problems) form.elements[name].setAttribute('aria-invalid', 'true');
+    else form.elements[name].removeAttribute('aria-invalid');
+  }
+  $('size-problem').textContent = Object.values(problems).join(' ');
+  $('size-problem').hidden = Object.keys(problems).length === 0;
   $('metadata-note').textContent = {
     'no-location': 'The colour profile, camera, date, copyright and DPI go with each image; where a photo was taken (GPS) does not.',
     all: 'Everything goes with each image, including where a photo was taken (GPS).',
@@ -128,18 +141,41 @@ function showFormats() {
   $('format-note').textContent = reasons.filter(Boolean).join(' ');
 }
 
+/** The form's values; a number field that holds no number (empty, or not one) reads NaN, and
+ *  "12.5" reads 12.5, for the checks to refuse rather than round. */
 function readOptions() {
   const value = (name) => form.elements[name].value;
-  const number = (name) => Number.parseInt(value(name), 10);
-  const decimal = (name) => Number.parseFloat(value(name));
+  const number = (name) => (value(name).trim() === '' ? Number.NaN : Number(value(name)));
   return {
     size: value('size'), scale: number('scale'), longEdge: number('longEdge'), width: number('width'),
-    height: number('height'), fit: value('fit'), paper: value('paper'), printWidth: decimal('printWidth'),
-    printHeight: decimal('printHeight'), printUnit: value('printUnit'), dpi: number('dpi'), printFit: value('printFit'),
-    format: value('format'), quality: number('quality'), input: value('input'), metadata: value('metadata'),
+    height: number('height'), fit: value('fit'), paper: value('paper'), printWidth: number('printWidth'),
+    printHeight: number('printHeight'), printUnit: value('printUnit'), dpi: number('dpi'), printFit: value('printFit'),
+    format: value('format'), quality: number('quality'), input: value('input'), metadata: value('metadata'), look: value('look'),
     backend: value('backend'),
   };
 }
+
+const pixels = `a whole number of pixels from 1 to ${MAX_SIDE}`;
+/** The number fields of the sizes: whether a value is valid (given the other options), and what
+ *  the field takes, in words. */
+const NUMBERS = {
+  longEdge: { valid: isSide, says: () => `Long edge: enter ${pixels}.` },
+  width: { valid: isSide, says: () => `Width: enter ${pixels}.` },
+  height: { valid: isSide, says: () => `Height: enter ${pixels}.` },
+  printWidth: {
+    valid: (v, o) => isPrintSide(v, o.printUnit),
+    says: (o) => `Print width: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
+  },
+  printHeight: {
+    valid: (v, o) => isPrintSide(v, o.printUnit),
+    says: (o) => `Print height: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
+  },
+  dpi: { valid: isDpi, says: () => `DPI: enter a whole number from ${DPI.min} to ${DPI.max}.` },
+};
+
+/** Whether the number field `name` matters to the size `o` asks for: a custom print size's
+ *  sides only when the paper is "Custom size". */
+const inUse = (name, o) => SIZE_KIND[name] === o.size && (!['printWidth', 'printHeight'].includes(name) || o.paper === 'custom');
 
 /** Which kind of size each size field belongs to: typing in one selects its kind. */
 const SIZE_KIND = {
@@ -149,20 +185,25 @@ const SIZE_KIND = {
 
 form.addEventListener('input', (event) => {
   const backendBefore = options.backend;
-  saveOptions(readOptions());
-  options = loadOptions();
-  const kind = SIZE_KIND[event.target.name];
-  if (kind && options.size !== kind) {
-    saveOptions({ ...options, size: kind });
-    options = loadOptions();
+  const read = readOptions();
+  read.size = SIZE_KIND[event.target.name] ?? read.size;
+  // An invalid number is said and kept out of the options, which hold the last valid one: a
+  // size not in use takes it back, one in use stops Upscale until it is fixed.
+  problems = {};
+  for (const [name, { valid, says }] of Object.entries(NUMBERS)) {
+    if (valid(read[name], read)) continue;
+    if (inUse(name, read)) problems[name] = says(read);
+    read[name] = options[name];
   }
+  saveOptions(read);
+  options = loadOptions();
   showOptions(event.target);
   if (options.backend !== backendBefore) startEngine();
   // Which results the new settings make out of date, which warnings apply.
   for (const item of items) render(item);
   updateButtons();
 });
-// A field left with what is not a valid value shows the value in use again.
+// A field left half-typed ("8.") shows the number in use; one left invalid stays as it is.
 form.addEventListener('change', () => showOptions());
 form.addEventListener('submit', (event) => event.preventDefault());
 
@@ -241,6 +282,25 @@ async function hasTransparency(file, { width, height }) {
 /** Whether a finished image was made with other settings than the current ones. */
 const isStale = (item) => item.status === 'done' && item.made.key !== currentKey();
 
+const NO_MODEL = 'the size asked for is no larger than the image, so no model sharpens it.';
+
+/** How much the size in the options enlarges an image of `width`×`height` (1 or less: not at
+ *  all), as the engine's planner reckons it (src/plan.rs). */
+function enlargement({ width, height }) {
+  const { target } = pageJob(options);
+  if (target.scale) return target.scale;
+  if (target.longEdge) return target.longEdge / Math.max(width, height);
+  let { box } = target;
+  if (target.print) {
+    // The paper turned to the image's orientation.
+    const [w, h] = printPixels(target.print);
+    const turned = (width > height && w < h) || (width < height && w > h);
+    box = { width: turned ? h : w, height: turned ? w : h, fit: target.print.fit };
+  }
+  const [x, y] = [box.width / width, box.height / height];
+  return box.fit === 'cover' ? Math.max(x, y) : Math.min(x, y);
+}
+
 /** Redraws an image's line in the queue: what it is, what happened, what can be done with it. */
 function render(item) {
   const { file, info, li, status, note, result, made } = item;
@@ -259,10 +319,15 @@ function render(item) {
 
   if (result) {
     // Which model made the result, and why; what the file carries; the settings it was made with.
-    li.append(element('small', 'route', result.route));
+    // No pass ran when the size asked for is no larger than the image: the route would name a
+    // model all the same.
+    li.append(element('small', 'route', result.models.length > 0 ? result.route : `Only resized: ${NO_MODEL}`));
     li.append(element('small', 'metadata', `Metadata kept: ${result.metadata.replace(/^no metadata/, 'none')}.`));
     const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
+  }
+  if (info && !['done', 'invalid', 'refused'].includes(status) && enlargement(info) <= 1) {
+    li.append(element('small', 'warning', `These settings make it smaller, not larger: ${NO_MODEL}`));
   }
   if (status === 'refused' && isWaiting(item)) {
     li.append(element('small', 'retry', 'The settings have changed since: Upscale tries it again with these.'));
@@ -291,7 +356,7 @@ function render(item) {
       runQueue();
     };
     button('rerun', 'Run again with these settings', describeSettings(options), rerun);
-    actions.lastChild.disabled = !engineReady;
+    actions.lastChild.disabled = !engineReady || Object.keys(problems).length > 0;
   }
   button('remove', 'Remove', null, () => remove(item));
   li.append(actions);
@@ -349,11 +414,13 @@ const isWaiting = (item) => ['checking', 'ready', 'failed'].includes(item.status
   (item.status === 'refused' && item.refusedKey !== currentKey());
 
 function updateButtons() {
-  $('start').disabled = !engineReady || !items.some(isWaiting);
+  const blocked = Object.keys(problems).length > 0;
+  $('start').disabled = !engineReady || blocked || !items.some(isWaiting);
+  $('start-note').textContent = blocked ? 'Upscale waits for a valid size (see Size).' : '';
   $('cancel').disabled = running === null;
   $('cancel-all').hidden = !items.some((item) => item.status === 'queued');
   $('rerun-all').hidden = !items.some(isStale);
-  $('rerun-all').disabled = !engineReady;
+  $('rerun-all').disabled = !engineReady || blocked;
   $('clear-finished').hidden = !items.some((item) => item.status === 'done');
   $('download-all').disabled = !items.some((item) => item.result);
   form.elements.backend.disabled = working;

@@ -58,14 +58,14 @@ export const DEFAULTS = Object.freeze({
 });
 
 /** The most pixels a side may have: no output format stores more (JPEG's limit). */
-const MAX_SIDE = 65535;
+export const MAX_SIDE = 65535;
 /** The largest result the engine makes, in pixels (src/limits.rs): the page names a scale that
  *  fits when an image is refused for size. */
 export const MAX_OUTPUT_PIXELS = 200_000_000;
 const QUALITY = { min: 1, max: 100 };
-const DPI = { min: 1, max: 10_000 };
+export const DPI = { min: 1, max: 10_000 };
 /** The longest print side, in each unit: 10 m, as the engine allows. */
-const MAX_PRINT = { in: 10_000 / 25.4, cm: 1000, mm: 10_000 };
+export const MAX_PRINT = { in: 10_000 / 25.4, cm: 1000, mm: 10_000 };
 
 export const isSide = (value) => Number.isInteger(value) && value >= 1 && value <= MAX_SIDE;
 export const isQuality = (value) => Number.isInteger(value) && value >= QUALITY.min && value <= QUALITY.max;

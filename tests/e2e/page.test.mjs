@@ -99,3 +99,42 @@ test('an image too large at 4× names the scale that fits, and runs once the sca
   await batchOver(page);
   assert.equal(await item.getAttribute('data-status'), 'refused');
 });
+
+test('an invalid long edge is marked and said, Upscale waits, and the last valid one is kept; a smaller one says no model runs', async (t) => {
+  const { page } = await app(t);
+  await h.addFile(page, 'photo.png', photo(400, 300));
+  await page.check('input[name="size"][value="longEdge"]');
+  await page.fill('input[name="longEdge"]', '1000');
+  assert.ok(await page.isEnabled('#start'));
+  assert.ok(await page.isHidden('#size-problem'));
+
+  for (const typed of ['', '0', '99999', '12.5']) {
+    await page.fill('input[name="longEdge"]', typed);
+    await page.press('input[name="longEdge"]', 'Tab'); // leaving the field used to put 2000 back
+    assert.equal(await page.inputValue('input[name="longEdge"]'), typed, 'what was typed stays to be fixed');
+    assert.equal(await page.getAttribute('input[name="longEdge"]', 'aria-invalid'), 'true', typed);
+    assert.equal(await page.textContent('#size-problem'), 'Long edge: enter a whole number of pixels from 1 to 65535.');
+    assert.ok(await page.isDisabled('#start'), `no run with a long edge of “${typed}”`);
+    assert.equal(await page.textContent('#start-note'), 'Upscale waits for a valid size (see Size).');
+  }
+  // Another kind of size does not wait for it, and takes back the last valid long edge.
+  await h.setScale(page, 2);
+  assert.ok(await page.isEnabled('#start'));
+  assert.ok(await page.isHidden('#size-problem'));
+  assert.equal(await page.inputValue('input[name="longEdge"]'), '1000');
+
+  await page.fill('input[name="longEdge"]', '');
+  await page.reload();
+  await page.waitForSelector('#loading[data-state="done"]');
+  assert.equal(await page.inputValue('input[name="longEdge"]'), '1000', 'the last valid long edge is remembered');
+  await h.chooseBackend(page, 'cpu');
+
+  // Smaller than the image: it is only resized, and says so before and after.
+  const item = await h.addFile(page, 'photo.png', photo(400, 300));
+  await page.fill('input[name="longEdge"]', '200');
+  assert.match(await item.locator('.warning').textContent(), /^These settings make it smaller, not larger: the size asked for is no larger than the image, so no model sharpens it\.$/);
+  await page.click('#start');
+  assert.equal((await h.settled(page, 0)).status, 'done');
+  assert.match(await item.textContent(), /200×150/);
+  assert.match(await item.locator('.route').textContent(), /^Only resized: /);
+});
