@@ -12,7 +12,9 @@
 // input, so the form's ordinary submit sends the upscaled file; until then the input reports
 // itself invalid, so the form is not sent with the small original. When upscaling fails the
 // input stays invalid, saying why, until another image is chosen or the person chooses "Use the
-// original", which puts the original there and lets the form send it.
+// original", which puts the original there and lets the form send it; a file that is not a
+// readable image (text named .jpg, a truncated file) is never offered so: only another file
+// lifts the refusal.
 //
 // Styles live in the shadow root: the page's selectors cannot reach in and ours cannot leak
 // out. What is inherited through the shadow boundary (font, colour, spacing) is reset on the
@@ -54,6 +56,7 @@ sheet.replaceSync(`
 const WAIT = 'This image is still being upscaled: save again once it is done.';
 const failed = (message) => `This image could not be upscaled: ${message.replace(/\.$/, '')}. Choose another image, or choose ` +
   '“Use the original” to send it as it is.';
+const unreadable = (message) => `This file cannot be used as an image: ${message.replace(/\.$/, '')}. Choose an image file.`;
 
 class UpresUpscaler extends HTMLElement {
   static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata', 'workers'];
@@ -272,15 +275,19 @@ class UpresUpscaler extends HTMLElement {
   }
 
   /** Upscaling failed: said in the widget, and by the bound input, which refuses the form until
-   *  another image is chosen or the original is accepted. */
+   *  another image is chosen or, when the file is an image, the original is accepted. */
   #fail(input, files, error) {
     const message = describeError(error);
+    // A file the engine cannot read as an image would reach the store as the product photo.
+    const image = error.kind !== 'decode';
     if (input) {
-      this.#failure = { input, files };
-      input.setCustomValidity(failed(message));
-      this.#original.parentElement.hidden = false;
+      this.#failure = { input, files, image };
+      input.setCustomValidity(image ? failed(message) : unreadable(message));
+      this.#original.parentElement.hidden = !image;
     }
-    const refused = input ? ' The form will not send it: choose another image, or use the original as it is.' : '';
+    const refused = !input ? ''
+      : image ? ' The form will not send it: choose another image, or use the original as it is.'
+        : ' The form will not send it: choose an image file.';
     this.#show(`${message.replace(/\.$/, '')}.${refused}`, true);
     this.#emit('upres-error', { error, message: error.message });
   }
@@ -288,7 +295,7 @@ class UpresUpscaler extends HTMLElement {
   /** "Use the original": the files that failed go into the input as they are, and the form may
    *  send them. */
   #useOriginal() {
-    if (!this.#failure) return;
+    if (!this.#failure?.image) return;
     const { input, files } = this.#failure;
     const inInput = [...input.files];
     if (inInput.length !== files.length || inInput.some((file, i) => file !== files[i])) {

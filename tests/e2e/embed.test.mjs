@@ -142,7 +142,7 @@ test('the demo product form sends the upscaled 2000 px photo, never the original
   assert.deepEqual(errors, []);
 });
 
-test('a failed upscale leaves the input invalid until another image or “Use the original”; the status names each stage; axe-core finds nothing serious', async (t) => {
+test('a failed upscale leaves the input invalid until another image or, for an image, “Use the original”; the status names each stage; axe-core finds nothing serious', async (t) => {
   const { page, errors } = await browse(t);
   await page.goto(`${env.url}embed-demo.html`);
   await page.evaluate(() => {
@@ -159,9 +159,9 @@ test('a failed upscale leaves the input invalid until another image or “Use th
   let outcome = await watch(page, 'upres-upscaler');
   await page.setInputFiles('#product-photo', notAnImage('notes.png'));
   assert.match((await outcome()).error, /not an image/);
-  assert.match(await validity(),
-    /^This image could not be upscaled: Can’t read this file: not an image\b.*\. Choose another image, or choose “Use the original” to send it as it is\.$/);
-  assert.equal(await formIsValid(), false, 'the form refuses to send the small original');
+  assert.match(await validity(), /^This file cannot be used as an image: Can’t read this file: not an image\b.*\. Choose an image file\.$/);
+  assert.equal(await formIsValid(), false, 'the form refuses to send a file that is not an image');
+  assert.ok(await page.isHidden('upres-upscaler button.original'), 'text is never offered as the original');
 
   // Each stage said as it is: never "100 %" while the engine starts.
   const statuses = await page.evaluate(() => window.statuses);
@@ -178,17 +178,26 @@ test('a failed upscale leaves the input invalid until another image or “Use th
   assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
   h.artifact('embed-failed.png', await page.screenshot({ fullPage: true }));
 
+  // An image that cannot be upscaled (its header says 8000×6000, over the input limit) may go as
+  // it is.
+  outcome = await watch(page, 'upres-upscaler');
+  const poster = h.encodePng(4, 4, h.testImage(4, 4), { width: 8000, height: 6000 });
+  await page.setInputFiles('#product-photo', { name: 'poster.png', mimeType: 'image/png', buffer: poster });
+  assert.match((await outcome()).error, /over the limit/);
+  assert.match(await validity(),
+    /^This image could not be upscaled: Too large: .*\. Choose another image, or choose “Use the original” to send it as it is\.$/);
+  assert.equal(await formIsValid(), false, 'the form refuses to send the small original');
   await page.click('upres-upscaler button.original');
   assert.equal(await validity(), '');
   assert.equal(await formIsValid(), true);
-  assert.equal(await status(page), 'The form will send the original: notes.png.');
+  assert.equal(await status(page), 'The form will send the original: poster.png.');
   assert.ok(await page.isHidden('upres-upscaler button.original'));
 
   // Another failure refuses the form again; a good image then goes through.
   outcome = await watch(page, 'upres-upscaler');
   await page.setInputFiles('#product-photo', notAnImage('broken.png'));
   assert.match((await outcome()).error, /not an image/);
-  assert.match(await validity(), /^This image could not be upscaled/);
+  assert.match(await validity(), /^This file cannot be used as an image/);
   await page.evaluate(() => { window.statuses = []; });
   outcome = await watch(page, 'upres-upscaler');
   await page.setInputFiles('#product-photo', { name: 'apron.png', mimeType: 'image/png', buffer: photo(500, 375) });

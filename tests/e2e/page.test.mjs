@@ -138,3 +138,25 @@ test('an invalid long edge is marked and said, Upscale waits, and the last valid
   assert.match(await item.textContent(), /200×150/);
   assert.match(await item.locator('.route').textContent(), /^Only resized: /);
 });
+
+test('the embed never offers a text file named .jpg as the original: the form stays blocked; axe-core finds nothing serious', async (t) => {
+  const context = await env.browser.newContext({ serviceWorkers: 'block' });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const posts = [];
+  page.on('request', (request) => request.method() === 'POST' && posts.push(request.url()));
+  await page.goto(`${env.url}embed-demo.html`);
+  await page.evaluate(() => {
+    window.failed = new Promise((resolve) => document.addEventListener('upres-error', ({ detail }) => resolve(detail.message), { once: true }));
+  });
+  await page.setInputFiles('#product-photo', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('Order 12 aprons by Friday.\n') });
+  assert.match(await page.evaluate(() => window.failed), /not an image/);
+  assert.ok(await page.isHidden('upres-upscaler button.original'), 'no “Use the original” for a file that is not an image');
+  assert.match(await page.$eval('#product-photo', (input) => input.validationMessage), /^This file cannot be used as an image: .*Choose an image file\.$/);
+  assert.match(await page.locator('upres-upscaler .status').textContent(), /The form will not send it: choose an image file\.$/);
+  await page.click('button[type="submit"]');
+  assert.equal(await page.$eval('form', (form) => form.checkValidity()), false);
+  assert.deepEqual(posts, [], 'the form was not sent');
+  const violations = await h.axeViolations(page);
+  assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
+});
