@@ -348,7 +348,12 @@ function render(item) {
     b.addEventListener('click', onClick);
     actions.append(b);
   };
-  if (result && status !== 'working') button('show', 'Show result', null, () => reveal(item, true));
+  if (result && status !== 'working') {
+    button('show', 'Show result', null, () => reveal(item, true));
+    const download = Object.assign(element('a', 'download', 'Download'), { href: result.url, download: result.name });
+    download.setAttribute('aria-label', `Download ${result.name}`);
+    actions.append(download);
+  }
   if (isStale(item)) {
     const rerun = () => {
       Object.assign(item, { status: 'queued', note: 'Waiting to run again…' });

@@ -29,8 +29,11 @@ sheet.replaceSync(`
     background: #fff; box-shadow: 0 0 0 1px #0008, 0 1px 4px #0006; cursor: ew-resize; touch-action: none;
     display: grid; place-items: center; color: #1f2328; font: 700 16px/1 system-ui, sans-serif;
   }
+  /* The labels sit on the view, not on the picture: at 100 % they stay in sight as it pans (the
+     right one clear of the scroll bar). */
+  .view { position: relative; }
   .label { position: absolute; top: .4em; padding: .1em .4em; font: 12px system-ui, sans-serif; color: #fff; background: #000b; border-radius: 3px; pointer-events: none; }
-  .label.before { left: .4em; } .label.after { right: .4em; }
+  .label.before { left: .4em; } .label.after { right: 1.4em; }
   .controls { display: flex; gap: .75em; align-items: center; margin-top: .5em; }
   input { flex: 1; min-height: 24px; accent-color: var(--accent, #3b6fd8); }
   button {
@@ -53,13 +56,13 @@ class BeforeAfter extends HTMLElement {
     const root = this.attachShadow({ mode: 'open' });
     root.adoptedStyleSheets = [sheet];
     root.innerHTML = `
-      <div class="frame" tabindex="0" role="group" aria-label="Before and after; scroll to see all of it at 100 %"><div class="stage">
+      <div class="view"><div class="frame" tabindex="0" role="group" aria-label="Before and after; scroll to see all of it at 100 %"><div class="stage">
         <img class="before" alt="Original" draggable="false">
         <img class="after" alt="Upscaled" draggable="false">
         <div class="handle"></div>
         <div class="grip" aria-hidden="true">↔</div>
-        <span class="label before" aria-hidden="true">Before</span><span class="label after" aria-hidden="true">After</span>
       </div></div>
+      <span class="label before" aria-hidden="true">Before</span><span class="label after" aria-hidden="true">After</span></div>
       <div class="controls">
         <input type="range" min="0" max="100" step="1" value="50" aria-label="Split between before and after">
         <button type="button" class="zoom">100 %</button>

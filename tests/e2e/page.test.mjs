@@ -160,3 +160,49 @@ test('the embed never offers a text file named .jpg as the original: the form st
   const violations = await h.axeViolations(page);
   assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
 });
+
+const LAYOUTS = {
+  phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+  desktop: { viewport: { width: 1280, height: 900 } },
+};
+
+for (const [layout, options] of Object.entries(LAYOUTS)) {
+  test(`${layout}: Upscale is in view once images are chosen, without scrolling; each finished image has a download; axe-core finds nothing serious; a screenshot`, async (t) => {
+    const context = await env.browser.newContext({ serviceWorkers: 'block', ...options });
+    t.after(() => context.close());
+    const { page, errors } = await h.openApp(env, { context });
+    await h.setScale(page, 2);
+    await page.evaluate(() => scrollTo(0, 0));
+    await page.setInputFiles('#files', [
+      { name: 'shirt.png', mimeType: 'image/png', buffer: photo(120, 90) },
+      { name: 'mug.png', mimeType: 'image/png', buffer: photo(90, 120) },
+    ]);
+    await page.waitForFunction(() => [...document.querySelectorAll('#queue li')].every((li) => li.dataset.status === 'ready'));
+    const seen = await page.evaluate(() => {
+      const box = document.getElementById('start').getBoundingClientRect();
+      const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+      return { scrollY, width: document.documentElement.scrollWidth, top: box.top, bottom: box.bottom, onTop: top?.id === 'start' };
+    });
+    t.diagnostic(JSON.stringify(seen));
+    assert.equal(seen.scrollY, 0, 'nothing was scrolled');
+    assert.ok(seen.width <= options.viewport.width, `the page is ${seen.width} px wide: a wider one moves the bar off screen`);
+    assert.ok(seen.top >= 0 && seen.bottom <= options.viewport.height, `Upscale at ${seen.top}–${seen.bottom} px in a ${options.viewport.height} px view`);
+    assert.ok(seen.onTop, 'nothing covers Upscale');
+    assert.ok(await page.isHidden('#format-note'), 'why some formats are missing is one click away');
+    h.artifact(`layout-${layout}-chosen.png`, await page.screenshot());
+
+    await page.click('#start');
+    await batchOver(page);
+    assert.deepEqual(await statuses(page), ['done', 'done']);
+    const mug = page.locator('#queue li').nth(1);
+    const [download] = await Promise.all([page.waitForEvent('download'), mug.locator('a.download').click()]);
+    assert.equal(download.suggestedFilename(), 'mug@2x.png');
+    const image = h.decodePng(readFileSync(await download.path()));
+    assert.deepEqual([image.width, image.height], [180, 240]);
+    assert.equal(await mug.locator('a.download').getAttribute('aria-label'), 'Download mug@2x.png');
+    h.artifact(`layout-${layout}-done.png`, await page.screenshot());
+    const violations = await h.axeViolations(page);
+    assert.deepEqual(violations, [], JSON.stringify(violations, null, 2));
+    assert.deepEqual(errors, []);
+  });
+}
