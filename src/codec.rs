@@ -129,7 +129,8 @@ fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
                  any size already; upres reads {READABLE}"
             ))
         } else {
-            Error::Decode(format!("not an image (unrecognised file signature); upres reads {READABLE}"))
+            // Its first bytes match no format upres reads, said without the jargon of signatures.
+            Error::Decode(format!("not an image: upres reads {READABLE} files, and this is none of them"))
         }
     })?;
     match format_name(format) {

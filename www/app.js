@@ -301,6 +301,16 @@ function enlargement({ width, height }) {
   return box.fit === 'cover' ? Math.max(x, y) : Math.min(x, y);
 }
 
+/** What the models did to the picture, in words: the route's "compression-aware" model smooths
+ *  JPEG blocks; no model ran when the size asked for is no larger than the image (the route
+ *  names the model it would have used all the same). */
+function plainRoute({ route, models }) {
+  if (models.length === 0) return `Only resized: ${NO_MODEL}`;
+  if (/compression-aware/.test(route)) return 'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.';
+  if (/clean model/.test(route)) return 'Enlarged by the model for clean images: it sharpens the edges and textures it can see.';
+  return 'Enlarged by the network, which sharpens the edges and textures it can see.';
+}
+
 /** Redraws an image's line in the queue: what it is, what happened, what can be done with it. */
 function render(item) {
   const { file, info, li, status, note, result, made } = item;
@@ -318,10 +328,12 @@ function render(item) {
   li.append(line);
 
   if (result) {
-    // Which model made the result, and why; what the file carries; the settings it was made with.
-    // No pass ran when the size asked for is no larger than the image: the route would name a
-    // model all the same.
-    li.append(element('small', 'route', result.models.length > 0 ? result.route : `Only resized: ${NO_MODEL}`));
+    // What was done to the picture, in plain words; which model ran and why, in the engine's
+    // precise terms, one click away; what the file carries; the settings it was made with.
+    li.append(element('small', 'plain', plainRoute(result)));
+    const more = element('details', 'more', '');
+    more.append(element('summary', '', 'Details'), element('small', 'route', result.route));
+    li.append(more);
     li.append(element('small', 'metadata', `Metadata kept: ${result.metadata.replace(/^no metadata/, 'none')}.`));
     const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));

@@ -136,7 +136,7 @@ test('an invalid long edge is marked and said, Upscale waits, and the last valid
   await page.click('#start');
   assert.equal((await h.settled(page, 0)).status, 'done');
   assert.match(await item.textContent(), /200×150/);
-  assert.match(await item.locator('.route').textContent(), /^Only resized: /);
+  assert.match(await item.locator('.plain').textContent(), /^Only resized: /);
 });
 
 test('the embed never offers a text file named .jpg as the original: the form stays blocked; axe-core finds nothing serious', async (t) => {
@@ -206,3 +206,20 @@ for (const [layout, options] of Object.entries(LAYOUTS)) {
     assert.deepEqual(errors, []);
   });
 }
+
+test('plain words first: what the model did to the picture, the precise terms one click away; a text file is “not an image” without jargon', async (t) => {
+  const { page } = await app(t);
+  await h.setScale(page, 2);
+  const text = await h.addFile(page, 'notes.png', Buffer.from('just some text, not an image'));
+  assert.match(await text.textContent(), /Can’t read this file: not an image: upres reads PNG, JPEG, WebP, BMP, GIF and TIFF files, and this is none of them/);
+  assert.doesNotMatch(await text.textContent(), /signature/);
+  await h.addFile(page, 'photo.jpg', await h.jpegInPage(page, 64, 48, 0.5), 'image/jpeg');
+  await page.click('#start');
+  assert.equal((await h.settled(page, 1)).status, 'done');
+  const item = page.locator('#queue li').nth(1);
+  assert.equal(await item.locator('.plain').innerText(),
+    'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.');
+  assert.doesNotMatch(await item.innerText(), /JPEG quality ≈|compression-aware/, 'the precise terms are one click away');
+  await item.locator('.more summary').click();
+  assert.match(await item.locator('.route').innerText(), /JPEG quality ≈ 50\b.*compression-aware/);
+});
