@@ -1,6 +1,6 @@
 //! Planning: from the size the user wants to the network passes and the resize that follow.
-//! The smallest sufficient model scale runs (8× as 4× then 2×), and Lanczos3 takes the result
-//! down to the exact size asked for.
+//! The cheapest sufficient chain of models runs (one pass, or two: 6× as 3× then 2×, 8× as 4×
+//! then 2×), and Lanczos3 takes the result down to the exact size asked for.
 
 use serde::{Deserialize, Serialize};
 
@@ -221,7 +221,8 @@ impl Target {
 /// What the pipeline will do to one image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Network passes in order (8× is `[4, 2]`; empty when the target is no larger than the input).
+    /// Network passes in order (6× is `[3, 2]`, 8× `[4, 2]`; empty when the target is no larger
+    /// than the input).
     pub passes: Vec<usize>,
     /// Size after the network passes.
     pub network_size: (u32, u32),
@@ -232,8 +233,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Picks the smallest sufficient model scale for the target (8× as 4× then 2×, never one
-    /// pass) and the resize that follows; checks every intermediate against `limits`.
+    /// Picks the cheapest sufficient chain of models for the target ([`passes_for`]) and the
+    /// resize that follows; checks every intermediate against `limits`.
     pub fn new(width: u32, height: u32, target: Target, limits: &Limits) -> Result<Self> {
         target.validate()?;
         let (w, h) = (f64::from(width), f64::from(height));
@@ -293,14 +294,77 @@ fn scaled(width: u32, height: u32, factor: f64) -> (u64, u64) {
     (side(width), side(height))
 }
 
-/// The smallest model scale that reaches `factor`; beyond 4×, 4× then 2×; beyond 8× the rest is
-/// Lanczos3 (the network cannot invent more detail, and one huge pass would not fit anywhere).
+/// The network passes for `factor`, from the chains the models make: one pass, or two with the
+/// larger scale first (the first model sees the original's detail), ×4 to ×16. A chain that
+/// makes `factor` exactly wins (no resize softens its result); else the cheapest that reaches
+/// it, then the one that overshoots least. A pass costs what its input's pixels cost (the
+/// models differ only in their last layer), so ×6 as ×3 then ×2 costs 1 + 9 where ×4 then ×2
+/// costs 1 + 16. Beyond ×16 the rest is Lanczos3: the network cannot invent more detail.
 fn passes_for(factor: f64) -> Vec<usize> {
     if factor <= 1.0 {
         return Vec::new();
     }
-    match MODEL_SCALES.iter().find(|&&s| s as f64 >= factor - 1e-9) {
-        Some(&s) => vec![s],
-        None => vec![4, 2],
+    let pairs = MODEL_SCALES
+        .iter()
+        .flat_map(|&first| MODEL_SCALES.iter().filter(move |&&then| then <= first).map(move |&then| vec![first, then]));
+    let chains: Vec<Vec<usize>> = MODEL_SCALES.iter().map(|&s| vec![s]).chain(pairs).collect();
+    let product = |chain: &[usize]| chain.iter().product::<usize>() as f64;
+    // Each pass's input, in units of the original's pixels: 1, then s², …
+    let cost = |chain: &[usize]| {
+        chain.iter().fold((0.0, 1.0), |(cost, pixels), &s| (cost + pixels, pixels * (s * s) as f64)).0
+    };
+    let exact = |chain: &[usize]| (product(chain) - factor).abs() < 1e-9;
+    let sufficient = chains.iter().filter(|chain| product(chain) >= factor - 1e-9);
+    let best = sufficient.min_by(|a, b| {
+        exact(b).cmp(&exact(a)).then(cost(a).total_cmp(&cost(b))).then(product(a).total_cmp(&product(b)))
+    });
+    best.cloned()
+        .unwrap_or_else(|| chains.into_iter().max_by(|a, b| product(a).total_cmp(&product(b))).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_that_makes_the_factor_exactly_runs() {
+        let exact: [(f64, &[usize]); 8] = [
+            (2.0, &[2]),
+            (3.0, &[3]),
+            (4.0, &[4]),
+            (6.0, &[3, 2]),
+            (8.0, &[4, 2]),
+            (9.0, &[3, 3]),
+            (12.0, &[4, 3]),
+            (16.0, &[4, 4]),
+        ];
+        for (factor, passes) in exact {
+            assert_eq!(passes_for(factor), passes, "×{factor}");
+        }
+    }
+
+    #[test]
+    fn otherwise_the_cheapest_chain_that_reaches_the_factor_then_the_smallest() {
+        let cases: [(f64, &[usize]); 8] = [
+            (1.0, &[]),
+            (1.5, &[2]),
+            (4.5, &[3, 2]),
+            (5.0, &[3, 2]),
+            (7.0, &[3, 3]),
+            (10.0, &[4, 3]),
+            (13.0, &[4, 4]),
+            (20.0, &[4, 4]),
+        ];
+        for (factor, passes) in cases {
+            assert_eq!(passes_for(factor), passes, "×{factor}");
+        }
+    }
+
+    #[test]
+    fn an_8x10_print_at_300_dpi_of_a_500_px_photo_is_3x_then_2x_with_no_resize() {
+        let print = PrintSize::parse("8x10in@300", Fit::Contain).unwrap();
+        let plan = Plan::new(500, 400, Target::Print(print), &Limits::default()).unwrap();
+        assert_eq!(plan.passes, [3, 2]);
+        assert_eq!((plan.network_size, plan.resized, plan.output), ((3000, 2400), (3000, 2400), (3000, 2400)));
     }
 }
