@@ -296,6 +296,9 @@ impl Upscaler {
 
         let models = passes.iter().map(|(model, _)| model.card.name.clone()).collect();
         let mut rgb = image.rgb;
+        if let Some(alpha) = &image.alpha {
+            codec::bleed_under_transparency(&mut rgb, alpha);
+        }
         for (model, tiles) in &passes {
             rgb = network.run(model, tiles, &rgb, &mut report).await?;
         }

@@ -223,3 +223,31 @@ test('plain words first: what the model did to the picture, the precise terms on
   await item.locator('.more summary').click();
   assert.match(await item.locator('.route').innerText(), /JPEG quality ≈ 50\b.*compression-aware/);
 });
+
+test('white letters on a transparent logo at 4× keep white edges: the colour under transparency does not draw a dark outline', async (t) => {
+  const { page } = await app(t);
+  // Canvas leaves every transparent pixel black (0, 0, 0, 0), as many exported logos are.
+  const logo = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(120, 48);
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#fff';
+    context.font = 'bold 30px sans-serif';
+    context.fillText('upres', 10, 36);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer())];
+  });
+  await h.setScale(page, 4);
+  await h.addFile(page, 'logo.png', Buffer.from(logo));
+  const { bytes } = await h.upscaleAndDownload(page, 0);
+  // The darkest of the result's fully opaque pixels: white letters have no darker ones.
+  const darkest = await page.evaluate(async (data) => {
+    const bitmap = await createImageBitmap(new Blob([new Uint8Array(data)]), { premultiplyAlpha: 'none' });
+    const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    let min = 255;
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] === 255) min = Math.min(min, pixels[i], pixels[i + 1], pixels[i + 2]);
+    return min;
+  }, [...bytes]);
+  t.diagnostic(`darkest opaque pixel: ${darkest}`);
+  assert.ok(darkest >= 245, `an opaque pixel of the white letters is ${darkest} of 255: a dark outline`);
+});
