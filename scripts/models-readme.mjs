@@ -25,10 +25,10 @@ const scales = [...new Set(cards.map((card) => card.config.scale))].sort();
 if (scales.includes(2) && scales.includes(4)) scales.push(8);
 
 const scratch = mkdtempSync(join(tmpdir(), 'upres-eval-'));
-/** `upres eval` at `scale` (extra arguments: e.g. a --model card); its rows. */
-function evaluate(scale, extra = []) {
+/** `upres eval` at `scale` (extra arguments: e.g. a --model card) on `data`; its rows. */
+function evaluate(scale, extra = [], data = sets) {
   const json = join(scratch, `x${scale}.json`);
-  execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, ...extra, '--data', ...sets], {
+  execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, ...extra, '--data', ...data], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   return JSON.parse(readFileSync(json, 'utf8'));
@@ -44,6 +44,11 @@ const jpegRows = awareScales.flatMap((scale) => evaluate(scale, [
   '--jpeg', ...[...qualities].sort((a, b) => a - b).map(String),
   ...(scale === picture.scale ? ['--side-by-side', `${picture.image}=${join('models', picture.file)}`] : []),
 ]));
+// Photos as they come: the sets whose LR files were made as real photos are (set5 has none), for
+// the scales that have an enhanced model; both looks are rows of the same run.
+const enhanced = cards.filter((card) => card.look === 'enhanced');
+const realScales = [...new Set(enhanced.map((card) => card.config.scale))].sort();
+const realRows = realScales.flatMap((scale) => evaluate(scale, ['--real'], sets.filter((set) => !set.endsWith('set5'))));
 // A compression-aware trial is scored on the JPEG sets, alone: every file runs it.
 const trialRows = trials.flatMap((card) =>
   evaluate(card.config.scale, ['--model', card.path, ...(card.input === 'compressed' ? ['--jpeg', ...qualities.map(String)] : [])])
@@ -122,6 +127,25 @@ if (jpegRows.length) {
     '',
     `A 100 % crop of Set14 \`${picture.image}\` upscaled ×${picture.scale} from its quality-${picture.quality} JPEG, left to right: bicubic, the`,
     'clean model, the compression-aware model, the original.',
+    '',
+  );
+}
+if (enhanced.length) {
+  lines.push(
+    '## Looks: faithful and enhanced',
+    '',
+    'Every model above but the enhanced ones gives the *faithful* look: trained against the originals, as',
+    'close to them as can be measured. The *enhanced* models (`--look enhanced`, the page\'s "Look") were',
+    'taught by Real-ESRGAN\'s compact model `realesr-general-x4v3` (Xintao Wang et al., "Real-ESRGAN: Training',
+    'Real-World Blind Super-Resolution with Pure Synthetic Data", ICCVW 2021; BSD-3-Clause), used to train',
+    'and never shipped, on LR patches made from the training photos as real photos are made',
+    '(`src/train/degrade`: blur, resizers, noise, sharpening after the resize, JPEG, twice over). Below:',
+    'the LR files of `../shared/data/eval/*_lr_real` (a chain per image), scored against the originals',
+    'as above; `auto` is the faithful look as users get it. PSNR-Y in dB.',
+    '',
+    '| set | method | PSNR-Y (dB) | SSIM-Y |',
+    '|---|---|---|---|',
+    ...realRows.map((row) => `| ${row.set} ×${row.scale} | ${row.method} | ${fixed(row.psnr, 2)} | ${fixed(row.ssim, 4)} |`),
     '',
   );
 }

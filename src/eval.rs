@@ -71,6 +71,32 @@ pub struct EvalImage {
     pub route: Route,
 }
 
+/// Which LR files of a benchmark set are the inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LrInputs {
+    /// MATLAB's bicubic downscale, `NAME_lr_matlab/X{s}/*.png`: the published protocol.
+    Matlab,
+    /// Those files saved as JPEG at a quality, `NAME_lr_jpeg/q{Q}/X{s}/*.jpg`.
+    Jpeg(u8),
+    /// Made as real photos are (a chain per image: blur, resizer, sharpening, noise, JPEG),
+    /// `NAME_lr_real/X{s}/*.{jpg,png}`.
+    Real,
+}
+
+impl LrInputs {
+    /// The folder of LR files beside the HR folder `dir` (named `base`), and the set's name.
+    fn locate(self, dir: &Path, base: &str, scale: usize) -> (PathBuf, String) {
+        let sibling = |suffix: &str| dir.with_file_name(format!("{base}_{suffix}"));
+        match self {
+            Self::Matlab => (sibling("lr_matlab").join(format!("X{scale}")), base.to_string()),
+            Self::Jpeg(quality) => {
+                (sibling("lr_jpeg").join(format!("q{quality}")).join(format!("X{scale}")), format!("{base} q{quality}"))
+            }
+            Self::Real => (sibling("lr_real").join(format!("X{scale}")), format!("{base} real")),
+        }
+    }
+}
+
 /// A benchmark set at one scale.
 #[derive(Clone, Debug)]
 pub struct EvalSet {
@@ -80,20 +106,12 @@ pub struct EvalSet {
 }
 
 impl EvalSet {
-    /// `dir` holds the HR originals (e.g. `eval/set5`); the LR inputs are the MATLAB-made files
-    /// in the sibling `set5_lr_matlab/X{scale}`, or with `jpeg: Some(q)` those same files saved
-    /// as JPEG at quality q, in `set5_lr_jpeg/q{q}/X{scale}` (the set is then named "set5 q{q}").
-    pub fn load(dir: &Path, scale: usize, jpeg: Option<u8>) -> Result<Self> {
+    /// `dir` holds the HR originals (e.g. `eval/set5`); `inputs` says which of its sibling
+    /// folders of LR files to read (the set is named "set5", "set5 q75" or "set5 real").
+    pub fn load(dir: &Path, scale: usize, inputs: LrInputs) -> Result<Self> {
         let base =
             dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
-        let (name, lr_dir, lr_extension) = match jpeg {
-            None => (base.clone(), dir.with_file_name(format!("{base}_lr_matlab")).join(format!("X{scale}")), "png"),
-            Some(quality) => (
-                format!("{base} q{quality}"),
-                dir.with_file_name(format!("{base}_lr_jpeg")).join(format!("q{quality}")).join(format!("X{scale}")),
-                "jpg",
-            ),
-        };
+        let (lr_dir, name) = inputs.locate(dir, &base, scale);
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| Error::Parameter(format!("cannot read evaluation set {}: {e}", dir.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -107,7 +125,12 @@ impl EvalSet {
             .iter()
             .map(|hr_path| {
                 let file = hr_path.file_name().unwrap_or_default();
-                let lr_path = lr_dir.join(file).with_extension(lr_extension);
+                // Real-photo inputs are a JPEG or a PNG, whichever the image's chain ended with.
+                let lr_path = ["png", "jpg"]
+                    .iter()
+                    .map(|extension| lr_dir.join(file).with_extension(extension))
+                    .find(|path| path.is_file())
+                    .unwrap_or_else(|| lr_dir.join(file));
                 let hr = Pixels::read(hr_path)?;
                 // Read once: decoded for the network, its header for the route.
                 let lr_bytes = std::fs::read(&lr_path)?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::OutputFormat;
 use crate::metadata::MetadataChoice;
 use crate::plan::Target;
-use crate::route::InputChoice;
+use crate::route::{InputChoice, Look};
 use crate::{Error, Result};
 
 /// What to make of one image.
@@ -14,7 +14,8 @@ use crate::{Error, Result};
 /// As JSON (what the page sends): `{"target": {"scale": 4}, "format": "jpeg", "quality": 85,
 /// "input": "auto", "metadata": "no-location"}`; `quality` for the lossy formats (it makes WebP
 /// lossy), `speed` for AVIF, `input` optional (`auto`, `clean` or `compressed`), `metadata`
-/// optional (`all`, `no-location`, `color` or `none`). See [`Target`] for the target's forms.
+/// optional (`all`, `no-location`, `color` or `none`), `look` optional (`faithful` or
+/// `enhanced`). See [`Target`] for the target's forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "JobJson", into = "JobJson")]
 pub struct Job {
@@ -24,13 +25,20 @@ pub struct Job {
     pub input: InputChoice,
     /// Which of the source's metadata the output keeps.
     pub metadata: MetadataChoice,
+    /// Which family of models: faithful to the source, or enhanced.
+    pub look: Look,
 }
 
 impl Job {
     /// A job, checked: the target must be one upres can make.
     pub fn new(target: Target, format: OutputFormat, input: InputChoice, metadata: MetadataChoice) -> Result<Self> {
         target.validate()?;
-        Ok(Self { target, format, input, metadata })
+        Ok(Self { target, format, input, metadata, look: Look::default() })
+    }
+
+    /// This job with the look chosen.
+    pub fn with_look(self, look: Look) -> Self {
+        Self { look, ..self }
     }
 
     /// Parses the page's JSON, with a message that says what was wrong.
@@ -53,6 +61,8 @@ struct JobJson {
     input: InputChoice,
     #[serde(default)]
     metadata: MetadataChoice,
+    #[serde(default)]
+    look: Look,
 }
 
 impl TryFrom<JobJson> for Job {
@@ -60,7 +70,7 @@ impl TryFrom<JobJson> for Job {
 
     fn try_from(json: JobJson) -> Result<Self> {
         let format = OutputFormat::parse(&json.format, json.quality, json.speed)?;
-        Job::new(json.target, format, json.input, json.metadata)
+        Ok(Job::new(json.target, format, json.input, json.metadata)?.with_look(json.look))
     }
 }
 
@@ -73,6 +83,7 @@ impl From<Job> for JobJson {
             speed: job.format.speed(),
             input: job.input,
             metadata: job.metadata,
+            look: job.look,
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod codec;
+pub mod compact;
 mod container;
 pub mod error;
 pub mod eval;

@@ -208,7 +208,7 @@ fn bicubic_phases(scale: usize) -> Vec<f32> {
     kernel
 }
 
-fn pixel_shuffle(x: Tensor<4>, scale: usize) -> Tensor<4> {
+pub(crate) fn pixel_shuffle(x: Tensor<4>, scale: usize) -> Tensor<4> {
     let [n, channels, h, w] = x.dims();
     let colours = channels / (scale * scale);
     x.reshape([n, colours, scale, scale, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([n, colours, h * scale, w * scale])

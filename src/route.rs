@@ -29,6 +29,30 @@ pub enum InputChoice {
     Compressed,
 }
 
+/// How the result should look: each is its own family of models.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Look {
+    /// As close to the original as can be measured: the clean and compression-aware models,
+    /// trained against the originals; noise and blur in the source stay visible.
+    #[default]
+    Faithful,
+    /// Clean and crisp: models taught by a large model trained for real photos' noise, blur and
+    /// compression; smoother surfaces and sharper edges than the source holds, a little less
+    /// like the original pixel for pixel.
+    Enhanced,
+}
+
+impl Look {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Look::Faithful => "faithful",
+            Look::Enhanced => "enhanced",
+        }
+    }
+}
+
 /// JPEGs of an estimated quality below this go to the compression-aware models. Measured on the
 /// q90 benchmark sets (`models/README.md`, "Compressed inputs"): there the compression-aware
 /// models beat the clean ones on Set5, Set14 and B100 at every scale, so only near-lossless
@@ -42,6 +66,8 @@ pub struct Route {
     /// The JPEG quality estimated from the file, also when the user chose the kind: it picks
     /// among compression-aware models trained for different qualities.
     pub quality: Option<u8>,
+    /// Which family of models: the user's choice, not the file's.
+    pub look: Look,
     pub reason: String,
 }
 
@@ -73,12 +99,17 @@ impl Route {
             (Some(format), _) => (InputKind::Clean, format!("{format:?}").to_uppercase()),
             (None, _) => (InputKind::Clean, "unknown format".to_string()),
         };
-        Self { kind, quality, reason: format!("{why}: {} model", kind.model_name()) }
+        Self { kind, quality, look: Look::Faithful, reason: format!("{why}: {} model", kind.model_name()) }
+    }
+
+    /// This route with the look the user chose.
+    pub fn with_look(self, look: Look) -> Self {
+        Self { look, ..self }
     }
 
     /// The kind the user (or an evaluation) chose, for an input of `quality` if it is a JPEG.
     pub fn chosen(kind: InputKind, quality: Option<u8>) -> Self {
-        Self { kind, quality, reason: format!("{} model, as chosen", kind.model_name()) }
+        Self { kind, quality, look: Look::Faithful, reason: format!("{} model, as chosen", kind.model_name()) }
     }
 }
 

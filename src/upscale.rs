@@ -24,7 +24,7 @@ use crate::model::Net;
 use crate::plan::{Plan, Target};
 use crate::profile::{self, Profiler};
 use crate::resample::{self, Filter};
-use crate::route::{InputKind, Route};
+use crate::route::{InputKind, Look, Route};
 use crate::tiling::{self, Rect, TilePlan};
 use crate::weights::{ModelCard, ModelFile};
 use crate::{Error, Result};
@@ -168,7 +168,7 @@ impl Upscaler {
     pub fn with_cards(backend: Backend, cards: impl IntoIterator<Item = ModelCard>, settings: Settings) -> Self {
         let mut models: Vec<LoadedModel> = Vec::new();
         for card in cards {
-            let key = |card: &ModelCard| (card.config.scale, card.input, card.jpeg_qualities);
+            let key = |card: &ModelCard| (card.config.scale, card.look, card.input, card.jpeg_qualities);
             if models.iter().any(|m| key(&m.card) == key(&card)) {
                 continue;
             }
@@ -185,13 +185,21 @@ impl Upscaler {
         &self.settings.limits
     }
 
-    /// The model for one network pass on an input routed as `route`. Compression-aware models
-    /// may each be trained for a range of JPEG qualities: of the models of the route's kind, the
-    /// one whose range is nearest the input's quality, the narrowest of those (so a specialist
-    /// wins inside its range), or the widest when the quality is unknown. A model of the other
-    /// kind when that scale has none of this kind.
+    /// The model for one network pass on an input routed as `route`. The enhanced look has one
+    /// model per scale, for every input; the faithful look (and the enhanced one at a scale
+    /// without an enhanced model) chooses by the input. Compression-aware models may each be
+    /// trained for a range of JPEG qualities: of the models of the route's kind, the one whose
+    /// range is nearest the input's quality, the narrowest of those (so a specialist wins inside
+    /// its range), or the widest when the quality is unknown. A model of the other kind when
+    /// that scale has none of this kind.
     pub fn model(&self, scale: usize, route: &Route) -> Result<&LoadedModel> {
-        let of_scale = || self.models.iter().filter(move |m| m.card.config.scale == scale);
+        let of_look = |look| self.models.iter().filter(move |m| m.card.config.scale == scale && m.card.look == look);
+        if route.look == Look::Enhanced
+            && let Some(enhanced) = of_look(Look::Enhanced).next()
+        {
+            return Ok(enhanced);
+        }
+        let of_scale = || of_look(Look::Faithful);
         let fit = |m: &&LoadedModel| {
             // A card without a range was trained on every quality.
             let [low, high] = m.card.jpeg_qualities.unwrap_or([0, 100]);
@@ -203,6 +211,7 @@ impl Upscaler {
             .filter(|m| m.card.input == route.kind)
             .min_by_key(fit)
             .or_else(|| of_scale().next())
+            .or_else(|| of_look(Look::Enhanced).next())
             .ok_or_else(|| Error::Model(format!("no ×{scale} model is loaded")))
     }
 
@@ -227,11 +236,19 @@ impl Upscaler {
         let profiler = hooks.profiler;
         let mut decoded = profile::time(profiler, "decode", || codec::decode(bytes, &self.settings.limits))?;
         let source = std::mem::take(&mut decoded.metadata);
-        let mut route = profile::time(profiler, "plan and route", || Route::for_file(bytes, job.input));
+        let mut route =
+            profile::time(profiler, "plan and route", || Route::for_file(bytes, job.input).with_look(job.look));
         let upscaled = self.upscale_with(decoded, job.target, &route, on_progress, hooks).await?;
+        let ran = |m: &&LoadedModel| upscaled.models.contains(&m.card.name);
+        if route.look == Look::Enhanced {
+            route.reason = match self.models.iter().find(|m| ran(m) && m.card.look == Look::Enhanced) {
+                Some(_) => "enhanced look: the model for photos as they come".to_string(),
+                None => format!("no enhanced model for this scale, so the faithful one; {}", route.reason),
+            };
+        }
         // A scale without a model of the route's kind ran one of the other kind: say so.
         let ran_instead =
-            self.models.iter().find(|m| upscaled.models.contains(&m.card.name) && m.card.input != route.kind);
+            self.models.iter().find(|m| ran(m) && m.card.look == Look::Faithful && m.card.input != route.kind);
         if let Some(other) = ran_instead {
             let other = other.card.input.model_name();
             route.reason.push_str(&format!(", but none is loaded for this scale: {other} model"));

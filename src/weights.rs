@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Net, NetConfig};
-use crate::route::InputKind;
+use crate::route::{InputKind, Look};
 use crate::{Error, Result};
 
 /// Everything a person (or the web page) needs to know about a model, stored beside its weights.
@@ -39,6 +39,9 @@ pub struct ModelCard {
     /// all of them (or none, for a clean model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jpeg_qualities: Option<[u8; 2]>,
+    /// The look it gives (cards from before the looks say nothing: faithful).
+    #[serde(default)]
+    pub look: Look,
     pub training: Training,
     /// Quality measured by `upres eval` with these weights.
     #[serde(default)]

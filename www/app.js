@@ -306,6 +306,7 @@ function enlargement({ width, height }) {
  *  names the model it would have used all the same). */
 function plainRoute({ route, models }) {
   if (models.length === 0) return `Only resized: ${NO_MODEL}`;
+  if (/^enhanced look/.test(route)) return 'Enlarged by the enhanced model: noise, blur and JPEG blocks taken out, edges made crisp.';
   if (/compression-aware/.test(route)) return 'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.';
   if (/clean model/.test(route)) return 'Enlarged by the model for clean images: it sharpens the edges and textures it can see.';
   return 'Enlarged by the network, which sharpens the edges and textures it can see.';

@@ -20,6 +20,9 @@ export const FITS = ['contain', 'cover'];
 /** Which models suit the input: "auto" lets the engine read a JPEG's compression; the others
  *  say it (compressed: photos and JPEGs; clean: PNG and other lossless images). */
 export const INPUTS = ['auto', 'clean', 'compressed'];
+/** How the result looks: as close to the original as can be measured (noise and blur stay), or
+ *  clean and crisp (models taught by a large model trained for real photos). */
+export const LOOKS = ['faithful', 'enhanced'];
 /** Which of the source's metadata the output keeps: everything but the place a photo was taken
  *  (GPS), everything, only what changes how it looks and prints (the colour profile and the
  *  density), or nothing (a print size still writes its density). */
@@ -55,6 +58,7 @@ export const DEFAULTS = Object.freeze({
   quality: 90, // JPEG's when none is given; the page's for lossy WebP too
   input: 'auto',
   metadata: 'no-location',
+  look: 'faithful',
 });
 
 /** The most pixels a side may have: no output format stores more (JPEG's limit). */
@@ -74,16 +78,16 @@ export const isDpi = (value) => Number.isInteger(value) && value >= DPI.min && v
 export const isPrintSide = (value, unit) => Number.isFinite(value) && value > 0 && value <= (MAX_PRINT[unit] ?? 0);
 
 /** The options jobOptions() reads, and those of a target and of a print size. */
-export const JOB_OPTIONS = ['scale', 'target', 'format', 'quality', 'input', 'metadata'];
+export const JOB_OPTIONS = ['scale', 'target', 'format', 'quality', 'input', 'metadata', 'look'];
 const TARGET_OPTIONS = ['longEdge', 'width', 'height', 'fit', 'print'];
 const PRINT_OPTIONS = ['paper', 'width', 'height', 'unit', 'dpi', 'fit'];
 
 /**
  * The worker's job options (the JSON that src/web.rs reads) for `{ scale | target, format,
- * quality, input, metadata }` as upscale() takes them, or an error naming the option. Other keys
- * are the caller's to refuse (checkKeys).
+ * quality, input, metadata, look }` as upscale() takes them, or an error naming the option.
+ * Other keys are the caller's to refuse (checkKeys).
  */
-export function jobOptions({ scale, target, format, quality, input, metadata }) {
+export function jobOptions({ scale, target, format, quality, input, metadata, look }) {
   if (scale !== undefined && target !== undefined) throw invalid('give either scale or target, not both', TypeError);
 
   const name = formatName(format ?? DEFAULTS.format);
@@ -98,6 +102,7 @@ export function jobOptions({ scale, target, format, quality, input, metadata }) 
   }
   job.input = oneOf('input', input ?? DEFAULTS.input, INPUTS);
   job.metadata = oneOf('metadata', metadata ?? DEFAULTS.metadata, METADATA);
+  job.look = oneOf('look', look ?? DEFAULTS.look, LOOKS);
   return job;
 }
 

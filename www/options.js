@@ -4,7 +4,7 @@
 // in storage falls back to its default, so a stale or edited entry never breaks the page.
 
 import {
-  DEFAULTS as JOB_DEFAULTS, FITS, INPUTS, METADATA, PAPERS, SCALES, describePrint, isDpi, isPrintSide, isQuality, isSide, jobOptions,
+  DEFAULTS as JOB_DEFAULTS, FITS, INPUTS, LOOKS, METADATA, PAPERS, SCALES, describePrint, isDpi, isPrintSide, isQuality, isSide, jobOptions,
 } from './job.js';
 
 /** The page's output choices: job.js's formats, with WebP twice, lossless or lossy (at the
@@ -67,6 +67,7 @@ function sanitize(o) {
     format: oneOf(o.format, OUTPUTS, DEFAULTS.format),
     quality: valid(o.quality, isQuality, DEFAULTS.quality),
     input: oneOf(o.input, INPUTS, DEFAULTS.input),
+    look: oneOf(o.look, LOOKS, DEFAULTS.look),
     metadata: oneOf(o.metadata, METADATA, DEFAULTS.metadata),
     backend: oneOf(o.backend, ['auto', 'webgpu', 'cpu'], DEFAULTS.backend),
   };
@@ -90,7 +91,7 @@ export function pageJob(o) {
     print: { target: { print: printOf(o) } },
   }[o.size];
   const format = o.format === 'webp-lossy' ? 'webp' : o.format;
-  return jobOptions({ ...size, format, ...(hasQuality(o) && { quality: o.quality }), input: o.input, metadata: o.metadata });
+  return jobOptions({ ...size, format, ...(hasQuality(o) && { quality: o.quality }), input: o.input, metadata: o.metadata, look: o.look });
 }
 
 /** The options in a few words, as the queue shows which settings made a result: "4× · PNG",
@@ -105,6 +106,7 @@ export function describeSettings(o) {
   }[o.size];
   const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP lossless', 'webp-lossy': `WebP ${o.quality}` }[o.format];
   const input = { auto: '', clean: 'clean model', compressed: 'compression-aware model' }[o.input];
+  const look = { faithful: '', enhanced: 'enhanced' }[o.look];
   const metadata = { 'no-location': '', all: 'all metadata, location too', color: 'colour profile and DPI only', none: 'no metadata' }[o.metadata];
-  return [typeof size === 'function' ? size() : size, format, input, metadata].filter(Boolean).join(' · ');
+  return [typeof size === 'function' ? size() : size, format, look, input, metadata].filter(Boolean).join(' · ');
 }

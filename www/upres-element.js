@@ -1,12 +1,13 @@
 // <upres-upscaler scale="4" | long-edge="2000" | print="A4@300" fit="cover" format="jpeg"
-// quality="90" input="auto" metadata="no-location" for="input-id">: a drop zone, a button and a
+// quality="90" input="auto" metadata="no-location" look="enhanced" for="input-id">: a drop zone, a button and a
 // progress bar that upscale an image in this browser, for pages that are not ours (a store's
 // product form). The attributes are upscale()'s options (job.js), and each is also a property
 // (`longEdge` for long-edge, `htmlFor` for for); `print` is a print size as the command line
 // writes it ("8x10in@300", "A4@300"), `fit` how the image meets it; `quality` makes WebP lossy;
 // `input` says which model suits the images: "auto" (a JPEG's compression decides),
 // "compressed" (photos, JPEGs) or "clean" (PNG, lossless); `metadata` which of the original's
-// metadata the result keeps ("no-location", "all", "color" or "none"); `workers` how many workers
+// metadata the result keeps ("no-location", "all", "color" or "none"); `look` how the result looks
+// ("faithful", as close to the original as possible, or "enhanced", clean and crisp); `workers` how many workers
 // compute tiles on the CPU (for tests and benchmarks). Bound to the page's own <input
 // type="file"> (`for`), it upscales what is chosen there too and puts the result into that
 // input, so the form's ordinary submit sends the upscaled file; until then the input reports
@@ -59,7 +60,7 @@ const failed = (message) => `This image could not be upscaled: ${message.replace
 const unreadable = (message) => `This file cannot be used as an image: ${message.replace(/\.$/, '')}. Choose an image file.`;
 
 class UpresUpscaler extends HTMLElement {
-  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata', 'workers'];
+  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata', 'look', 'workers'];
 
   #widget;
   #picker;
@@ -190,6 +191,7 @@ class UpresUpscaler extends HTMLElement {
       ...(quality !== undefined && { quality }),
       ...(this.hasAttribute('input') && { input: this.getAttribute('input') }),
       ...(this.hasAttribute('metadata') && { metadata: this.getAttribute('metadata') }),
+      ...(this.hasAttribute('look') && { look: this.getAttribute('look') }),
       ...(workers !== undefined && { workers }),
     };
   }
@@ -337,7 +339,7 @@ class UpresUpscaler extends HTMLElement {
 // the attribute is absent; setting null or undefined removes it.
 const PROPERTIES = {
   htmlFor: 'for', scale: 'scale', longEdge: 'long-edge', print: 'print', fit: 'fit', format: 'format', quality: 'quality',
-  input: 'input', metadata: 'metadata', workers: 'workers',
+  input: 'input', metadata: 'metadata', look: 'look', workers: 'workers',
 };
 for (const [property, attribute] of Object.entries(PROPERTIES)) {
   Object.defineProperty(UpresUpscaler.prototype, property, {

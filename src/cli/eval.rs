@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use upres::eval::{self, EvalImage, EvalSet, Pixels, Score};
-use upres::route::{InputKind, Route};
+use upres::eval::{self, EvalImage, EvalSet, LrInputs, Pixels, Score};
+use upres::route::{InputKind, Look, Route};
 use upres::upscale::{Settings, Upscaler};
 
 use super::{ModelArgs, Outcome, describe};
@@ -22,6 +22,11 @@ pub struct EvalArgs {
     /// clean ones: what people with compressed photos get.
     #[arg(long, num_args = 1.., value_name = "Q")]
     jpeg: Vec<u8>,
+    /// Score the sets' inputs made as real photos are (NAME_lr_real/X{S}: blur, an unknown
+    /// resizer, sharpening, noise, JPEG; a chain per image) instead of the clean ones (with
+    /// --jpeg: as well as those).
+    #[arg(long)]
+    real: bool,
     /// Also score images made by another tool: NAME=DIR, with DIR/<set>/X<scale>/<image>.png
     /// upscaled from the same LR files (repeatable).
     #[arg(long = "outputs", value_name = "NAME=DIR", value_parser = parse_pair)]
@@ -38,9 +43,9 @@ pub struct EvalArgs {
 }
 
 /// What a method runs on one image: the kind it names for the file's JPEG quality, or (`None`)
-/// the automatic route.
-fn route(kind: Option<InputKind>, image: &EvalImage) -> Route {
-    kind.map_or_else(|| image.route.clone(), |kind| Route::chosen(kind, image.route.quality))
+/// the automatic route, in its look.
+fn route((kind, look): (Option<InputKind>, Look), image: &EvalImage) -> Route {
+    kind.map_or_else(|| image.route.clone(), |kind| Route::chosen(kind, image.route.quality)).with_look(look)
 }
 
 /// Side of the square crop of `--side-by-side`, in output pixels.
@@ -71,32 +76,46 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     eprintln!("{}", describe(&upscaler));
     // The models of one kind for a network pass (compression-aware ones may be several, each
     // for a range of JPEG qualities: each file gets the one for its own quality).
-    let names = |kind: InputKind, scale: usize| -> String {
-        let of_kind = upscaler.models().iter().filter(|m| m.card.config.scale == scale && m.card.input == kind);
-        of_kind.map(|m| m.card.name.as_str()).collect::<Vec<_>>().join(" / ")
+    let names = |family: (Option<InputKind>, Look), scale: usize| -> String {
+        let (kind, look) = family;
+        let of_family = upscaler.models().iter().filter(|m| {
+            m.card.config.scale == scale && m.card.look == look && kind.is_none_or(|kind| m.card.input == kind)
+        });
+        of_family.map(|m| m.card.name.as_str()).collect::<Vec<_>>().join(" / ")
     };
-    let model_name = |kind| match scale {
-        8 if names(kind, 4).is_empty() || names(kind, 2).is_empty() => String::new(),
-        8 => format!("{} + {}", names(kind, 4), names(kind, 2)),
-        _ => names(kind, scale),
+    let model_name = |family| match scale {
+        8 if names(family, 4).is_empty() || names(family, 2).is_empty() => String::new(),
+        8 => format!("{} + {}", names(family, 4), names(family, 2)),
+        _ => names(family, scale),
     };
-    // Each kind of model that is loaded; with both, `auto` too (kind `None`): each file routed by
-    // its own header, which is what users get.
-    let mut methods: Vec<(String, Option<InputKind>)> = [InputKind::Clean, InputKind::Compressed]
+    // Each kind of faithful model that is loaded; with both, `auto` too (kind `None`): each file
+    // routed by its own header, which is what users get; and the enhanced look where it has a
+    // model.
+    let mut methods: Vec<(String, (Option<InputKind>, Look))> = [InputKind::Clean, InputKind::Compressed]
         .into_iter()
-        .map(|kind| (model_name(kind), Some(kind)))
+        .map(|kind| (model_name((Some(kind), Look::Faithful)), (Some(kind), Look::Faithful)))
         .filter(|(name, _)| !name.is_empty())
         .collect();
-    match methods.len() {
-        0 => bail!("no ×{scale} model is loaded"),
-        2 => methods.push(("auto".to_string(), None)),
-        _ => {}
+    if methods.len() == 2 {
+        methods.push(("auto".to_string(), (None, Look::Faithful)));
+    }
+    let enhanced = model_name((None, Look::Enhanced));
+    if !enhanced.is_empty() {
+        methods.push((format!("{enhanced} (enhanced)"), (None, Look::Enhanced)));
+    }
+    if methods.is_empty() {
+        bail!("no ×{scale} model is loaded");
     }
 
     let mut rows = Vec::new();
-    let inputs: Vec<Option<u8>> =
-        if args.jpeg.is_empty() { vec![None] } else { args.jpeg.iter().copied().map(Some).collect() };
-    let sets = args.data.iter().flat_map(|dir| inputs.iter().map(move |&jpeg| EvalSet::load(dir, scale, jpeg)));
+    let mut inputs: Vec<LrInputs> = args.jpeg.iter().copied().map(LrInputs::Jpeg).collect();
+    if args.real {
+        inputs.push(LrInputs::Real);
+    }
+    if inputs.is_empty() {
+        inputs.push(LrInputs::Matlab);
+    }
+    let sets = args.data.iter().flat_map(|dir| inputs.iter().map(move |&lr| EvalSet::load(dir, scale, lr)));
     let mut side_by_side = args.side_by_side.clone();
     for set in sets {
         let set = set?;
@@ -104,8 +123,8 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
             && let Some(image) = set.images.iter().find(|image| &image.name == name)
         {
             let mut panels = vec![eval::bicubic(&image.lr, scale)];
-            for (_, kind) in methods.iter().filter(|(_, kind)| kind.is_some()) {
-                panels.push(eval::network(&upscaler, scale, &image.lr, &route(*kind, image))?);
+            for (_, family) in methods.iter().filter(|(name, _)| name != "auto") {
+                panels.push(eval::network(&upscaler, scale, &image.lr, &route(*family, image))?);
             }
             panels.push(image.hr.clone());
             let picture = eval::side_by_side(&panels, SIDE_BY_SIDE_CROP);
@@ -117,7 +136,7 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
                 name,
                 methods
                     .iter()
-                    .filter(|(_, kind)| kind.is_some())
+                    .filter(|(name, _)| name != "auto")
                     .map(|(m, _)| m.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -128,8 +147,8 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
             ("bicubic", eval::score(&set, |image| Ok(eval::bicubic(&image.lr, scale)))?, true),
             ("lanczos3", eval::score(&set, |image| Ok(eval::lanczos3(&image.lr, scale)))?, true),
         ];
-        for (name, kind) in &methods {
-            let score = eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr, &route(*kind, image)))?;
+        for (name, family) in &methods {
+            let score = eval::score(&set, |image| eval::network(&upscaler, scale, &image.lr, &route(*family, image)))?;
             results.push((name.as_str(), score, true));
         }
         for (name, dir) in &args.outputs {

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use upres::backend::{Backend, BackendChoice};
+use upres::eval::LrInputs;
 use upres::model::NetConfig;
 use upres::route::InputKind;
-use upres::train::{Degradation, Loss, TrainOptions, train};
+use upres::train::degrade::RealDegradation;
+use upres::train::{Degradation, Distillation, Loss, TrainOptions, train};
 
 use super::Outcome;
 
@@ -22,12 +24,20 @@ pub struct TrainArgs {
     #[arg(long, num_args = 1.., value_name = "DIR")]
     validate: Vec<PathBuf>,
     /// Validate on the sets' JPEG inputs of this quality (NAME_lr_jpeg/qQ/X{S}) instead.
-    #[arg(long, value_name = "Q")]
+    #[arg(long, value_name = "Q", conflicts_with = "validate_real")]
     validate_jpeg: Option<u8>,
+    /// Validate on the sets' inputs made as real photos are (NAME_lr_real/X{S}) instead.
+    #[arg(long)]
+    validate_real: bool,
     /// Train for clean inputs, or for compressed ones (LR patches JPEG-compressed at a quality
     /// from --jpeg-qualities, a quarter of them twice, a tenth left clean).
     #[arg(long, value_enum, default_value_t = InputKind::Clean)]
     input: InputKind,
+    /// Train for photos as they come instead: each LR patch made from its HR patch by a chain
+    /// of what happens to real photos (blur, resizers, noise, sharpening, JPEG, twice over):
+    /// `photo` for web photos' mix, `real-esrgan` for Real-ESRGAN's published ranges (harsher).
+    #[arg(long, value_enum, value_name = "MIX", conflicts_with = "input")]
+    real: Option<RealMix>,
     /// With --input compressed: the range the JPEG quality of each patch is drawn from.
     #[arg(long, value_name = "LOW-HIGH", default_value = "30-95", value_parser = parse_qualities)]
     jpeg_qualities: (u8, u8),
@@ -69,6 +79,14 @@ pub struct TrainArgs {
     /// Where the checkpoint goes (CHECKPOINTS/NAME); a run resumes from it.
     #[arg(long, default_value = "training")]
     checkpoints: PathBuf,
+    /// Distil from a larger model: a folder with its ncnn files (model.param, model.bin), a
+    /// Compact model of the same scale (e.g. ../shared/teachers/realesr-general-x4v3).
+    #[arg(long, value_name = "DIR")]
+    teacher: Option<PathBuf>,
+    /// With --teacher: the share of the loss against the teacher's outputs (the rest is
+    /// against the originals).
+    #[arg(long, default_value_t = 0.8, value_parser = parse_share)]
+    teacher_weight: f64,
     #[arg(long, default_value = "cpu")]
     backend: BackendChoice,
     #[arg(long, default_value_t = 1)]
@@ -84,6 +102,19 @@ fn parse_qualities(text: &str) -> Result<(u8, u8), String> {
     }
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RealMix {
+    Photo,
+    RealEsrgan,
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("expected a share from 0 to 1, e.g. 0.8, not {text:?}")),
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<Outcome> {
     let options = TrainOptions {
         name: args.name.unwrap_or_else(|| format!("upres-x{}", args.scale)),
@@ -96,15 +127,22 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         max_seconds: args.minutes.map(|m| m * 60.0),
         data: args.data,
         validation: args.validate,
-        validation_jpeg: args.validate_jpeg,
-        degradation: match args.input {
-            InputKind::Clean => Degradation::Clean,
-            InputKind::Compressed => Degradation::jpeg(args.jpeg_qualities),
+        validation_inputs: match (args.validate_jpeg, args.validate_real) {
+            (Some(quality), _) => LrInputs::Jpeg(quality),
+            (None, true) => LrInputs::Real,
+            (None, false) => LrInputs::Matlab,
+        },
+        degradation: match (args.real, args.input) {
+            (Some(RealMix::Photo), _) => Degradation::Real(RealDegradation::PHOTO),
+            (Some(RealMix::RealEsrgan), _) => Degradation::Real(RealDegradation::REAL_ESRGAN),
+            (None, InputKind::Clean) => Degradation::Clean,
+            (None, InputKind::Compressed) => Degradation::jpeg(args.jpeg_qualities),
         },
         loss: args.loss,
         out_dir: args.out,
         checkpoints: args.checkpoints,
         init_from: args.init_from,
+        distillation: args.teacher.map(|teacher| Distillation { teacher, weight: args.teacher_weight }),
         seed: args.seed,
     };
     let backend = Backend::select(args.backend)?;

@@ -31,10 +31,10 @@ pub use self::degrade::Degradation;
 pub use self::loss::Loss;
 use self::net::TrainNet;
 use crate::backend::Backend;
-use crate::eval::{self, EvalSet};
+use crate::compact::{CompactModel, CompactNet};
+use crate::eval::{self, EvalSet, LrInputs};
 use crate::model::NetConfig;
-use crate::resample;
-use crate::route::Route;
+use crate::route::{Look, Route};
 use crate::upscale::{Settings, Upscaler};
 use crate::weights::{self, Evaluation, ModelCard, ModelFile, Training};
 use crate::{Error, Result};
@@ -57,8 +57,8 @@ pub struct TrainOptions {
     pub data: Vec<PathBuf>,
     /// Validation sets (folders of HR images with a sibling `NAME_lr_matlab/X{s}`).
     pub validation: Vec<PathBuf>,
-    /// Validate on the sets' JPEG inputs of this quality (`NAME_lr_jpeg/q{Q}/X{s}`) instead.
-    pub validation_jpeg: Option<u8>,
+    /// Which LR files of the validation sets to score.
+    pub validation_inputs: LrInputs,
     /// What is done to each LR patch after the bicubic downscale.
     pub degradation: Degradation,
     pub loss: Loss,
@@ -69,7 +69,40 @@ pub struct TrainOptions {
     pub checkpoints: PathBuf,
     /// A checkpoint of another run whose hidden layers initialise this one (e.g. ×2 → ×4).
     pub init_from: Option<PathBuf>,
+    /// Learn from a larger model's outputs as well as from the originals.
+    pub distillation: Option<Distillation>,
     pub seed: u64,
+}
+
+/// Distillation: the loss is `weight` × the loss against a teacher's output on the same degraded
+/// input, plus `1 − weight` × the loss against the original.
+#[derive(Clone, Debug)]
+pub struct Distillation {
+    /// A folder holding a Compact model as ncnn files (`model.param`, `model.bin`).
+    pub teacher: PathBuf,
+    pub weight: f64,
+}
+
+impl Distillation {
+    /// Reads the teacher, refusing one of another scale than the network it teaches.
+    fn load(&self, scale: usize, device: &Device) -> Result<CompactNet> {
+        let read = |name: &str| {
+            let path = self.teacher.join(name);
+            std::fs::read(&path).map_err(|e| Error::Model(format!("cannot read the teacher's {}: {e}", path.display())))
+        };
+        let param = String::from_utf8(read("model.param")?)
+            .map_err(|_| Error::Model(format!("{}/model.param is not text", self.teacher.display())))?;
+        let model = CompactModel::from_ncnn(&param, &read("model.bin")?)
+            .map_err(|e| Error::Model(format!("the teacher in {}: {e}", self.teacher.display())))?;
+        if model.scale != scale {
+            return Err(Error::Parameter(format!(
+                "the teacher in {} upscales ×{}, it cannot teach a ×{scale} network",
+                self.teacher.display(),
+                model.scale
+            )));
+        }
+        Ok(model.load(device))
+    }
 }
 
 /// Progress of a run, saved beside the checkpoint.
@@ -99,7 +132,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     let validation: Vec<EvalSet> = options
         .validation
         .iter()
-        .map(|dir| EvalSet::load(dir, config.scale, options.validation_jpeg))
+        .map(|dir| EvalSet::load(dir, config.scale, options.validation_inputs))
         .collect::<Result<_>>()?;
     eprintln!(
         "{}: {} training images ({:.1} megapixels), validation on {}",
@@ -109,7 +142,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
         validation.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
     );
     let input = options.patch + 2 * config.context();
-    let crop = (input + 2 * MARGIN + options.degradation.grid_slack()) * config.scale;
+    let crop = (input + 2 * margin(options) + options.degradation.grid_slack()) * config.scale;
     if !images.iter().any(|i| i.width() as usize >= crop && i.height() as usize >= crop) {
         return Err(Error::Parameter(format!(
             "no training image is at least {crop}×{crop} pixels, the HR crop that --patch {} needs at ×{}",
@@ -117,6 +150,7 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
         )));
     }
 
+    let teacher = options.distillation.as_ref().map(|d| d.load(config.scale, &backend.device)).transpose()?;
     let mut rng = StdRng::seed_from_u64(options.seed ^ run.state.step);
     let started = Instant::now();
     let wall_before = run.state.wall_seconds;
@@ -124,10 +158,17 @@ pub fn train(options: &TrainOptions, backend: &Backend) -> Result<ModelCard> {
     let mut best = None;
     while run.state.step < options.steps {
         let sampling = Instant::now();
-        let (lr, hr) = sample_batch(&images, options, input, &mut rng)?;
+        let mut batch = sample_batch(&images, options, input, &mut rng)?;
         report.data_seconds += sampling.elapsed().as_secs_f64();
+        let teaching = Instant::now();
+        let shape = (options.batch, options.patch, config.context());
+        let taught = teacher
+            .as_ref()
+            .map(|teacher| teach(teacher, std::mem::take(&mut batch.teacher_lr), shape, &backend.device))
+            .transpose()?;
+        report.teacher_seconds += teaching.elapsed().as_secs_f64();
         let stepping = Instant::now();
-        let (loss, rate) = run.step(options, input, lr, hr, &device);
+        let (loss, rate) = run.step(options, input, batch, taught, &device);
         report.add_step(loss, rate, stepping.elapsed().as_secs_f64());
 
         let out_of_time = options.max_seconds.is_some_and(|max| started.elapsed().as_secs_f64() >= max);
@@ -217,14 +258,19 @@ impl Checkpoint {
         &mut self,
         options: &TrainOptions,
         input: usize,
-        lr: Vec<f32>,
-        hr: Vec<f32>,
+        batch: Batch,
+        taught: Option<Vec<f32>>,
         device: &Device,
     ) -> (f64, f64) {
         let side = options.patch * options.config.scale;
-        let lr = Tensor::<4>::from_data(TensorData::new(lr, [options.batch, 3, input, input]), device);
-        let hr = Tensor::<4>::from_data(TensorData::new(hr, [options.batch, 3, side, side]), device);
-        let loss = options.loss.compute(self.net.forward(lr), hr);
+        let target = |pixels| Tensor::<4>::from_data(TensorData::new(pixels, [options.batch, 3, side, side]), device);
+        let lr = Tensor::<4>::from_data(TensorData::new(batch.lr, [options.batch, 3, input, input]), device);
+        let output = self.net.forward(lr);
+        let mut loss = options.loss.compute(output.clone(), target(batch.hr));
+        if let (Some(taught), Some(distillation)) = (taught, &options.distillation) {
+            loss =
+                loss * (1.0 - distillation.weight) + options.loss.compute(output, target(taught)) * distillation.weight;
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         let progress = self.state.step as f64 / options.steps as f64;
         let rate = options.learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
@@ -258,6 +304,7 @@ struct Report {
     rate: f64,
     step_seconds: f64,
     data_seconds: f64,
+    teacher_seconds: f64,
 }
 
 impl Report {
@@ -271,12 +318,13 @@ impl Report {
     fn print(&self, state: &RunState, card: &ModelCard) {
         let steps = self.steps.max(1) as f64;
         eprintln!(
-            "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data  {}  ({:.0} s)",
+            "step {:>7}  loss {:.5}  lr {:.2e}  {:.0} ms/step + {:.0} ms data + {:.0} ms teacher  {}  ({:.0} s)",
             state.step,
             self.loss / steps,
             self.rate,
             1000.0 * self.step_seconds / steps,
             1000.0 * self.data_seconds / steps,
+            1000.0 * self.teacher_seconds / steps,
             card.evaluation
                 .iter()
                 .map(|e| format!("{} {:.3} dB / {:.4}", e.set, e.psnr, e.ssim))
@@ -340,6 +388,7 @@ fn validate(
         macs_per_input_pixel: config.macs_per_input_pixel(),
         input: options.degradation.input_kind(),
         jpeg_qualities: options.degradation.qualities(),
+        look: if options.distillation.is_some() { Look::Enhanced } else { Look::Faithful },
         training: Training {
             data: options.data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
             backend: state.backend.clone(),
@@ -348,7 +397,7 @@ fn validate(
             patch: options.patch,
             wall_seconds: state.wall_seconds.round(),
             notes: format!(
-                "{}, Adam, cosine from {:.1e}{}{}",
+                "{}, Adam, cosine from {:.1e}{}{}{}",
                 options.loss.describe(),
                 options.learning_rate,
                 state
@@ -357,6 +406,16 @@ fn validate(
                     .map(|donor| format!(", hidden layers initialised from {donor}"))
                     .unwrap_or_default(),
                 options.degradation.describe(),
+                options
+                    .distillation
+                    .as_ref()
+                    .map(|d| format!(
+                        "; distilled from the teacher in {} ({:.0} % of the loss against its outputs, the rest \
+                         against the originals)",
+                        d.teacher.display(),
+                        100.0 * d.weight
+                    ))
+                    .unwrap_or_default(),
             ),
         },
         evaluation: Vec::new(),
@@ -365,7 +424,12 @@ fn validate(
     let upscaler = Upscaler::new(cpu, std::slice::from_ref(&file), Settings::default())?;
     for set in sets {
         let ours = eval::score(set, |image| {
-            eval::network(&upscaler, set.scale, &image.lr, &Route::chosen(card.input, image.route.quality))
+            eval::network(
+                &upscaler,
+                set.scale,
+                &image.lr,
+                &Route::chosen(card.input, image.route.quality).with_look(card.look),
+            )
         })?;
         let bicubic = eval::score(set, |image| Ok(eval::bicubic(&image.lr, set.scale)))?;
         card.evaluation.push(Evaluation {
@@ -426,33 +490,65 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// pixels rather than the crop's mirrored edge.
 const MARGIN: usize = 2;
 
-/// One batch: LR inputs `[B, 3, input, input]` and HR targets `[B, 3, s·patch, s·patch]`, planar.
-fn sample_batch(
-    images: &[RgbImage],
-    options: &TrainOptions,
-    input: usize,
-    rng: &mut StdRng,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+/// LR pixels the teacher sees beyond the student's input on every side: the teacher pads with
+/// zeros, and its outputs near its window's edges differ from those it gives inside a photo.
+const TEACHER_MARGIN: usize = 4;
+
+/// LR margin around the network's input in each training crop.
+fn margin(options: &TrainOptions) -> usize {
+    MARGIN + if options.distillation.is_some() { TEACHER_MARGIN } else { 0 }
+}
+
+/// Planar training patches: LR inputs `[B, 3, input, input]`, HR targets
+/// `[B, 3, s·patch, s·patch]`, and for a teacher the same inputs with [`TEACHER_MARGIN`] more.
+struct Batch {
+    lr: Vec<f32>,
+    hr: Vec<f32>,
+    teacher_lr: Vec<f32>,
+}
+
+/// The teacher's output for a batch's `teacher_lr` (`count` squares), cut to the HR targets'
+/// squares (`patch` LR pixels inside the student's `context`), planar.
+fn teach(
+    teacher: &CompactNet,
+    teacher_lr: Vec<f32>,
+    (count, patch, context): (usize, usize, usize),
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let scale = teacher.scale();
+    let side = patch + 2 * (context + TEACHER_MARGIN);
+    let input = Tensor::<4>::from_data(TensorData::new(teacher_lr, [count, 3, side, side]), device);
+    let start = (context + TEACHER_MARGIN) * scale;
+    let output = teacher.forward(input).slice(s![.., .., start..start + patch * scale, start..start + patch * scale]);
+    output.into_data().try_to_vec::<f32>().map_err(|e| Error::Model(format!("the teacher's output: {e:?}")))
+}
+
+fn sample_batch(images: &[RgbImage], options: &TrainOptions, input: usize, rng: &mut StdRng) -> Result<Batch> {
     let scale = options.config.scale;
     let context = options.config.context();
     let slack = options.degradation.grid_slack();
-    let small = input + 2 * MARGIN + slack;
+    let margin = margin(options);
+    let small = input + 2 * margin + slack;
     let crop = small * scale;
     let mut lr = Vec::with_capacity(options.batch * 3 * input * input);
     let mut hr = Vec::new();
+    let mut teacher_lr = Vec::new();
     for _ in 0..options.batch {
         let patch = textured_crop(images, crop, rng);
         let patch = augment(patch, rng.random_range(0..8));
-        let mut low = resample::imresize_matlab(patch.as_raw(), crop, crop, 3, small, small);
-        options.degradation.apply(&mut low, small, small, rng)?;
+        let low = options.degradation.degrade(patch.as_raw(), crop, crop, scale, rng)?;
         // Where the input sits in the degraded image: anywhere in the slack, so anywhere
         // relative to the JPEG block grid, which starts at the image's corner.
-        let (x, y) = (MARGIN + rng.random_range(0..=slack), MARGIN + rng.random_range(0..=slack));
+        let (x, y) = (margin + rng.random_range(0..=slack), margin + rng.random_range(0..=slack));
         push_planar(&mut lr, &low, small, (x, y), input);
+        if options.distillation.is_some() {
+            let teacher_input = input + 2 * TEACHER_MARGIN;
+            push_planar(&mut teacher_lr, &low, small, (x - TEACHER_MARGIN, y - TEACHER_MARGIN), teacher_input);
+        }
         let target = ((x + context) * scale, (y + context) * scale);
         push_planar(&mut hr, patch.as_raw(), crop, target, options.patch * scale);
     }
-    Ok((lr, hr))
+    Ok(Batch { lr, hr, teacher_lr })
 }
 
 /// Appends the `side`² square at `(x, y)` of an interleaved RGB image, planar, 0..1.
@@ -508,4 +604,34 @@ fn augment(image: RgbImage, which: u8) -> RgbImage {
         _ => rotate270(&image),
     };
     if which >= 4 { flip_horizontal(&rotated) } else { rotated }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compact::testing::nearest;
+
+    /// With a nearest-neighbour teacher, the cut of its output is the student's input window
+    /// upscaled, from the first pixel after the student's context: where the HR targets are.
+    #[test]
+    fn the_teachers_output_is_cut_where_the_targets_are() {
+        let device = Device::flex();
+        let (scale, count, patch, context) = (2, 2, 3, 2);
+        let teacher = nearest(3, 4, 1, scale).load(&device);
+        let side = patch + 2 * (context + TEACHER_MARGIN);
+        let lr: Vec<f32> = (0..count * 3 * side * side).map(|i| (i % 97) as f32 / 97.0).collect();
+        let taught = teach(&teacher, lr.clone(), (count, patch, context), &device).unwrap();
+
+        let hr = patch * scale;
+        assert_eq!(taught.len(), count * 3 * hr * hr);
+        for plane in 0..count * 3 {
+            for y in 0..hr {
+                for x in 0..hr {
+                    let source = (context + TEACHER_MARGIN) * scale;
+                    let (row, column) = ((source + y) / scale, (source + x) / scale);
+                    assert_eq!(taught[(plane * hr + y) * hr + x], lr[(plane * side + row) * side + column]);
+                }
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ use upres::job::Job;
 use upres::limits::Limits;
 use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, Plan, Target};
-use upres::route::InputChoice;
+use upres::route::{InputChoice, Look};
 use upres::upscale::{Settings, Upscaler};
 
 const LIMITS: Limits = Limits { max_input_pixels: 128 * 128, max_output_pixels: 512 * 512 };
@@ -58,7 +58,10 @@ fn job([choice, a, b]: [u8; 3]) -> (Job, usize) {
     };
     let input = [InputChoice::Auto, InputChoice::Compressed][usize::from(choice >> 7)];
     // Built as a literal, not checked by `Job::new`: the pipeline must refuse a bad target itself.
-    (Job { target, format, input, metadata: MetadataChoice::default() }, usize::from(choice >> 5) % 4)
+    (
+        Job { target, format, input, metadata: MetadataChoice::default(), look: Look::default() },
+        usize::from(choice >> 5) % 4,
+    )
 }
 
 /// Runs one fuzz input (three bytes of job, then the file) and panics on anything that is a

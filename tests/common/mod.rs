@@ -27,6 +27,22 @@ pub fn shared_data(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The teacher model of the shared folder (`../shared/teachers/realesr-general-x4v3`, or
+/// `$UPRES_TEACHER`), skipped or failed like [`shared_data`] when it is missing.
+pub fn shared_teacher(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("UPRES_TEACHER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/teachers/realesr-general-x4v3"));
+    if dir.join("model.param").is_file() && dir.join("model.bin").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: the teacher model is missing: expected {} (model.param, model.bin)", dir.display());
+    }
+    eprintln!("{test}: SKIPPED, no teacher model at {}", dir.display());
+    None
+}
+
 use burn::prelude::Device;
 use upres::model::NetConfig;
 use upres::route::InputKind;
@@ -48,6 +64,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
         macs_per_input_pixel: config.macs_per_input_pixel(),
         input: InputKind::Clean,
         jpeg_qualities: None,
+        look: upres::route::Look::Faithful,
         training: Training {
             data: "none: random weights for tests".into(),
             backend: "cpu".into(),

@@ -305,6 +305,31 @@ test('a JPEG goes to the compression-aware model, a PNG to the clean one, and th
   assert.equal(await page.inputValue('select[name="input"]'), 'clean', 'the choice is remembered');
 });
 
+test('Look: Enhanced runs the enhanced model where the scale has one, says so, and is remembered', async (t) => {
+  const { page } = await app(t);
+  const route = (index) => page.locator('#queue li').nth(index).locator('.route').textContent();
+  assert.equal(await page.inputValue('select[name="look"]'), 'faithful');
+  await page.selectOption('select[name="look"]', 'enhanced');
+  await h.addFile(page, 'photo.png', photo(64, 48));
+  await h.setScale(page, 4);
+  await page.click('#start');
+  assert.equal((await h.settled(page, 0)).status, 'done');
+  const enhanced = await route(0);
+  t.diagnostic(enhanced);
+  assert.match(enhanced, /^enhanced look/);
+  assert.match(await page.locator('#queue li').nth(0).textContent(), /Enlarged by the enhanced model/);
+
+  // ×2 has no enhanced model: the faithful one runs, and the line says why.
+  await h.setScale(page, 2);
+  await page.click('#rerun-all');
+  await page.waitForSelector('#job', { state: 'hidden', timeout: 300_000 });
+  assert.match(await route(0), /no enhanced model for this scale, so the faithful one/);
+
+  await page.reload();
+  await page.waitForSelector('#loading[data-state="done"]');
+  assert.equal(await page.inputValue('select[name="look"]'), 'enhanced', 'the choice is remembered');
+});
+
 test('drop, paste, download all, and a screenshot of the result', async (t) => {
   const { page } = await app(t);
   const bytes = [...photo(120, 90)];

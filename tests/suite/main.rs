@@ -9,6 +9,7 @@ mod batch;
 mod bench;
 mod cli;
 mod codec;
+mod compact;
 mod job;
 mod metadata;
 mod model;

@@ -11,7 +11,7 @@ use upres::job::Job;
 use upres::limits::Limits;
 use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, Plan, Target};
-use upres::route::{InputChoice, InputKind, Route};
+use upres::route::{InputChoice, InputKind, Look, Route};
 use upres::upscale::{Settings, Upscaler};
 
 fn upscaler() -> Upscaler {
@@ -208,6 +208,39 @@ fn each_jpeg_gets_the_compression_aware_model_for_its_quality() {
     let png = png(common::test_image(12, 10).into());
     assert_eq!(ran(&png, InputChoice::Auto), ["clean"]);
     assert_eq!(ran(&png, InputChoice::Compressed), ["all-qualities"]);
+}
+
+/// The enhanced look runs the enhanced model of a scale for every input, and says so; at a
+/// scale without one it runs the faithful models, saying that too.
+#[test]
+fn the_enhanced_look_runs_its_own_model_where_a_scale_has_one() {
+    let model = |name: &str, scale, input, look, seed| {
+        let file = common::random_model(scale, seed);
+        let card = upres::weights::ModelCard { name: name.into(), input, look, ..file.card };
+        upres::weights::ModelFile::new(card, file.weights).unwrap()
+    };
+    let files = [
+        model("clean-x2", 2, InputKind::Clean, Look::Faithful, 1),
+        model("compressed-x2", 2, InputKind::Compressed, Look::Faithful, 2),
+        model("enhanced-x2", 2, InputKind::Compressed, Look::Enhanced, 3),
+        model("clean-x3", 3, InputKind::Clean, Look::Faithful, 4),
+    ];
+    let upscaler = Upscaler::new(Backend::cpu("test"), &files, Settings::default()).unwrap();
+    let run = |bytes: &[u8], scale, look| {
+        let job = Job::new(Target::Scale(scale), OutputFormat::Png, InputChoice::Auto, MetadataChoice::default())
+            .unwrap()
+            .with_look(look);
+        let out = pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(()))).unwrap();
+        (out.models, out.route.reason)
+    };
+    let photo = png(common::test_image(12, 10).into());
+    assert_eq!(run(&photo, 2, Look::Faithful).0, ["clean-x2"]);
+    let (models, reason) = run(&photo, 2, Look::Enhanced);
+    assert_eq!(models, ["enhanced-x2"]);
+    assert_eq!(reason, "enhanced look: the model for photos as they come");
+    let (models, reason) = run(&photo, 3, Look::Enhanced);
+    assert_eq!(models, ["clean-x3"]);
+    assert_eq!(reason, "no enhanced model for this scale, so the faithful one; PNG: clean model");
 }
 
 /// Cut-out masks as a shop's photos have them, at 192×192: hard-edged shapes (a disc, a rotated

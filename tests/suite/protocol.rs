@@ -134,7 +134,7 @@ fn outputs_of_another_tool_are_scored_like_our_own() {
         return;
     };
     let set5 = data.join("eval/set5");
-    let set = upres::eval::EvalSet::load(&set5, 4, None).expect("set5 ×4");
+    let set = upres::eval::EvalSet::load(&set5, 4, upres::eval::LrInputs::Matlab).expect("set5 ×4");
     let dir = std::env::temp_dir().join(format!("upres-outputs-{}", std::process::id()));
     let folder = dir.join("set5/X4");
     std::fs::create_dir_all(&folder).unwrap();

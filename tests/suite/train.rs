@@ -7,21 +7,22 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 use upres::backend::Backend;
-use upres::eval::{self, EvalSet, Pixels};
+use upres::eval::{self, EvalSet, LrInputs, Pixels};
 use upres::model::NetConfig;
 
 use crate::common;
 use upres::metrics;
-use upres::route::InputKind;
+use upres::route::{InputKind, Look};
+use upres::train::degrade::RealDegradation;
 use upres::train::degrade::jpeg_round_trip;
-use upres::train::{Degradation, Loss, TrainOptions, train};
+use upres::train::{Degradation, Distillation, Loss, TrainOptions, train};
 use upres::weights::ModelFile;
 
-/// Textured images (the sampler prefers textured patches), big enough for ×2 crops.
+/// Textured images (the sampler prefers textured patches), big enough for ×4 crops.
 fn write_training_images(dir: &Path) {
     std::fs::create_dir_all(dir).expect("create image folder");
     for index in 0..2u32 {
-        let image = RgbImage::from_fn(96, 80, |x, y| {
+        let image = RgbImage::from_fn(192, 176, |x, y| {
             let v = ((x * 37 + y * 91 + index * 53) ^ (x * y)) % 256;
             Rgb([v as u8, (255 - v) as u8, ((x * 8) % 256) as u8])
         });
@@ -41,12 +42,13 @@ fn options(out: &Path, data: &Path, channels: usize, steps: u64) -> TrainOptions
         max_seconds: None,
         data: vec![data.to_path_buf()],
         validation: Vec::new(),
-        validation_jpeg: None,
+        validation_inputs: LrInputs::Matlab,
         degradation: Degradation::Clean,
         loss: Loss::Rgb,
         out_dir: out.to_path_buf(),
         checkpoints: out.join("train"),
         init_from: None,
+        distillation: None,
         seed: 7,
     }
 }
@@ -139,6 +141,34 @@ fn a_compression_aware_run_says_so_on_its_card() {
     std::fs::remove_dir_all(&scratch).ok();
 }
 
+/// Taught by the shared teacher on real photos' degradations, a run gives an enhanced-look
+/// model whose card credits the teacher; a teacher of another scale is refused.
+#[test]
+fn a_distilled_run_is_an_enhanced_model_crediting_its_teacher() {
+    let Some(teacher) = common::shared_teacher("a_distilled_run_is_an_enhanced_model_crediting_its_teacher") else {
+        return;
+    };
+    let scratch = scratch_dir("distil");
+    let data = scratch.join("images");
+    write_training_images(&data);
+    let distillation = Some(Distillation { teacher: teacher.clone(), weight: 0.8 });
+    let taught = TrainOptions {
+        name: "tiny-x4".into(),
+        config: NetConfig::new(4, 4, 1),
+        degradation: Degradation::Real(RealDegradation::PHOTO),
+        distillation: distillation.clone(),
+        ..options(&scratch, &data, 4, 2)
+    };
+    let card = train(&taught, &Backend::cpu("test")).expect("a distilled run");
+    assert_eq!(card.look, Look::Enhanced);
+    assert!(card.training.notes.contains(&format!("distilled from the teacher in {}", teacher.display())));
+
+    let other_scale = TrainOptions { name: "tiny-x2-taught".into(), distillation, ..options(&scratch, &data, 4, 2) };
+    let refusal = train(&other_scale, &Backend::cpu("test")).expect_err("a ×4 teacher cannot teach ×2").to_string();
+    assert!(refusal.contains("upscales ×4, it cannot teach a ×2 network"), "{refusal}");
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
 /// The training degradation must look like the web's JPEGs: the shared benchmark files were
 /// written by libjpeg-turbo (4:2:0) from the same MATLAB LR images. Our round trip of those LR
 /// images must give the same bicubic baseline (within 0.1 dB) and nearly the same pixels.
@@ -149,8 +179,8 @@ fn training_jpegs_match_libjpeg_files() {
     };
     for quality in [90, 75, 50] {
         for set in ["set5", "set14"] {
-            let theirs = EvalSet::load(&data.join("eval").join(set), 4, Some(quality)).expect("JPEG set");
-            let clean = EvalSet::load(&data.join("eval").join(set), 4, None).expect("clean set");
+            let theirs = EvalSet::load(&data.join("eval").join(set), 4, LrInputs::Jpeg(quality)).expect("JPEG set");
+            let clean = EvalSet::load(&data.join("eval").join(set), 4, LrInputs::Matlab).expect("clean set");
             let mut ours = clean.clone();
             let mut agreement = 0.0;
             for (image, libjpeg) in ours.images.iter_mut().zip(&theirs.images) {

@@ -21,7 +21,7 @@ use upres::codec::OutputFormat;
 use upres::job::Job;
 use upres::metadata::MetadataChoice;
 use upres::plan::Target;
-use upres::route::InputChoice;
+use upres::route::{InputChoice, Look};
 use upres::upscale::Upscaler;
 
 use super::list::{Item, Origin};
@@ -80,6 +80,7 @@ pub struct Context<'a> {
     pub naming: &'a Naming,
     pub target: Target,
     pub input_choice: InputChoice,
+    pub look: Look,
     pub metadata: MetadataChoice,
     /// Outputs that exist are left alone (a folder run or a list, without `--overwrite`).
     pub skip_existing: bool,
@@ -210,7 +211,9 @@ fn attempt(item: &Item, position: (usize, usize), ctx: &Context<'_>, record: &mu
         bar.set_position(p.done as u64);
         if interrupt::requested() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
-    let job = Job::new(ctx.target, format, ctx.input_choice, ctx.metadata).map_err(upres_failure);
+    let job = Job::new(ctx.target, format, ctx.input_choice, ctx.metadata)
+        .map(|job| job.with_look(ctx.look))
+        .map_err(upres_failure);
     let result = job.and_then(|job| {
         pollster::block_on(ctx.upscaler.run(&job, &bytes, &mut progress))
             .map_err(|error| if interrupt::requested() { Stop::Interrupted } else { upres_failure(error) })

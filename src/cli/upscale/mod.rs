@@ -23,7 +23,7 @@ use upres::codec::OutputFormat;
 use upres::limits::Limits;
 use upres::metadata::MetadataChoice;
 use upres::plan::{DEFAULT_SCALE, Fit, PrintSize, Target};
-use upres::route::InputChoice;
+use upres::route::{InputChoice, Look};
 use upres::upscale::{Settings, Upscaler};
 
 use self::file::{Context as FileContext, Inputs, Naming};
@@ -73,6 +73,11 @@ pub struct UpscaleArgs {
     /// to the clean ones), clean, or compressed.
     #[arg(long, value_enum, default_value_t = InputChoice::Auto)]
     input: InputChoice,
+    /// How the result looks: faithful (as close to the original as can be measured; noise and
+    /// blur in the source stay) or enhanced (clean and crisp, for photos as they come: noisy,
+    /// soft, resized, sharpened, compressed).
+    #[arg(long, value_enum, default_value_t = Look::default())]
+    look: Look,
     /// Output format: png, jpeg, webp or avif. Default: the input's (WebP lossless), or PNG.
     #[arg(long)]
     format: Option<String>,
@@ -245,6 +250,7 @@ pub fn run(args: UpscaleArgs) -> Result<Outcome> {
         naming: &naming,
         target,
         input_choice: args.input,
+        look: args.look,
         metadata: args.metadata,
         skip_existing: work.batch && !args.overwrite,
         if_smaller,

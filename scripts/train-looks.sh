@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Trains (or resumes) the models of the enhanced look: networks of our own plain chain, taught by
+# Real-ESRGAN's compact model (../shared/teachers/realesr-general-x4v3, BSD-3-Clause; used to
+# train, never shipped) on LR patches made from the training photos as real photos are made
+# (src/train/degrade: blur, resizers, noise, sharpening after the resize, JPEG, twice over).
+# The loss is TEACHER_WEIGHT × L1 against the teacher's output on the degraded patch plus the rest
+# × L1 against the original. Each run starts from the compression-aware model of its scale,
+# deepened with identity layers (src/train/net.rs), and keeps its latest weights (the look is
+# judged on real photos without originals, not by a validation score).
+# Runs at low priority so that builds and timing-sensitive tests stay reliable; checkpoints go to
+# training/NAME and a second run resumes where the first stopped (MINUTES caps one sitting); the
+# model is written to training/ (OUT) until it is judged and copied to models/, which the CLI and
+# the web app embed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+upres=${UPRES:-${CARGO_TARGET_DIR:-target}/debug/upres}
+data=${UPRES_DATA:-../shared/data}
+teacher=${UPRES_TEACHER:-../shared/teachers/realesr-general-x4v3}
+minutes=${MINUTES:-600}
+
+nice -n 19 "$upres" train --scale 4 --channels 32 --blocks "${BLOCKS:-8}" --name upres-x4-enhanced \
+    --init-from training/upres-x4-jpeg --real "${MIX:-photo}" --teacher "$teacher" \
+    --teacher-weight "${TEACHER_WEIGHT:-0.8}" --data "$data/train" \
+    --steps "${STEPS:-6000}" --batch "${BATCH:-8}" --patch "${PATCH:-32}" --lr "${LR:-2e-4}" \
+    --validate-every "${VALIDATE_EVERY:-250}" --minutes "$minutes" --backend cpu --out "${OUT:-training}"
