@@ -33,9 +33,11 @@ async function browse(t) {
   return { context, page, requests, errors, workers };
 }
 
-/** A store's admin page at HOST_PATH with `html` as its body. */
-async function hostPage(t, html) {
+/** A store's admin page at HOST_PATH with `html` as its body; with `countTileWorkers`, also
+ *  `tileWorkers()`, how many tile workers its upscalers have started (harness.watchTileWorkers). */
+async function hostPage(t, html, { countTileWorkers = false } = {}) {
   const opened = await browse(t);
+  if (countTileWorkers) opened.tileWorkers = await h.watchTileWorkers(t, opened.context);
   await opened.context.route(`${env.origin}${HOST_PATH}`, (route) =>
     route.fulfill({ contentType: 'text/html', body: `<!doctype html><html lang="en"><head><meta charset="utf-8"></head><body>${html}</body></html>` }));
   await opened.page.goto(`${env.origin}${HOST_PATH}`);
@@ -471,12 +473,11 @@ test('a JPEG goes to the compression-aware model and a PNG to the clean one, unl
 });
 
 test('workers: the API and the widget spread tiles over that many workers, with the same result as one; a wrong count is refused', async (t) => {
-  const { page, requests, errors } = await hostPage(t, `
+  const { page, errors, tileWorkers } = await hostPage(t, `
     <script type="module" src="${UPRES}"></script>
     <upres-upscaler id="two" scale="2" workers="2"></upres-upscaler>
-    <upres-upscaler id="none" scale="2" workers="0"></upres-upscaler>`);
+    <upres-upscaler id="none" scale="2" workers="0"></upres-upscaler>`, { countTileWorkers: true });
   await page.waitForFunction(() => customElements.get('upres-upscaler'));
-  const tileWorkers = () => requests.filter((path) => path.endsWith('/tile-worker.js')).length;
   const png = [...photo(300, 200)]; // 3 × 2 tiles
   const outcome = await page.evaluate(async ({ url, png }) => {
     const { upscale } = await import(url);

@@ -61,6 +61,47 @@ export async function openApp(env, { backend = 'cpu', serviceWorkers = 'allow', 
   return { context, page, requests, errors };
 }
 
+/**
+ * Counts the tile workers (www/tiles.js) that the upscalers' workers in `context` start and, given
+ * `sabotage` (module code), runs it in each tile worker before tile-worker.js; resolves to a
+ * function that says how many have started so far. Call it before the page loads. The tile
+ * workers are a worker's own workers, whose requests Chromium 156 no longer shows Playwright, so
+ * this reaches them from the upscaler's worker (worker.js), whose requests it still routes: a
+ * prelude there wraps the Worker constructor (inTileWorkers) and reports each start in that
+ * worker's console. Nothing in www/ knows of it. What a browser shows of workers changes between
+ * versions, so `t`'s output names the browser.
+ */
+export async function watchTileWorkers(t, context, sabotage = null) {
+  const browser = context.browser();
+  t.diagnostic(`browser: ${browser.browserType().name()} ${browser.version()}`);
+  let started = 0;
+  context.on('console', (message) => {
+    if (message.text() === TILE_WORKER_STARTED) started++;
+  });
+  await context.route((url) => url.pathname.endsWith('/worker.js'), async (route) => {
+    const response = await route.fetch();
+    const prelude = `(${inTileWorkers})(${JSON.stringify(TILE_WORKER_STARTED)}, ${JSON.stringify(sabotage)});\n`;
+    await route.fulfill({ response, body: prelude + (await response.text()) });
+  });
+  return () => started;
+}
+
+const TILE_WORKER_STARTED = 'upres test: a tile worker started';
+
+/** Runs in worker.js, before its own code: each tile worker it starts logs `started` and, with
+ *  `sabotage`, starts from a module that imports the sabotage, then tile-worker.js. */
+function inTileWorkers(started, sabotage) {
+  const module = (source) => URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const first = sabotage && module(sabotage);
+  self.Worker = class extends self.Worker {
+    constructor(url, options) {
+      const tile = new URL(url, location.href).pathname.endsWith('/tile-worker.js');
+      super(tile && first ? module(`import '${first}'; import '${url}';`) : url, options);
+      if (tile) console.debug(started);
+    }
+  };
+}
+
 /** Selects a backend and waits until it runs; returns the status line. */
 export async function chooseBackend(page, backend) {
   if ((await page.inputValue('select[name="backend"]')) !== backend) {

@@ -86,8 +86,8 @@ test('cancel stops every tile worker within a tile, and the next job runs', asyn
   assert.ok(outcome.status.memory > 0, 'a tile worker reports its memory');
 });
 
-// Faults injected into the tile workers (tile-worker.js, intercepted) when `which` of them gets
-// its `nth` tile: its input cut short, which the network's shape check turns into a panic, a
+// Faults injected into the tile workers (harness.watchTileWorkers) when `which` of them gets its
+// `nth` tile: its input cut short, which the network's shape check turns into a panic, a
 // WebAssembly trap; or the worker closing itself, which no event reports.
 const FAULTS = {
   'hitting a WebAssembly trap': 'event.data.input = event.data.input.subarray(1);',
@@ -95,26 +95,15 @@ const FAULTS = {
 };
 
 /** A context whose tile workers suffer `fault` where `which` (an expression) is true, on their
- *  `nth` tile; resolves to it and a count of the tile workers started. */
+ *  `nth` tile; resolves to it and a function counting the tile workers started. */
 async function sabotaged(t, fault, which, nth) {
   const context = await env.browser.newContext({ serviceWorkers: 'block' });
-  // A replacement worker may still be loading when the test ends: its interception, cut short
-  // by the closing context, must not fail the file.
-  t.after(async () => {
-    await context.unrouteAll({ behavior: 'ignoreErrors' });
-    await context.close();
-  });
-  const started = [];
-  await context.route('**/tile-worker.js', async (route) => {
-    started.push(route.request().url());
-    const response = await route.fetch();
-    const sabotage = `
-      let tiles = 0;
-      self.addEventListener('message', (event) => {
-        if (event.data.type === 'tile' && (${which}) && ++tiles === ${nth}) { ${fault} }
-      });\n`;
-    await route.fulfill({ response, body: sabotage + (await response.text()) });
-  });
+  t.after(() => context.close());
+  const started = await h.watchTileWorkers(t, context, `
+    let tiles = 0;
+    self.addEventListener('message', (event) => {
+      if (event.data.type === 'tile' && (${which}) && ++tiles === ${nth}) { ${fault} }
+    });`);
   return { context, started };
 }
 
@@ -126,9 +115,9 @@ for (const [fault, inject] of Object.entries(FAULTS)) {
     const { page, errors } = await h.openApp(env, { context, workers: 2 });
     await h.addFile(page, 'photo.png', bytes);
     await h.setScale(page, 4);
-    const before = started.length;
+    const before = started();
     const result = await h.upscaleAndDownload(page, 0);
-    assert.equal(started.length - before, 1, 'one tile worker in place of the one that failed');
+    assert.equal(started() - before, 1, 'one tile worker in place of the one that failed');
     assert.ok(result.bytes.equals(clean.bytes), 'byte for byte the file of a clean run');
     assert.deepEqual(errors, []);
   });
@@ -144,5 +133,5 @@ test('a tile that fails in every tile worker fails the job, saying so', async (t
   t.diagnostic(text);
   assert.equal(status, 'failed');
   assert.match(text, /The compute backend failed: a tile worker failed: a tile failed in 3 tile workers in a row \(the last one: .+\)/);
-  assert.ok(started.length >= 3, `${started.length} tile workers started`);
+  assert.ok(started() >= 3, `${started()} tile workers started`);
 });
