@@ -4,11 +4,11 @@ use upres::codec::OutputFormat;
 use upres::job::Job;
 use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, PrintSize, Target};
-use upres::route::InputChoice;
+use upres::route::{InputChoice, Look};
 
 #[test]
 fn the_pages_json_is_the_job_and_back() {
-    let json = r#"{"target":{"box":{"width":1920,"height":1080,"fit":"cover"}},"format":"jpeg","quality":85,"input":"compressed","metadata":"color"}"#;
+    let json = r#"{"target":{"box":{"width":1920,"height":1080,"fit":"cover"}},"format":"jpeg","quality":85,"input":"compressed","metadata":"color","look":"enhanced"}"#;
     let job = Job::from_json(json).unwrap();
     let expected = Job::new(
         Target::Size { width: 1920, height: 1080, fit: Fit::Cover },
@@ -16,7 +16,8 @@ fn the_pages_json_is_the_job_and_back() {
         InputChoice::Compressed,
         MetadataChoice::Color,
     )
-    .unwrap();
+    .unwrap()
+    .with_look(Look::Enhanced);
     assert_eq!(job, expected);
     assert_eq!(serde_json::to_string(&job).unwrap(), json.replace(r#""format":"jpeg""#, r#""format":"jpg""#));
     // `input` may be left out: automatic routing.
@@ -24,6 +25,8 @@ fn the_pages_json_is_the_job_and_back() {
     assert_eq!((job.target, job.input), (Target::LongEdge(2000), InputChoice::Auto));
     // So may `metadata`: everything but location.
     assert_eq!(job.metadata, MetadataChoice::NoLocation);
+    // And `look`: faithful.
+    assert_eq!(job.look, Look::Faithful);
 }
 
 #[test]
