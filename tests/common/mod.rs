@@ -10,36 +10,32 @@ use std::path::PathBuf;
 /// Returns `None` — and says the test was skipped — when it is missing on a developer's machine;
 /// in CI (`CI=true`) a missing folder fails the test with a message saying where it was looked for.
 pub fn shared_data(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("UPRES_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.join("eval").is_dir() && dir.join("train").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{test}: the evaluation data is missing: expected {} (with eval/ and train/), \
-             or set UPRES_DATA to its location",
-            dir.display()
-        );
-    }
-    eprintln!("{test}: SKIPPED, no shared data at {}", dir.display());
-    None
+    shared(test, "UPRES_DATA", "data", &["eval", "train"], "the evaluation data")
 }
 
 /// The teacher model of the shared folder (`../shared/teachers/realesr-general-x4v3`, or
 /// `$UPRES_TEACHER`), skipped or failed like [`shared_data`] when it is missing.
 pub fn shared_teacher(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("UPRES_TEACHER")
+    shared(test, "UPRES_TEACHER", "teachers/realesr-general-x4v3", &["model.param", "model.bin"], "the teacher model")
+}
+
+/// `$variable`, or `../shared/default`, when it holds every entry of `needs`; else skipped here
+/// and failed in CI, naming `what` and where it was looked for.
+fn shared(test: &str, variable: &str, default: &str, needs: &[&str], what: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(variable)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/teachers/realesr-general-x4v3"));
-    if dir.join("model.param").is_file() && dir.join("model.bin").is_file() {
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(default));
+    if needs.iter().all(|entry| dir.join(entry).exists()) {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: the teacher model is missing: expected {} (model.param, model.bin)", dir.display());
+        panic!(
+            "{test}: {what} is missing: expected {} (with {}), or set {variable} to its location",
+            dir.display(),
+            needs.join(", ")
+        );
     }
-    eprintln!("{test}: SKIPPED, no teacher model at {}", dir.display());
+    eprintln!("{test}: SKIPPED, no {what} at {}", dir.display());
     None
 }
 
