@@ -35,7 +35,7 @@ fn shared(test: &str, variable: &str, default: &str, needs: &[&str], what: &str)
             needs.join(", ")
         );
     }
-    eprintln!("{test}: SKIPPED, no {what} at {}", dir.display());
+    eprintln!("{test}: SKIPPED, {what} is not at {}", dir.display());
     None
 }
 
