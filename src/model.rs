@@ -24,7 +24,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::{self, Profiler};
+use crate::profile::{self, Profiler, Stage};
 use crate::resample;
 
 /// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
@@ -158,13 +158,13 @@ pub(crate) fn forward_chain(
 ) -> Tensor<4> {
     let mut x = input.clone();
     for index in 0..layers {
-        x = profile::time(profiler, "convolution", || layer(index, x));
+        x = profile::time(profiler, Stage::Convolution, || layer(index, x));
         if let Some(activation) = activations.get(index) {
-            x = profile::time(profiler, "activation", || activation.forward(x));
+            x = profile::time(profiler, Stage::Activation, || activation.forward(x));
         }
     }
     // Each valid 3×3 layer eats one pixel of border.
-    profile::time(profiler, "residual and shuffle", || add_upsampled_input(x, input, layers, scale))
+    profile::time(profiler, Stage::ResidualAndShuffle, || add_upsampled_input(x, input, layers, scale))
 }
 
 /// Adds the bicubic upsampling of the centre of `input` to the head's `[N, 3·s², h, w]` output

@@ -1,43 +1,78 @@
 //! Where a job's time goes on one thread: decoding, tiling and copies, each kind of network
 //! operation, stitching, the resize and the encoder. The pipeline records a stage only when it
-//! runs with a [`Profiler`] (`upres bench --profile` natively, `Engine.profile` in the browser),
-//! so that both measure the same code.
+//! runs with a [`Profiler`] (`upres bench --profile` natively, `Engine.profile` in the browser,
+//! both through [`crate::upscale::Upscaler::profile`]), so that both measure the same code.
+//!
+//! A leaf: the pipeline imports it to record stages, so it imports nothing of the pipeline.
 
 use std::cell::RefCell;
-use std::ops::ControlFlow;
 
-use crate::Result;
-use crate::job::Job;
-use crate::upscale::{Hooks, Progress, Upscaler, WeightSource};
+/// A stage of the pipeline, as reported (in this order: [`Stage::ALL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Decode,
+    PlanAndRoute,
+    TileCopies,
+    Convolution,
+    Activation,
+    ResidualAndShuffle,
+    ReadBack,
+    Stitch,
+    Resize,
+    Encode,
+}
 
-/// Named stages, as reported (in this order).
-pub const STAGES: [&str; 10] = [
-    "decode",
-    "plan and route",
-    "tile copies",
-    "convolution",
-    "activation",
-    "residual and shuffle",
-    "read back",
-    "stitch",
-    "resize",
-    "encode",
-];
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 10] = [
+        Stage::Decode,
+        Stage::PlanAndRoute,
+        Stage::TileCopies,
+        Stage::Convolution,
+        Stage::Activation,
+        Stage::ResidualAndShuffle,
+        Stage::ReadBack,
+        Stage::Stitch,
+        Stage::Resize,
+        Stage::Encode,
+    ];
+
+    /// As reported: in the bench table, its JSON and the page's profile.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::PlanAndRoute => "plan and route",
+            Stage::TileCopies => "tile copies",
+            Stage::Convolution => "convolution",
+            Stage::Activation => "activation",
+            Stage::ResidualAndShuffle => "residual and shuffle",
+            Stage::ReadBack => "read back",
+            Stage::Stitch => "stitch",
+            Stage::Resize => "resize",
+            Stage::Encode => "encode",
+        }
+    }
+
+    /// The stages that are the network itself.
+    fn is_network(self) -> bool {
+        matches!(self, Stage::Convolution | Stage::Activation | Stage::ResidualAndShuffle | Stage::ReadBack)
+    }
+}
 
 /// Milliseconds spent per stage, on a clock the caller provides (`performance.now()` in a
 /// browser, a monotonic clock natively).
 pub struct Profiler {
     clock: fn() -> f64,
-    spent: RefCell<[f64; STAGES.len()]>,
+    spent: RefCell<[f64; Stage::ALL.len()]>,
 }
 
 impl Profiler {
     pub fn new(clock: fn() -> f64) -> Self {
-        Self { clock, spent: RefCell::new([0.0; STAGES.len()]) }
+        Self { clock, spent: RefCell::new([0.0; Stage::ALL.len()]) }
     }
 
-    /// Runs `work`, adding its time to `stage` (one of [`STAGES`]).
-    pub fn time<T>(&self, stage: &str, work: impl FnOnce() -> T) -> T {
+    /// Runs `work`, adding its time to `stage`.
+    pub fn time<T>(&self, stage: Stage, work: impl FnOnce() -> T) -> T {
         let start = (self.clock)();
         let result = work();
         self.add(stage, (self.clock)() - start);
@@ -45,10 +80,9 @@ impl Profiler {
     }
 
     /// Adds `milliseconds` to `stage`.
-    pub fn add(&self, stage: &str, milliseconds: f64) {
-        if let Some(index) = STAGES.iter().position(|name| *name == stage) {
-            self.spent.borrow_mut()[index] += milliseconds;
-        }
+    pub fn add(&self, stage: Stage, milliseconds: f64) {
+        // `ALL` lists the variants in declaration order.
+        self.spent.borrow_mut()[stage as usize] += milliseconds;
     }
 
     /// The current time on this profiler's clock, in milliseconds.
@@ -56,14 +90,25 @@ impl Profiler {
         (self.clock)()
     }
 
-    /// Each stage with its milliseconds, in pipeline order.
-    pub fn stages(&self) -> Vec<(&'static str, f64)> {
-        STAGES.iter().copied().zip(self.spent.borrow().iter().copied()).collect()
+    /// The profile of a job that took `total_ms` and did `gflop` of network work.
+    pub fn profile(&self, total_ms: f64, gflop: f64) -> Profile {
+        let spent = self.spent.borrow();
+        let mut stages: Vec<(&'static str, f64)> = Stage::ALL.iter().map(|&s| (s.name(), spent[s as usize])).collect();
+        let covered: f64 = spent.iter().sum();
+        stages.push(("other", (total_ms - covered).max(0.0)));
+        let network_ms: f64 = Stage::ALL.iter().filter(|s| s.is_network()).map(|&s| spent[s as usize]).sum();
+        Profile {
+            stages,
+            total_ms,
+            gflop,
+            network_gflops: gflop / network_ms * 1e3,
+            job_gflops: gflop / total_ms * 1e3,
+        }
     }
 }
 
 /// Runs `work`, adding its time to `stage` when there is a profiler.
-pub fn time<T>(profiler: Option<&Profiler>, stage: &str, work: impl FnOnce() -> T) -> T {
+pub fn time<T>(profiler: Option<&Profiler>, stage: Stage, work: impl FnOnce() -> T) -> T {
     match profiler {
         Some(profiler) => profiler.time(stage, work),
         None => work(),
@@ -73,8 +118,8 @@ pub fn time<T>(profiler: Option<&Profiler>, stage: &str, work: impl FnOnce() -> 
 /// One job's profile.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Profile {
-    /// Milliseconds per stage, in pipeline order; "other" is what no stage covers (progress
-    /// reports, the live preview, waiting on the event loop).
+    /// Milliseconds per stage ([`Stage::name`]), in pipeline order; then "other", what no stage
+    /// covers (progress reports, the live preview, waiting on the event loop).
     pub stages: Vec<(&'static str, f64)>,
     pub total_ms: f64,
     /// The network's work: two operations per multiply-accumulate, over every colour pass.
@@ -84,48 +129,14 @@ pub struct Profile {
     pub job_gflops: f64,
 }
 
-/// The stages that are the network itself.
-const NETWORK: [&str; 4] = ["convolution", "activation", "residual and shuffle", "read back"];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Runs `job` on `bytes` on this thread (no tile runner) with a profiler on `clock`.
-pub async fn profile_job(
-    upscaler: &Upscaler,
-    job: &Job,
-    bytes: &[u8],
-    clock: fn() -> f64,
-    on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
-    weights: Option<&dyn WeightSource>,
-) -> Result<Profile> {
-    let profiler = Profiler::new(clock);
-    let hooks = Hooks { tiles: None, weights, profiler: Some(&profiler) };
-    let start = clock();
-    let encoded = upscaler.run_with(job, bytes, on_progress, hooks).await?;
-    let total_ms = clock() - start;
-
-    let mut stages = profiler.stages();
-    let covered: f64 = stages.iter().map(|(_, ms)| ms).sum();
-    stages.push(("other", (total_ms - covered).max(0.0)));
-    let network_ms: f64 = stages.iter().filter(|(name, _)| NETWORK.contains(name)).map(|(_, ms)| ms).sum();
-    // The pixel count is the same whichever way up the image is shown.
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .ok()
-        .and_then(|reader| reader.into_dimensions().ok())
-        .unwrap_or_default();
-    let mut pixels = f64::from(width) * f64::from(height);
-    let mut macs = 0.0;
-    for name in &encoded.models {
-        if let Some(model) = upscaler.models().iter().find(|m| m.card.name == *name) {
-            macs += pixels * model.card.macs_per_input_pixel as f64;
-            pixels *= (model.card.config.scale * model.card.config.scale) as f64;
+    #[test]
+    fn every_stage_is_listed_once_in_declaration_order() {
+        for (index, stage) in Stage::ALL.iter().enumerate() {
+            assert_eq!(*stage as usize, index, "{stage:?}");
         }
     }
-    let gflop = 2.0 * macs / 1e9;
-    Ok(Profile {
-        stages,
-        total_ms,
-        gflop,
-        network_gflops: gflop / network_ms * 1e3,
-        job_gflops: gflop / total_ms * 1e3,
-    })
 }

@@ -59,7 +59,8 @@ impl Look {
 /// JPEGs (quality 96 and up, e.g. a camera's finest setting) count as clean.
 pub const COMPRESSED_BELOW: u8 = 96;
 
-/// The model family an input goes to, and why, in words a person can read.
+/// The model family an input goes to, and why, in words a person can read. Which models run
+/// for it is [`crate::resolve`]'s to say: the loaded ones may lack that family at a scale.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
     pub kind: InputKind,
@@ -68,6 +69,8 @@ pub struct Route {
     pub quality: Option<u8>,
     /// Which family of models: the user's choice, not the file's.
     pub look: Look,
+    /// Why this kind ("JPEG quality ≈ 72: compression-aware model"): the start of the job's
+    /// [`crate::resolve::Reason`].
     pub reason: String,
 }
 

@@ -22,9 +22,10 @@ use crate::limits::Limits;
 use crate::metadata::Metadata;
 use crate::model::Net;
 use crate::plan::{Plan, Target};
-use crate::profile::{self, Profiler};
+use crate::profile::{self, Profile, Profiler, Stage};
 use crate::resample::{self, Filter};
-use crate::route::{InputKind, Look, Route};
+use crate::resolve::{self, Layer, Reason};
+use crate::route::Route;
 use crate::tiling::{self, Rect, TilePlan};
 use crate::weights::{ModelCard, ModelFile};
 use crate::{Error, Result};
@@ -53,8 +54,11 @@ pub type BetweenTiles = fn() -> Pin<Box<dyn Future<Output = ()>>>;
 pub struct Upscaled {
     pub rgb: RgbImage,
     pub alpha: Option<GrayImage>,
-    /// The models that ran, in order (none when the target was no larger than the input).
+    /// The models that ran on the colour, in order (none when the target was no larger than the
+    /// input).
     pub models: Vec<String>,
+    /// Why those models.
+    pub reason: Reason,
 }
 
 /// An encoded result.
@@ -69,10 +73,12 @@ pub struct Encoded {
     pub width: u32,
     pub height: u32,
     pub format: OutputFormat,
-    /// Which model family ran, and why (e.g. "JPEG quality ≈ 72: compression-aware model").
+    /// What the file was taken to be: the kind of input, its JPEG quality, the look asked for.
     pub route: Route,
     /// The models that ran, in order.
     pub models: Vec<String>,
+    /// Why those models, in words (e.g. "JPEG quality ≈ 72: compression-aware model").
+    pub reason: Reason,
 }
 
 /// Default activation budget for choosing tile sizes: well inside WebGPU's 128 MiB default
@@ -101,6 +107,12 @@ impl Default for Settings {
 pub struct LoadedModel {
     pub card: ModelCard,
     net: OnceLock<Net>,
+}
+
+impl AsRef<ModelCard> for LoadedModel {
+    fn as_ref(&self) -> &ModelCard {
+        &self.card
+    }
 }
 
 /// What a [`TileRunner`] or a [`WeightSource`] hands back: a future on this thread (in the
@@ -138,7 +150,7 @@ pub trait WeightSource {
 pub struct Hooks<'a> {
     pub tiles: Option<&'a dyn TileRunner>,
     pub weights: Option<&'a dyn WeightSource>,
-    /// Times each stage ([`crate::profile`]); the network's only for tiles that run here.
+    /// Times each stage ([`Stage`]); the network's only for tiles that run here.
     pub profiler: Option<&'a Profiler>,
 }
 
@@ -185,36 +197,6 @@ impl Upscaler {
         &self.settings.limits
     }
 
-    /// The model for one network pass on an input routed as `route`. The enhanced look has one
-    /// model per scale, for every input; the faithful look (and the enhanced one at a scale
-    /// without an enhanced model) chooses by the input. Compression-aware models may each be
-    /// trained for a range of JPEG qualities: of the models of the route's kind, the one whose
-    /// range is nearest the input's quality, the narrowest of those (so a specialist wins inside
-    /// its range), or the widest when the quality is unknown. A model of the other kind when
-    /// that scale has none of this kind.
-    pub fn model(&self, scale: usize, route: &Route) -> Result<&LoadedModel> {
-        let of_look = |look| self.models.iter().filter(move |m| m.card.config.scale == scale && m.card.look == look);
-        if route.look == Look::Enhanced
-            && let Some(enhanced) = of_look(Look::Enhanced).next()
-        {
-            return Ok(enhanced);
-        }
-        let of_scale = || of_look(Look::Faithful);
-        let fit = |m: &&LoadedModel| {
-            // A card without a range was trained on every quality.
-            let [low, high] = m.card.jpeg_qualities.unwrap_or([0, 100]);
-            let distance = route.quality.map_or(0, |q| low.saturating_sub(q).max(q.saturating_sub(high)));
-            let span = high - low;
-            (distance, if route.quality.is_some() { span } else { u8::MAX - span })
-        };
-        of_scale()
-            .filter(|m| m.card.input == route.kind)
-            .min_by_key(fit)
-            .or_else(|| of_scale().next())
-            .or_else(|| of_look(Look::Enhanced).next())
-            .ok_or_else(|| Error::Model(format!("no ×{scale} model is loaded")))
-    }
-
     /// Decode → route → upscale → encode, for one file's bytes.
     pub async fn run(
         &self,
@@ -234,40 +216,59 @@ impl Upscaler {
         hooks: Hooks<'_>,
     ) -> Result<Encoded> {
         let profiler = hooks.profiler;
-        let mut decoded = profile::time(profiler, "decode", || codec::decode(bytes, &self.settings.limits))?;
+        let mut decoded = profile::time(profiler, Stage::Decode, || codec::decode(bytes, &self.settings.limits))?;
         let source = std::mem::take(&mut decoded.metadata);
-        let mut route =
-            profile::time(profiler, "plan and route", || Route::for_file(bytes, job.input).with_look(job.look));
+        let route =
+            profile::time(profiler, Stage::PlanAndRoute, || Route::for_file(bytes, job.input).with_look(job.look));
         let upscaled = self.upscale_with(decoded, job.target, &route, on_progress, hooks).await?;
-        let ran = |m: &&LoadedModel| upscaled.models.contains(&m.card.name);
-        if route.look == Look::Enhanced {
-            route.reason = match self.models.iter().find(|m| ran(m) && m.card.look == Look::Enhanced) {
-                Some(_) => "enhanced look: the model for photos as they come".to_string(),
-                None => format!("no enhanced model for this scale, so the faithful one; {}", route.reason),
-            };
-        }
-        // A scale without a model of the route's kind ran one of the other kind: say so.
-        let ran_instead =
-            self.models.iter().find(|m| ran(m) && m.card.look == Look::Faithful && m.card.input != route.kind);
-        if let Some(other) = ran_instead {
-            let other = other.card.input.model_name();
-            route.reason.push_str(&format!(", but none is loaded for this scale: {other} model"));
-        }
         let (width, height) = upscaled.rgb.dimensions();
         let metadata = source.for_output(job.metadata, width, height, job.target.dpi());
-        let models = upscaled.models.clone();
+        let (models, reason) = (upscaled.models.clone(), upscaled.reason.clone());
         let (bytes, pixels) = if job.format.encodable() {
             let encode = || codec::encode(&upscaled.rgb, upscaled.alpha.as_ref(), job.format, &metadata);
-            (profile::time(profiler, "encode", encode)?, None)
+            (profile::time(profiler, Stage::Encode, encode)?, None)
         } else {
             (Vec::new(), Some(upscaled))
         };
-        Ok(Encoded { bytes, pixels, width, height, format: job.format, route, models, metadata })
+        Ok(Encoded { bytes, pixels, width, height, format: job.format, route, models, reason, metadata })
+    }
+
+    /// Runs `job` on `bytes` as [`Upscaler::run_with`] does, every tile on this thread, with a
+    /// profiler on `clock`: where its time went (`upres bench --profile`, `Engine.profile`).
+    pub async fn profile(
+        &self,
+        job: &Job,
+        bytes: &[u8],
+        clock: fn() -> f64,
+        on_progress: &mut dyn FnMut(Progress<'_>) -> ControlFlow<()>,
+        weights: Option<&dyn WeightSource>,
+    ) -> Result<Profile> {
+        let profiler = Profiler::new(clock);
+        let hooks = Hooks { tiles: None, weights, profiler: Some(&profiler) };
+        let start = clock();
+        let encoded = self.run_with(job, bytes, on_progress, hooks).await?;
+        let total_ms = clock() - start;
+
+        // The pixel count is the same whichever way up the image is shown.
+        let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .ok()
+            .and_then(|reader| reader.into_dimensions().ok())
+            .unwrap_or_default();
+        let mut pixels = f64::from(width) * f64::from(height);
+        let mut macs = 0.0;
+        for name in &encoded.models {
+            if let Some(model) = self.models.iter().find(|m| m.card.name == *name) {
+                macs += pixels * model.card.macs_per_input_pixel as f64;
+                pixels *= (model.card.config.scale * model.card.config.scale) as f64;
+            }
+        }
+        Ok(profiler.profile(total_ms, 2.0 * macs / 1e9))
     }
 
     /// Upscales an image already decoded (evaluation and benchmarks start here) to `target`
-    /// with the models for inputs routed as `route`: network passes on RGB, then on alpha (where
-    /// it has any) with the clean models, then the Lanczos3 resize and crop the target asks for.
+    /// with the models for inputs routed as `route` ([`resolve`]): network passes on RGB, then
+    /// on alpha (where it has any), then the Lanczos3 resize and crop the target asks for.
     pub async fn upscale(
         &self,
         image: Decoded,
@@ -287,15 +288,18 @@ impl Upscaler {
         hooks: Hooks<'_>,
     ) -> Result<Upscaled> {
         let (width, height) = image.rgb.dimensions();
-        let (plan, passes, alpha_passes) = profile::time(hooks.profiler, "plan and route", || {
+        let (plan, reason, passes, alpha_passes) = profile::time(hooks.profiler, Stage::PlanAndRoute, || {
             let plan = Plan::new(width, height, target, &self.settings.limits)?;
-            let passes = self.plan_passes(width, height, &plan.passes, route)?;
-            // Alpha is a mask, not a photo, whatever the colour was compressed with.
+            let colour = resolve::resolve(&self.models, route, &plan.passes, Layer::Colour)?;
+            let passes = self.tile_passes(width, height, &colour.passes)?;
             let alpha_passes = match image.alpha {
-                Some(_) => self.plan_passes(width, height, &plan.passes, &Route::chosen(InputKind::Clean, None))?,
+                Some(_) => {
+                    let alpha = resolve::resolve(&self.models, route, &plan.passes, Layer::Alpha)?;
+                    self.tile_passes(width, height, &alpha.passes)?
+                }
                 None => Vec::new(),
             };
-            Ok::<_, Error>((plan, passes, alpha_passes))
+            Ok::<_, Error>((plan, colour.reason, passes, alpha_passes))
         })?;
         for (model, _) in passes.iter().chain(&alpha_passes) {
             self.ensure_weights(model, hooks.weights).await?;
@@ -339,23 +343,22 @@ impl Upscaler {
         };
 
         let (rgb, alpha) =
-            profile::time(hooks.profiler, "resize", || (finish(rgb, &plan), alpha.map(|a| finish(a, &plan))));
-        Ok(Upscaled { rgb, alpha, models })
+            profile::time(hooks.profiler, Stage::Resize, || (finish(rgb, &plan), alpha.map(|a| finish(a, &plan))));
+        Ok(Upscaled { rgb, alpha, models, reason })
     }
 
     /// Tiles for every pass, planned up front so that progress counts over the whole job.
-    fn plan_passes(
+    fn tile_passes<'m>(
         &self,
         width: u32,
         height: u32,
-        scales: &[usize],
-        route: &Route,
-    ) -> Result<Vec<(&LoadedModel, TilePlan)>> {
+        models: &[&'m LoadedModel],
+    ) -> Result<Vec<(&'m LoadedModel, TilePlan)>> {
         let mut size = (width as usize, height as usize);
         let mut passes = Vec::new();
-        for &scale in scales {
-            let model = self.model(scale, route)?;
+        for &model in models {
             passes.push((model, self.tile_plan(model, size.0, size.1)?));
+            let scale = model.card.config.scale;
             size = (size.0 * scale, size.1 * scale);
         }
         Ok(passes)
@@ -446,7 +449,7 @@ impl Network<'_> {
         let mut start_more = |running: &mut FuturesUnordered<_>| {
             while running.len() < in_flight {
                 let Some(tile) = waiting.next() else { break };
-                let input = profile::time(self.profiler, "tile copies", || tiles.extract(tile, source));
+                let input = profile::time(self.profiler, Stage::TileCopies, || tiles.extract(tile, source));
                 let output = self.infer(model, input, tiles.input_size());
                 running.push(async move { (tile, output.await) });
             }
@@ -457,7 +460,7 @@ impl Network<'_> {
             // waits on this thread.
             start_more(&mut running);
             let result = result?;
-            profile::time(self.profiler, "stitch", || tiles.paste(tile, scale, &result, &mut output));
+            profile::time(self.profiler, Stage::Stitch, || tiles.paste(tile, scale, &result, &mut output));
             let region =
                 Rect { x: tile.x * scale, y: tile.y * scale, width: tile.width * scale, height: tile.height * scale };
             if let Some(between_tiles) = self.upscaler.settings.between_tiles {
@@ -502,7 +505,7 @@ async fn infer_timed(
     (width, height): (usize, usize),
     profiler: Option<&Profiler>,
 ) -> Result<Vec<u8>> {
-    let input = profile::time(profiler, "tile copies", || {
+    let input = profile::time(profiler, Stage::TileCopies, || {
         Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
     });
     let output = net.forward_timed(input, profiler);
@@ -514,10 +517,10 @@ async fn infer_timed(
         .try_into_vec::<f32>()
         .map_err(|e| Error::Backend(format!("unexpected network output: {e:?}")));
     if let (Some(profiler), Some(start)) = (profiler, start) {
-        profiler.add("read back", profiler.now() - start);
+        profiler.add(Stage::ReadBack, profiler.now() - start);
     }
     let values = values?;
-    Ok(profile::time(profiler, "stitch", || tiling::to_rgb(&values)))
+    Ok(profile::time(profiler, Stage::Stitch, || tiling::to_rgb(&values)))
 }
 
 /// 1 where every pixel within 2 of this one (the reach of bicubic around an upscaled pixel, from

@@ -27,7 +27,6 @@ use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
 use crate::model::Net;
-use crate::profile;
 use crate::tiling::Rect;
 use crate::upscale::{self, Hooks, LocalFuture, Progress, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
@@ -117,16 +116,15 @@ impl Engine {
 
     /// Runs one job as [`Engine::upscale`] does, every tile here on one thread, and resolves to
     /// where its time went: `{ stages: [[name, ms], …], totalMs, gflop, networkGflops, jobGflops }`
-    /// (see [`crate::profile`]). The result itself is dropped.
+    /// (see [`crate::profile::Stage`]). The result itself is dropped.
     pub fn profile(&self, bytes: Vec<u8>, options: String, weights: Function) -> Promise {
         let upscaler = Rc::clone(&self.upscaler);
         future_to_promise(async move {
             let job = Job::from_json(&options).map_err(to_js)?;
             let weights = JsWeights(weights);
             let mut quiet = |_: Progress<'_>| ControlFlow::Continue(());
-            let profile = profile::profile_job(&upscaler, &job, &bytes, performance_now, &mut quiet, Some(&weights))
-                .await
-                .map_err(to_js)?;
+            let profile =
+                upscaler.profile(&job, &bytes, performance_now, &mut quiet, Some(&weights)).await.map_err(to_js)?;
             let result = Object::new();
             let stages: Array = profile
                 .stages
@@ -208,7 +206,7 @@ impl Engine {
             set(&result, "mime", &encoded.format.mime_type().into());
             set(&result, "extension", &encoded.format.extension().into());
             set(&result, "label", &job.target.label().into());
-            set(&result, "route", &encoded.route.reason.into());
+            set(&result, "route", &encoded.reason.to_string().into());
             let models: Array = encoded.models.iter().map(|name| JsValue::from_str(name)).collect();
             set(&result, "models", &models.into());
             Ok(result.into())

@@ -17,7 +17,7 @@ use upres::codec::{Decoded, OutputFormat};
 use upres::job::Job;
 use upres::metadata::MetadataChoice;
 use upres::plan::Target;
-use upres::profile::{Profile, STAGES, profile_job};
+use upres::profile::{Profile, Stage};
 use upres::resample::{self, Filter};
 use upres::route::{InputChoice, InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
@@ -158,7 +158,7 @@ fn profile(args: &BenchArgs, photo: &RgbImage, files: &[ModelFile], models: Vec<
         START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
     };
     let mut header = vec!["input", "scale", "total ms"];
-    header.extend(STAGES);
+    header.extend(Stage::ALL.map(Stage::name));
     header.extend(["other", "network GFLOP/s", "job GFLOP/s"]);
     println!("| {} |\n|{}", header.join(" | "), "---|".repeat(header.len()));
     let mut profiles = Vec::new();
@@ -168,16 +168,8 @@ fn profile(args: &BenchArgs, photo: &RgbImage, files: &[ModelFile], models: Vec<
         input.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
         for &scale in &args.scales {
             let job = Job::new(Target::Scale(scale), OutputFormat::Png, InputChoice::Clean, MetadataChoice::None)?;
-            let run = || {
-                pollster::block_on(profile_job(
-                    &upscaler,
-                    &job,
-                    &bytes,
-                    clock,
-                    &mut |_| ControlFlow::Continue(()),
-                    None,
-                ))
-            };
+            let run =
+                || pollster::block_on(upscaler.profile(&job, &bytes, clock, &mut |_| ControlFlow::Continue(()), None));
             run()?;
             let mut runs = (0..args.runs).map(|_| run()).collect::<upres::Result<Vec<_>>>()?;
             runs.sort_by(|a, b| a.total_ms.total_cmp(&b.total_ms));
@@ -238,18 +230,16 @@ fn network(backend: &Backend, files: &[ModelFile], input: &RgbImage, scale: usiz
     let started = Instant::now();
     let upscaler = Upscaler::new(backend.clone(), files, Settings::default())?;
     // The network passes with tiling and stitching, as an upscale to ×scale runs them.
-    let run_once = || -> Result<()> {
+    let run_once = || -> Result<Vec<String>> {
         let image = Decoded::from_rgb(input.clone());
         let target = Target::Scale(scale);
         let route = Route::chosen(InputKind::Clean, None);
-        pollster::block_on(upscaler.upscale(image, target, &route, &mut |_| ControlFlow::Continue(())))?;
-        Ok(())
+        Ok(pollster::block_on(upscaler.upscale(image, target, &route, &mut |_| ControlFlow::Continue(())))?.models)
     };
-    run_once()?;
+    let ran = run_once()?;
     let cold = started.elapsed();
-    let warm = median((0..runs).map(|_| timed(run_once)).collect::<Result<_>>()?);
-    let name = upscaler.model(scale, &Route::chosen(InputKind::Clean, None)).map(|m| m.card.name.clone())?;
-    Ok(result(name, backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
+    let warm = median((0..runs).map(|_| timed(|| run_once().map(drop))).collect::<Result<_>>()?);
+    Ok(result(ran.join(" + "), backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
 }
 
 fn resize(name: &str, filter: Filter, input: &RgbImage, scale: usize, runs: usize) -> Run {

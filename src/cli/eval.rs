@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use upres::eval::{self, EvalImage, EvalSet, LrInputs, Pixels, Score};
+use upres::plan::{Plan, Target};
+use upres::resolve;
 use upres::route::{InputKind, Look, Route};
 use upres::upscale::{Settings, Upscaler};
 
@@ -74,33 +76,26 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     let scale = args.scale;
     let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     eprintln!("{}", describe(&upscaler));
-    // The models of one kind for a network pass (compression-aware ones may be several, each
-    // for a range of JPEG qualities: each file gets the one for its own quality).
-    let names = |family: (Option<InputKind>, Look), scale: usize| -> String {
-        let (kind, look) = family;
-        let of_family = upscaler.models().iter().filter(|m| {
-            m.card.config.scale == scale && m.card.look == look && kind.is_none_or(|kind| m.card.input == kind)
-        });
-        of_family.map(|m| m.card.name.as_str()).collect::<Vec<_>>().join(" / ")
-    };
-    let model_name = |family| match scale {
-        8 if names(family, 4).is_empty() || names(family, 2).is_empty() => String::new(),
-        8 => format!("{} + {}", names(family, 4), names(family, 2)),
-        _ => names(family, scale),
+    let passes = Plan::new(1, 1, Target::Scale(scale), upscaler.limits())?.passes;
+    // The models each family runs at this scale, as the pipeline picks them (compression-aware
+    // ones may be several, each for a range of JPEG qualities: each file gets the one for its
+    // own quality); none for a family that some pass lacks.
+    let model_name = |(kind, look): (Option<InputKind>, Look)| {
+        let passes = resolve::family(upscaler.models(), kind, look, &passes)?;
+        let names = passes.iter().map(|pass| pass.iter().map(|m| m.card.name.as_str()).collect::<Vec<_>>().join(" / "));
+        Some(names.collect::<Vec<_>>().join(" + "))
     };
     // Each kind of faithful model that is loaded; with both, `auto` too (kind `None`): each file
     // routed by its own header, which is what users get; and the enhanced look where it has a
     // model.
     let mut methods: Vec<(String, (Option<InputKind>, Look))> = [InputKind::Clean, InputKind::Compressed]
         .into_iter()
-        .map(|kind| (model_name((Some(kind), Look::Faithful)), (Some(kind), Look::Faithful)))
-        .filter(|(name, _)| !name.is_empty())
+        .filter_map(|kind| model_name((Some(kind), Look::Faithful)).map(|name| (name, (Some(kind), Look::Faithful))))
         .collect();
     if methods.len() == 2 {
         methods.push(("auto".to_string(), (None, Look::Faithful)));
     }
-    let enhanced = model_name((None, Look::Enhanced));
-    if !enhanced.is_empty() {
+    if let Some(enhanced) = model_name((None, Look::Enhanced)) {
         methods.push((format!("{enhanced} (enhanced)"), (None, Look::Enhanced)));
     }
     if methods.is_empty() {

@@ -10,6 +10,7 @@ use upres::backend::Backend;
 use upres::codec::Decoded;
 use upres::model::NetConfig;
 use upres::plan::Target;
+use upres::resolve::{Layer, resolve};
 use upres::route::{InputKind, Route};
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::{self, ModelFile};
@@ -120,7 +121,7 @@ fn tiled_result_equals_untiled_for_every_scale() {
         (result.rgb, tiles)
     };
     for scale in [2, 3, 4] {
-        let name = whole.model(scale, &clean()).unwrap().card.name.clone();
+        let name = &resolve(whole.models(), &clean(), &[scale], Layer::Colour).unwrap().passes[0].card.name;
         let (untiled, one) = run(&whole, scale);
         assert_eq!(one, [(1, 1)]);
         let (tiled, tiles) = run(&tiled_upscaler, scale);

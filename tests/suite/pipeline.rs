@@ -11,6 +11,7 @@ use upres::job::Job;
 use upres::limits::Limits;
 use upres::metadata::MetadataChoice;
 use upres::plan::{Fit, Plan, Target};
+use upres::profile::Stage;
 use upres::route::{InputChoice, InputKind, Look, Route};
 use upres::upscale::{Settings, Upscaler};
 
@@ -164,7 +165,7 @@ fn a_jpeg_without_a_compression_aware_model_runs_the_clean_one_and_says_so() {
     assert_eq!(out.models, ["random-x2"]);
     assert_eq!(out.route.kind, InputKind::Compressed);
     assert_eq!(
-        out.route.reason,
+        out.reason.to_string(),
         "JPEG quality ≈ 70: compression-aware model, but none is loaded for this scale: clean model"
     );
 }
@@ -231,7 +232,7 @@ fn the_enhanced_look_runs_its_own_model_where_a_scale_has_one() {
             .unwrap()
             .with_look(look);
         let out = pollster::block_on(upscaler.run(&job, bytes, &mut |_| ControlFlow::Continue(()))).unwrap();
-        (out.models, out.route.reason)
+        (out.models, out.reason.to_string())
     };
     let photo = png(common::test_image(12, 10).into());
     assert_eq!(run(&photo, 2, Look::Faithful).0, ["clean-x2"]);
@@ -490,8 +491,7 @@ fn a_profile_accounts_for_the_whole_job_and_counts_the_network_work() {
         START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
     };
     let mut tiles = 0;
-    let profile = pollster::block_on(upres::profile::profile_job(
-        &upscaler,
+    let profile = pollster::block_on(upscaler.profile(
         &job,
         &bytes,
         clock,
@@ -505,7 +505,7 @@ fn a_profile_accounts_for_the_whole_job_and_counts_the_network_work() {
 
     assert!(tiles > 0, "progress is still reported");
     let names: Vec<&str> = profile.stages.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names[..upres::profile::STAGES.len()], upres::profile::STAGES);
+    assert_eq!(names[..Stage::ALL.len()], Stage::ALL.map(Stage::name));
     assert_eq!(names.last(), Some(&"other"));
     let spent = |stage: &str| profile.stages.iter().find(|(name, _)| *name == stage).map(|(_, ms)| *ms).unwrap();
     for stage in ["decode", "convolution", "activation", "residual and shuffle", "stitch", "resize", "encode"] {

@@ -98,7 +98,7 @@ impl Record {
         self.set_output(output);
         (self.output_width, self.output_height) = (Some(encoded.width), Some(encoded.height));
         self.model = Some(encoded.models.join(" + "));
-        self.route = Some(encoded.route.reason.clone());
+        self.route = Some(encoded.reason.to_string());
         self.backend = Some(backend.to_owned());
         self.metadata = (!encoded.metadata.is_empty()).then(|| encoded.metadata.describe());
     }
