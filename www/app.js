@@ -46,6 +46,8 @@ let problems = {};
 /** What this browser can write (job.js's formatSupport()); null until it is known. */
 let formats = null;
 let engineReady = false;
+/** The latest start of the engine, `{ done }` (a promise): a change of backend starts it again. */
+let engineStart = null;
 /** The image being upscaled and the controller that cancels it; null between images. */
 let running = null;
 /** Whether the queue is being worked through (until no image is queued). */
@@ -646,7 +648,16 @@ upres.addEventListener('backend', ({ detail }) => {
   document.body.dataset.backend = detail.backend;
 });
 
-async function startEngine() {
+/** Starts the engine on the chosen backend; resolves once the latest start has ended, when a
+ *  change of backend started another meanwhile. */
+function startEngine() {
+  const start = {};
+  start.done = startEngineAs(start);
+  engineStart = start;
+  return start.done;
+}
+
+async function startEngineAs(start) {
   engineReady = false;
   updateButtons();
   delete document.body.dataset.backend;
@@ -654,9 +665,12 @@ async function startEngine() {
   $('backend-summary').textContent = 'Starting…';
   try {
     await upres.start(new AbortController().signal, options.backend);
+    // Replaced by a start on another backend: that one says how it went.
+    if (engineStart !== start) return engineStart.done;
     engineReady = true;
     $('load-status').textContent = 'Ready.';
   } catch (error) {
+    if (engineStart !== start) return engineStart.done;
     $('backend-status').textContent = '';
     $('backend-summary').textContent = '';
     showMessage(`The upscaler could not start: ${error.message}`);

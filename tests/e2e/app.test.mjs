@@ -134,6 +134,32 @@ test('before the page is ready it downloads the CPU module and the default model
   assert.deepEqual(requests.filter((url) => url.includes('/pkg/webgpu/')), [], 'nothing of the WebGPU build');
 });
 
+test('a change of backend while the engine starts replaces that start quietly, and the models follow once it runs', async (t) => {
+  const context = await env.browser.newContext({ serviceWorkers: 'block' });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const prefetched = [];
+  await context.route(/\.bpk$/, async (route) => {
+    prefetched.push(await page.evaluate(() => document.querySelector('#load-status').textContent));
+    await route.continue();
+  });
+  // The upscaler's first worker comes slowly: its start is still under way when the backend changes.
+  let workers = 0;
+  await context.route((url) => url.pathname.endsWith('/worker.js'), async (route) => {
+    if (workers++ === 0) await new Promise((resolve) => setTimeout(resolve, 3000));
+    await route.continue();
+  });
+  await page.goto(env.url);
+  await page.waitForSelector('#loading[data-state="done"]', { timeout: 120_000 });
+  await page.selectOption('select[name="backend"]', 'cpu');
+  await page.waitForFunction(() => document.body.dataset.backend === 'cpu', null, { timeout: 120_000 });
+  await allModels(page);
+  assert.equal(await page.textContent('#load-status'), 'Ready.');
+  assert.equal(await page.isHidden('#message'), true, `the page says: ${await page.textContent('#message')}`);
+  // The default model before the page was ready; every other one after.
+  assert.deepEqual(prefetched.slice(1).filter((status) => status !== 'Ready.'), []);
+});
+
 test('a second visit works offline, for PNGs and JPEGs alike', async (t) => {
   const { page, context } = await app(t);
   await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active && navigator.serviceWorker.controller);
