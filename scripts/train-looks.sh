@@ -7,9 +7,11 @@
 # × L1 against the original. Each run starts from the compression-aware model of its scale,
 # deepened with identity layers (src/train/net.rs), and keeps its latest weights (the look is
 # judged on real photos without originals, not by a validation score).
-# The shipped upres-x4-enhanced: STEPS=3000 BATCH=4 PATCH=48 MIX=photo stopped after the
-# checkpoint at step 600, then resumed (a resumed run takes the flags it is given) with
-# MIX=real-esrgan TEACHER_WEIGHT=0.9 and stopped after step 1500; 63 min on 2 cores in all.
+# The shipped upres-x4-enhanced is one run in three sittings (a resumed run takes the flags it
+# is given): STEPS=3000 BATCH=4 PATCH=48 MIX=photo stopped after the checkpoint at step 600;
+# MIX=real-esrgan TEACHER_WEIGHT=0.9 to step 1500; then STEPS=12000 TEACHER_WEIGHT=1.0
+# VALIDATE_EVERY=250 (MIX=photo) to step 3000, of which the weights saved at step 2000 were
+# judged best on RealSRSet and shipped (81 min on 2 cores to there). training/ holds step 3000.
 # Runs at low priority so that builds and timing-sensitive tests stay reliable; checkpoints go to
 # training/NAME and a second run resumes where the first stopped (MINUTES caps one sitting); the
 # model is written to training/ (OUT) until it is judged and copied to models/, which the CLI and

@@ -409,12 +409,16 @@ fn validate(
                 options
                     .distillation
                     .as_ref()
-                    .map(|d| format!(
-                        "; distilled from the teacher in {} ({:.0} % of the loss against its outputs, the rest \
-                         against the originals)",
-                        d.teacher.display(),
-                        100.0 * d.weight
-                    ))
+                    .map(|d| {
+                        let share = match d.weight {
+                            1.0 => "all of the loss against its outputs".to_string(),
+                            w => format!(
+                                "{:.0} % of the loss against its outputs, the rest against the originals",
+                                100.0 * w
+                            ),
+                        };
+                        format!("; distilled from the teacher in {} ({share})", d.teacher.display())
+                    })
                     .unwrap_or_default(),
             ),
         },
