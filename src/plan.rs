@@ -46,8 +46,9 @@ pub struct PrintSize {
     pub fit: Fit,
 }
 
-/// Paper sizes by name, in millimetres (ISO 216; US sizes are exact inches).
-const PAPERS: [(&str, f64, f64); 7] = [
+/// Paper sizes by name, in millimetres (ISO 216; US sizes are exact inches). The page names the
+/// same papers (`www/job.js`; a test holds the two to one list).
+pub const PAPERS: [(&str, f64, f64); 7] = [
     ("a3", 297.0, 420.0),
     ("a4", 210.0, 297.0),
     ("a5", 148.0, 210.0),

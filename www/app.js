@@ -12,7 +12,7 @@
 
 import { Upres } from './engine.js';
 import {
-  DPI, MAX_OUTPUT_PIXELS, MAX_PRINT, MAX_SIDE, PAPERS, SCALES, describePrint, formatSupport, isDpi, isPrintSide, isSide,
+  DPI, MAX_PRINT, MAX_SIDE, PAPERS, describePrint, enlargement, formatSupport, isDpi, isPrintSide, isSide, largestScale,
   outputName, printPixels,
 } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
@@ -286,23 +286,6 @@ const isStale = (item) => item.status === 'done' && item.made.key !== currentKey
 
 const NO_MODEL = 'the size asked for is no larger than the image, so no model sharpens it.';
 
-/** How much the size in the options enlarges an image of `width`×`height` (1 or less: not at
- *  all), as the engine's planner reckons it (src/plan.rs). */
-function enlargement({ width, height }) {
-  const { target } = pageJob(options);
-  if (target.scale) return target.scale;
-  if (target.longEdge) return target.longEdge / Math.max(width, height);
-  let { box } = target;
-  if (target.print) {
-    // The paper turned to the image's orientation.
-    const [w, h] = printPixels(target.print);
-    const turned = (width > height && w < h) || (width < height && w > h);
-    box = { width: turned ? h : w, height: turned ? w : h, fit: target.print.fit };
-  }
-  const [x, y] = [box.width / width, box.height / height];
-  return box.fit === 'cover' ? Math.max(x, y) : Math.min(x, y);
-}
-
 /** What the models did to the picture, in words: the route's "compression-aware" model smooths
  *  JPEG blocks; no model ran when the size asked for is no larger than the image (the route
  *  names the model it would have used all the same). */
@@ -341,7 +324,7 @@ function render(item) {
     const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
   }
-  if (info && !['done', 'invalid', 'refused'].includes(status) && enlargement(info) <= 1) {
+  if (info && !['done', 'invalid', 'refused'].includes(status) && enlargement(pageJob(options).target, info) <= 1) {
     li.append(element('small', 'warning', `These settings make it smaller, not larger: ${NO_MODEL}`));
   }
   if (status === 'refused' && isWaiting(item)) {
@@ -557,11 +540,10 @@ async function upscale(item) {
 }
 
 /** The largest scale at which an image of `info`'s size is within the engine's output limit, in
- *  words ("3× fits: 15360×9600 pixels."); an 8× job's 4× pass is smaller than its result, so the
- *  result's size decides. */
+ *  words ("3× fits: 15360×9600 pixels."). */
 function fittingScale(info) {
   if (!info) return '';
-  const fits = SCALES.filter((s) => info.width * s * info.height * s <= MAX_OUTPUT_PIXELS).at(-1);
+  const fits = largestScale(info);
   return fits ? `${fits}× fits: ${info.width * fits}×${info.height * fits} pixels.` : '';
 }
 

@@ -4,6 +4,8 @@
 // the worker's engine reads (src/job.rs), and how a result is named. The page (options.js,
 // app.js), the public API (api.js) and the widget (upres-element.js) all build their jobs here,
 // so they cannot disagree; options are checked with errors of kind "parameter" that name them.
+// The engine states the same vocabulary in Rust (src/job.rs, src/plan.rs, src/limits.rs):
+// tests/suite/job.rs runs the same requests through both and fails where they differ.
 
 export const SCALES = [2, 3, 4, 8];
 /** Output formats. PNG is lossless; JPEG has a quality (default 90); WebP is lossless without a
@@ -207,6 +209,26 @@ export function printPixels({ width, height, unit, dpi }) {
   const mm = { in: 25.4, cm: 10, mm: 1 }[unit];
   const pixels = (side) => Math.max(1, Math.round((Math.round(side * mm * 1000) * dpi) / 25_400));
   return [pixels(width), pixels(height)];
+}
+
+/** The largest scale at which an image of `width`×`height` is within the engine's output limit,
+ *  or undefined; an 8× job's 4× pass is smaller than its result, so the result's size decides. */
+export const largestScale = ({ width, height }) => SCALES.filter((s) => width * s * height * s <= MAX_OUTPUT_PIXELS).at(-1);
+
+/** How much `target` (jobOptions()'s) enlarges an image of `width`×`height`, as the engine's
+ *  planner reckons it (src/plan.rs): 1 or less, and no model runs. */
+export function enlargement(target, { width, height }) {
+  if (target.scale) return target.scale;
+  if (target.longEdge) return target.longEdge / Math.max(width, height);
+  let { box } = target;
+  if (target.print) {
+    // The paper turned to the image's orientation.
+    const [w, h] = printPixels(target.print);
+    const turned = (width > height && w < h) || (width < height && w > h);
+    box = { width: turned ? h : w, height: turned ? w : h, fit: target.print.fit };
+  }
+  const [x, y] = [box.width / width, box.height / height];
+  return box.fit === 'cover' ? Math.max(x, y) : Math.min(x, y);
 }
 
 /** A print size in words: "A4 at 300 DPI", "20×25 cm at 300 DPI", and ", filled and cropped"
