@@ -17,6 +17,7 @@ mod metadata;
 mod model;
 mod pipeline;
 mod protocol;
+mod readme;
 mod regression;
 mod route;
 mod train;
