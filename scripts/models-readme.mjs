@@ -126,7 +126,7 @@ if (jpegRows.length) {
     `![Set14 ${picture.image} at ×${picture.scale} from its quality-${picture.quality} JPEG](${picture.file})`,
     '',
     `A 100 % crop of Set14 \`${picture.image}\` upscaled ×${picture.scale} from its quality-${picture.quality} JPEG, left to right: bicubic, the`,
-    'clean model, the compression-aware model, the original.',
+    `clean model, the compression-aware model, ${enhanced.some((card) => card.config.scale === picture.scale) ? 'the enhanced model, ' : ''}the original.`,
     '',
   );
 }
@@ -188,7 +188,7 @@ if (awareTrials.length) {
     ...trialHeader(columns),
   );
   for (const scale of [...new Set(awareTrials.map((card) => card.config.scale))].sort()) {
-    const shipped = cards.filter((c) => c.config.scale === scale && c.input === 'compressed');
+    const shipped = cards.filter((c) => c.config.scale === scale && c.input === 'compressed' && c.look !== 'enhanced');
     const psnr = (from, method) => columns.map((column) => {
       const row = from.find((r) => r.method === method && r.set === column && r.scale === scale);
       return row ? fixed(row.psnr, 2) : '—';
