@@ -45,6 +45,10 @@ pub struct TrainArgs {
     /// RGB loss, for colour).
     #[arg(long, value_enum, default_value_t = Loss::Rgb)]
     loss: Loss,
+    /// Add this weight of the same loss on the images' differences between neighbours (edges),
+    /// against the same targets: keeps a small network from softening them.
+    #[arg(long, value_name = "WEIGHT", default_value_t = 0.0)]
+    edge_weight: f64,
     /// Model name (files NAME.bpk and NAME.json). Default: upres-x{S}.
     #[arg(long)]
     name: Option<String>,
@@ -139,6 +143,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
             (None, InputKind::Compressed) => Degradation::jpeg(args.jpeg_qualities),
         },
         loss: args.loss,
+        edge_weight: args.edge_weight,
         out_dir: args.out,
         checkpoints: args.checkpoints,
         init_from: args.init_from,

@@ -33,6 +33,18 @@ impl Loss {
         }
     }
 
+    /// The same loss on the image's differences between horizontal and between vertical
+    /// neighbours: how sharp the edges are and where. L1 on the pixels alone lets a small
+    /// network soften its target's edges and fine texture, which no-reference scores punish.
+    pub fn compute_edges(&self, output: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        let [_, _, height, width] = output.dims();
+        let across =
+            |image: Tensor<4>| image.clone().slice(s![.., .., .., 1..]) - image.slice(s![.., .., .., ..width - 1]);
+        let down =
+            |image: Tensor<4>| image.clone().slice(s![.., .., 1.., ..]) - image.slice(s![.., .., ..height - 1, ..]);
+        self.compute(across(output.clone()), across(target.clone())) + self.compute(down(output), down(target))
+    }
+
     /// For the model card's training notes.
     pub fn describe(&self) -> String {
         match self {
@@ -51,6 +63,24 @@ mod tests {
         let target = Tensor::<4>::zeros([1, 3, 2, 2], &device);
         let output = target.clone() + Tensor::<1>::from_floats(rgb, &device).reshape([1, 3, 1, 1]);
         loss.compute(output, target).into_scalar::<f32>()
+    }
+
+    /// A shift of brightness costs the edge loss nothing; an edge made softer costs it the
+    /// difference of the steps, on both axes.
+    #[test]
+    fn the_edge_loss_sees_steps_not_levels() {
+        let device = Device::flex();
+        let target = Tensor::<4>::from_floats([[[[0.0, 0.0, 1.0, 1.0]; 4]; 3]], &device);
+        let brighter = target.clone() + 0.2;
+        let edges = |output: Tensor<4>| Loss::Rgb.compute_edges(output, target.clone()).into_scalar::<f32>();
+        assert!(edges(brighter) < 1e-6);
+        // The step of 1 spread over two pixels: differences 0, ½, ½ instead of 0, 1, 0.
+        let softer = Tensor::<4>::from_floats([[[[0.0, 0.0, 0.5, 1.0]; 4]; 3]], &device);
+        assert!((edges(softer.clone()) - 1.0 / 3.0).abs() < 1e-6, "{}", edges(softer.clone()));
+        // Turned by 90°, the same.
+        let turned = |image: Tensor<4>| image.swap_dims(2, 3);
+        let sideways = Loss::Rgb.compute_edges(turned(softer), turned(target.clone())).into_scalar::<f32>();
+        assert!((sideways - 1.0 / 3.0).abs() < 1e-6);
     }
 
     /// A change of colour that leaves luma alone costs the luma loss only its RGB share, and a

@@ -62,6 +62,9 @@ pub struct TrainOptions {
     /// What is done to each LR patch after the bicubic downscale.
     pub degradation: Degradation,
     pub loss: Loss,
+    /// Weight of the same loss on the images' neighbour differences ([`Loss::compute_edges`]),
+    /// against the same targets.
+    pub edge_weight: f64,
     /// Where the model (`NAME.bpk`, `NAME.json`) goes.
     pub out_dir: PathBuf,
     /// Where the run's checkpoint goes (`NAME/` in it): outside the folder the CLI embeds, so
@@ -266,10 +269,16 @@ impl Checkpoint {
         let target = |pixels| Tensor::<4>::from_data(TensorData::new(pixels, [options.batch, 3, side, side]), device);
         let lr = Tensor::<4>::from_data(TensorData::new(batch.lr, [options.batch, 3, input, input]), device);
         let output = self.net.forward(lr);
-        let mut loss = options.loss.compute(output.clone(), target(batch.hr));
+        let against = |target: Tensor<4>| {
+            let pixels = options.loss.compute(output.clone(), target.clone());
+            match options.edge_weight {
+                0.0 => pixels,
+                weight => pixels + options.loss.compute_edges(output.clone(), target) * weight,
+            }
+        };
+        let mut loss = against(target(batch.hr));
         if let (Some(taught), Some(distillation)) = (taught, &options.distillation) {
-            loss =
-                loss * (1.0 - distillation.weight) + options.loss.compute(output, target(taught)) * distillation.weight;
+            loss = loss * (1.0 - distillation.weight) + against(target(taught)) * distillation.weight;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         let progress = self.state.step as f64 / options.steps as f64;
@@ -397,8 +406,12 @@ fn validate(
             patch: options.patch,
             wall_seconds: state.wall_seconds.round(),
             notes: format!(
-                "{}, Adam, cosine from {:.1e}{}{}{}",
+                "{}{}, Adam, cosine from {:.1e}{}{}{}",
                 options.loss.describe(),
+                match options.edge_weight {
+                    0.0 => String::new(),
+                    weight => format!(" + {weight} × the same on neighbour differences"),
+                },
                 options.learning_rate,
                 state
                     .initialised_from

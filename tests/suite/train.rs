@@ -45,6 +45,7 @@ fn options(out: &Path, data: &Path, channels: usize, steps: u64) -> TrainOptions
         validation_inputs: LrInputs::Matlab,
         degradation: Degradation::Clean,
         loss: Loss::Rgb,
+        edge_weight: 0.0,
         out_dir: out.to_path_buf(),
         checkpoints: out.join("train"),
         init_from: None,
@@ -157,11 +158,14 @@ fn a_distilled_run_is_an_enhanced_model_crediting_its_teacher() {
         config: NetConfig::new(4, 4, 1),
         degradation: Degradation::Real(RealDegradation::PHOTO),
         distillation: distillation.clone(),
+        edge_weight: 0.5,
         ..options(&scratch, &data, 4, 2)
     };
     let card = train(&taught, &Backend::cpu("test")).expect("a distilled run");
     assert_eq!(card.look, Look::Enhanced);
-    assert!(card.training.notes.contains(&format!("distilled from the teacher in {}", teacher.display())));
+    let notes = &card.training.notes;
+    assert!(notes.contains(&format!("distilled from the teacher in {}", teacher.display())), "{notes}");
+    assert!(notes.starts_with("L1 + 0.5 × the same on neighbour differences,"), "{notes}");
 
     let other_scale = TrainOptions { name: "tiny-x2-taught".into(), distillation, ..options(&scratch, &data, 4, 2) };
     let refusal = train(&other_scale, &Backend::cpu("test")).expect_err("a ×4 teacher cannot teach ×2").to_string();
