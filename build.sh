@@ -2,8 +2,11 @@
 # upres build entry point.
 #   ./build.sh          build the web app into www/ (serve that folder as it is, at any path)
 #   ./build.sh serve    build, then serve www/ on 127.0.0.1:${PORT:-8080}
-#   ./build.sh test     rustfmt and clippy, the native tests (cargo test --all-targets), then the
-#                       web app's browser tests
+#   ./build.sh test     the JavaScript's lint and format check, rustfmt and clippy, the native tests
+#                       (cargo test --all-targets), the JavaScript's type check, then the web app's
+#                       browser tests
+#   ./build.sh lint-js  the JavaScript's lint, format and type checks alone (the type check needs
+#                       the web build: run ./build.sh first)
 #   ./build.sh cli      build the native command line (target/release/upres)
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
 #   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
@@ -23,7 +26,7 @@
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
 # of exactly the version in Cargo.lock, and the npm dev dependencies (fflate for "download all",
-# binaryen's wasm-opt, playwright-core for the tests). System packages (chromium) are .ci/run's job.
+# binaryen's wasm-opt, playwright-core for the tests, Biome and TypeScript for the checks). System packages (chromium) are .ci/run's job.
 # Models come from models/ (override with UPRES_MODELS=DIR).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +41,28 @@ native_tests() {
     cargo clippy --all-targets -- -D warnings
     # The test profile optimises dependencies (see Cargo.toml): burn is unusably slow unoptimised.
     cargo test --all-targets 2>&1
+}
+
+# Biome lints and checks the formatting of www/, scripts/, tests/ and bench/ (biome.jsonc); fix
+# what it finds with `node_modules/.bin/biome check --write`. Seconds: CI runs it first.
+lint_js() {
+    install_npm
+    node_modules/.bin/biome ci --error-on-warnings
+}
+
+# TypeScript's checker over the JSDoc of www/ (the page and the workers: two sets of globals) and
+# scripts/. It reads the declarations that the web build writes beside the wasm module and
+# fflate, so it runs after that build.
+check_js_types() {
+    install_npm
+    if [ ! -f www/pkg/upres.d.ts ] || [ ! -f www/vendor/fflate.d.ts ]; then
+        echo "the type check reads www/pkg/upres.d.ts and www/vendor/fflate.d.ts: run ./build.sh first" >&2
+        exit 2
+    fi
+    local project
+    for project in tsconfig.json tsconfig.worker.json tsconfig.node.json; do
+        node_modules/.bin/tsc -p "$project"
+    done
 }
 
 install_web_tools() {
@@ -85,11 +110,12 @@ build_module() {
     cp -p "$built/upres.wasm" "$built/upres-$name.wasm"
 
     # wasm-bindgen and wasm-opt (minutes, for binaryen's JavaScript build) only when cargo
-    # produced a new module.
+    # produced a new module. Its TypeScript declarations are for the type check of www/ (the
+    # page never loads them; web-assets.mjs leaves them out of the sizes).
     local wasm="$built/upres-$name.wasm"
-    if [ ! "$out/upres_bg.wasm" -nt "$wasm" ]; then
-        rm -f "$out/upres.js" "$out/upres_bg.wasm"
-        wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name upres "$wasm"
+    if [ ! "$out/upres_bg.wasm" -nt "$wasm" ] || [ ! -f "$out/upres.d.ts" ]; then
+        rm -f "$out"/upres.js "$out"/upres*.d.ts "$out/upres_bg.wasm"
+        wasm-bindgen --target web --out-dir "$out" --out-name upres "$wasm"
         # binaryen from npm (pinned in package-lock.json): distributions' older wasm-opt breaks
         # wasm-bindgen's externref table.
         node_modules/.bin/wasm-opt "$level" --strip-debug --strip-producers \
@@ -229,15 +255,21 @@ case "$cmd" in
     fuzz)
         run_fuzzer
         ;;
+    lint-js)
+        lint_js
+        check_js_types
+        ;;
     test)
+        lint_js
         native_tests
         build_web
+        check_js_types
         # The browser-vs-native comparison runs the CLI built by the native tests.
         cargo build --bin upres
         node --test --test-concurrency=1 tests/e2e/ tests/benchmarks-md.test.mjs
         ;;
     *)
-        echo "usage: $0 [web|serve|test|cli|sizes|models-readme|bench|bench-browser|bench-workers|bench-batch|bench-encoders|benchmarks|fuzz]" >&2
+        echo "usage: $0 [web|serve|test|lint-js|cli|sizes|models-readme|bench|bench-browser|bench-workers|bench-batch|bench-encoders|benchmarks|fuzz]" >&2
         exit 2
         ;;
 esac

@@ -56,7 +56,13 @@ async function devices() {
   const debug = gl?.getExtension('WEBGL_debug_renderer_info');
   return {
     webgpu: info
-      ? { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, fallback: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false }
+      ? {
+          vendor: info.vendor,
+          architecture: info.architecture,
+          device: info.device,
+          description: info.description,
+          fallback: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+        }
       : null,
     webgl: gl ? gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER) : null,
     crossOriginIsolated,
@@ -144,10 +150,13 @@ async function peerStart({ model, scale, backend }) {
     throw new Error(`TF.js could not start its ${backend} backend: ${why}`);
   }
   await globalThis.tf.ready();
-  for (const file of [...UPSCALER, `${peer.package}/dist/umd/models/${model}/src/x${scale}/index.min.js`]) await script(file);
+  for (const file of [...UPSCALER, `${peer.package}/dist/umd/models/${model}/src/x${scale}/index.min.js`])
+    await script(file);
   const definition = globalThis[peer.global(scale)];
   // The definition names the weights only as a CDN path; `path` makes UpscalerJS load these.
-  const upscaler = new globalThis.Upscaler({ model: { ...definition, path: `${NPM}${peer.package}/models/x${scale}/model.json` } });
+  const upscaler = new globalThis.Upscaler({
+    model: { ...definition, path: `${NPM}${peer.package}/models/x${scale}/model.json` },
+  });
   await upscaler.getModel();
   await upscaler.ready;
   return { upscaler, tfBackend: globalThis.tf.getBackend() };

@@ -33,7 +33,17 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import { dirname, extname, join, resolve, sep } from 'node:path';
@@ -83,34 +93,60 @@ function parseArgs(args) {
     data: process.env.UPRES_DATA ?? '../shared/data',
   };
   const list = (value) => value.split(',').filter(Boolean);
-  const numbers = (name, value) => list(value).map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) fail(`${name} takes whole numbers separated by commas, not ${JSON.stringify(value)}`);
-    return n;
-  });
+  const numbers = (name, value) =>
+    list(value).map((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n <= 0)
+        fail(`${name} takes whole numbers separated by commas, not ${JSON.stringify(value)}`);
+      return n;
+    });
   for (let i = 0; i < args.length; i += 2) {
     const [name, value] = [args[i], args[i + 1]];
     if (value === undefined) fail(`${name} needs a value`);
     switch (name) {
-      case '--upres': o.upres = value; break;
+      case '--upres':
+        o.upres = value;
+        break;
       case '--only':
-        if (!['speed', 'quality', 'score', 'workers'].includes(value)) fail(`--only takes speed, quality, score or workers, not ${JSON.stringify(value)}`);
+        if (!['speed', 'quality', 'score', 'workers'].includes(value))
+          fail(`--only takes speed, quality, score or workers, not ${JSON.stringify(value)}`);
         o.only = value;
         break;
-      case '--tools': o.tools = list(value); break;
-      case '--backends': o.backends = list(value); break;
-      case '--sizes': o.sizes = numbers(name, value); break;
-      case '--scales': o.scales = numbers(name, value); break;
-      case '--workers': o.workers = numbers(name, value); break;
-      case '--photo': o.photo = value; break;
-      case '--timeout-s': [o.timeoutS] = numbers(name, value); break;
-      case '--out': o.out = value; break;
-      case '--data': o.data = value; break;
-      default: fail(`unknown option ${name}; see the comment at the top of scripts/bench-browser.mjs`);
+      case '--tools':
+        o.tools = list(value);
+        break;
+      case '--backends':
+        o.backends = list(value);
+        break;
+      case '--sizes':
+        o.sizes = numbers(name, value);
+        break;
+      case '--scales':
+        o.scales = numbers(name, value);
+        break;
+      case '--workers':
+        o.workers = numbers(name, value);
+        break;
+      case '--photo':
+        o.photo = value;
+        break;
+      case '--timeout-s':
+        [o.timeoutS] = numbers(name, value);
+        break;
+      case '--out':
+        o.out = value;
+        break;
+      case '--data':
+        o.data = value;
+        break;
+      default:
+        fail(`unknown option ${name}; see the comment at the top of scripts/bench-browser.mjs`);
     }
   }
-  for (const tool of o.tools) if (tool !== 'upres' && !PEERS.includes(tool)) fail(`unknown tool ${tool} (upres, ${PEERS.join(', ')})`);
-  for (const scale of o.scales) if (![2, 4].includes(scale)) fail(`scale ${scale}: the UpscalerJS ESRGAN models compared here are ×2 and ×4`);
+  for (const tool of o.tools)
+    if (tool !== 'upres' && !PEERS.includes(tool)) fail(`unknown tool ${tool} (upres, ${PEERS.join(', ')})`);
+  for (const scale of o.scales)
+    if (![2, 4].includes(scale)) fail(`scale ${scale}: the UpscalerJS ESRGAN models compared here are ×2 and ×4`);
   return o;
 }
 
@@ -141,7 +177,8 @@ function startServer() {
     const mount = mounts.find(([prefix]) => path.startsWith(prefix));
     if (!mount) return send(response, 404, `not found: ${path}`);
     const relative = path.slice(mount[0].length);
-    if (mount[0] === '/npm/' && !NPM_PACKAGES.some((p) => relative.startsWith(p))) return send(response, 403, 'not a benchmarked package');
+    if (mount[0] === '/npm/' && !NPM_PACKAGES.some((p) => relative.startsWith(p)))
+      return send(response, 403, 'not a benchmarked package');
     const file = join(mount[1], relative);
     if (!file.startsWith(mount[1] + sep)) return send(response, 403, 'forbidden');
     const info = statSync(file, { throwIfNoEntry: false });
@@ -156,7 +193,13 @@ function startServer() {
   });
   return new Promise((done, failed) => {
     server.once('error', failed);
-    server.listen(0, '127.0.0.1', () => done({ server, counter, origin: `http://127.0.0.1:${server.address().port}` }));
+    server.listen(0, '127.0.0.1', () =>
+      done({
+        server,
+        counter,
+        origin: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
+      }),
+    );
   });
 }
 
@@ -183,11 +226,15 @@ function pauseable() {
   const pattern = process.env.BENCH_PAUSE ?? 'upres[-a-z]* train';
   if (!pattern) return [];
   try {
-    return execFileSync('pgrep', ['-af', pattern], { encoding: 'utf8' })
-      .trim().split('\n').filter(Boolean)
-      .map((line) => ({ pid: Number(line.split(' ')[0]), command: line.slice(line.indexOf(' ') + 1) }))
-      // Not this process, nor a shell whose command line merely mentions the pattern.
-      .filter(({ pid, command }) => pid !== process.pid && !/^(\S*\/)?(ba|da|z)?sh$/.test(command.split(' ')[0]));
+    return (
+      execFileSync('pgrep', ['-af', pattern], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => ({ pid: Number(line.split(' ')[0]), command: line.slice(line.indexOf(' ') + 1) }))
+        // Not this process, nor a shell whose command line merely mentions the pattern.
+        .filter(({ pid, command }) => pid !== process.pid && !/^(\S*\/)?(ba|da|z)?sh$/.test(command.split(' ')[0]))
+    );
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -207,8 +254,12 @@ function signal(processes, name) {
  *  browser tests): command lines. */
 function compilers() {
   try {
-    return execFileSync('pgrep', ['-af', 'cargo (build|test|run)|rustc |wasm-opt|wasm-bindgen |node --test'], { encoding: 'utf8' })
-      .trim().split('\n').filter(Boolean)
+    return execFileSync('pgrep', ['-af', 'cargo (build|test|run)|rustc |wasm-opt|wasm-bindgen |node --test'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
       .filter((line) => !/^(\S*\/)?(ba|da|z)?sh$/.test(line.split(' ')[1]))
       .map((line) => line.slice(0, 120));
   } catch {
@@ -300,7 +351,10 @@ async function makeInputs(browser) {
   const crops = [];
   try {
     for (const size of options.sizes) {
-      const crop = await page.evaluate(([url, s]) => window.bench.crop(url, s), [`/data/train/photos/${options.photo}`, size]);
+      const crop = await page.evaluate(
+        ([url, s]) => window.bench.crop(url, s),
+        [`/data/train/photos/${options.photo}`, size],
+      );
       const name = `${options.photo.replace(/\.[^.]+$/, '')}-${size}.png`;
       writeFileSync(join(inputsDir, name), Buffer.from(crop.png, 'base64'));
       crops.push({ size, file: name, x: crop.x, y: crop.y, photo: `${crop.photo.width}x${crop.photo.height}` });
@@ -330,10 +384,12 @@ function cases() {
   for (const scale of options.scales) {
     for (const size of options.sizes) {
       if (options.tools.includes('upres')) {
-        for (const backend of UPRES_BACKENDS.filter((b) => options.backends.includes(b))) list.push({ tool: 'upres', model: null, backend, size, scale });
+        for (const backend of UPRES_BACKENDS.filter((b) => options.backends.includes(b)))
+          list.push({ tool: 'upres', model: null, backend, size, scale });
       }
       for (const model of PEERS.filter((m) => options.tools.includes(m))) {
-        for (const backend of TFJS_BACKENDS.filter((b) => options.backends.includes(b))) list.push({ tool: 'upscalerjs', model, backend, size, scale });
+        for (const backend of TFJS_BACKENDS.filter((b) => options.backends.includes(b)))
+          list.push({ tool: 'upscalerjs', model, backend, size, scale });
       }
     }
   }
@@ -358,9 +414,18 @@ const WARM_BUDGET_MS = 30_000;
  * only spend the time limit again.
  */
 function hopeless(spec, results) {
-  const smaller = results.find((r) => r.status === 'timed out' && r.tool === spec.tool && r.backend === spec.backend
-    && (spec.tool === 'upres' || r.model === spec.model) && Number.parseInt(r.input, 10) <= spec.size && r.scale <= spec.scale);
-  return smaller ? `not run: the smaller ${smaller.input} ×${smaller.scale} case timed out after ${options.timeoutS} s` : null;
+  const smaller = results.find(
+    (r) =>
+      r.status === 'timed out' &&
+      r.tool === spec.tool &&
+      r.backend === spec.backend &&
+      (spec.tool === 'upres' || r.model === spec.model) &&
+      Number.parseInt(r.input, 10) <= spec.size &&
+      r.scale <= spec.scale,
+  );
+  return smaller
+    ? `not run: the smaller ${smaller.input} ×${smaller.scale} case timed out after ${options.timeoutS} s`
+    : null;
 }
 
 async function runCase(browser, spec, crops, devices, results) {
@@ -399,9 +464,22 @@ async function runCase(browser, spec, crops, devices, results) {
   counter.files.clear();
   let step = 'cold run';
   try {
-    const cold = spec.tool === 'upres'
-      ? await evaluate(page, (a) => window.bench.upresCold(a), { input, scale: spec.scale, backend: spec.backend }, options.timeoutS, step)
-      : await evaluate(page, (a) => window.bench.peerCold(a), { input, scale: spec.scale, backend: spec.backend, model: spec.model }, options.timeoutS, step);
+    const cold =
+      spec.tool === 'upres'
+        ? await evaluate(
+            page,
+            (a) => window.bench.upresCold(a),
+            { input, scale: spec.scale, backend: spec.backend },
+            options.timeoutS,
+            step,
+          )
+        : await evaluate(
+            page,
+            (a) => window.bench.peerCold(a),
+            { input, scale: spec.scale, backend: spec.backend, model: spec.model },
+            options.timeoutS,
+            step,
+          );
     const expected = spec.size * spec.scale;
     if (cold.width !== expected || cold.height !== expected) {
       throw new Error(`the output is ${cold.width}×${cold.height}, not ${expected}×${expected}`);
@@ -425,12 +503,17 @@ async function runCase(browser, spec, crops, devices, results) {
       warm_ms: warm.map((ms) => round(ms)),
       output_mp_per_s: round((expected * expected) / 1e6 / (median(warm) / 1000), 3),
     });
-    console.log(`cold ${result.cold_ms} ms, warm ${result.warm_median_ms} ms (${warm.length} runs), ${result.output_mp_per_s} MP/s`);
+    console.log(
+      `cold ${result.cold_ms} ms, warm ${result.warm_median_ms} ms (${warm.length} runs), ${result.output_mp_per_s} MP/s`,
+    );
   } catch (error) {
     const timedOut = error instanceof TimedOut;
     result.status = timedOut ? 'timed out' : 'failed';
     // The page's own message, without Playwright's "page.evaluate: " wrapper and stack.
-    result.error = error.message.replace(/^page\.evaluate: (Error: )?/, '').split('\n    at ')[0].trim();
+    result.error = error.message
+      .replace(/^page\.evaluate: (Error: )?/, '')
+      .split('\n    at ')[0]
+      .trim();
     if (!timedOut && log.length) result.console = [...new Set(log.map((line) => line.split('\n')[0]))].slice(0, 5);
     result.adapter ??= adapterName(spec, null, devices);
     console.log(`${result.status} (${step}): ${result.error.split('\n')[0]}`);
@@ -489,10 +572,15 @@ function peerModel(model, scale) {
   const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
   const weights = manifest.weightsManifest.flatMap((group) => group.weights);
   const parameters = weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
-  const bytes = manifest.weightsManifest.flatMap((g) => g.paths).reduce((sum, p) => sum + statSync(join(dir, p)).size, 0);
+  const bytes = manifest.weightsManifest
+    .flatMap((g) => g.paths)
+    .reduce((sum, p) => sum + statSync(join(dir, p)).size, 0);
   const version = JSON.parse(readFileSync(join('node_modules', '@upscalerjs', model, 'package.json'), 'utf8')).version;
   // The definition's meta holds the RDN shape (D blocks of C layers, G and G0 channels).
-  const source = readFileSync(join('node_modules', '@upscalerjs', model, 'dist', 'esm', 'models', model, 'src', 'getModelDefinition.js'), 'utf8');
+  const source = readFileSync(
+    join('node_modules', '@upscalerjs', model, 'dist', 'esm', 'models', model, 'src', 'getModelDefinition.js'),
+    'utf8',
+  );
   const meta = (key) => source.match(new RegExp(`\\b${key}: (\\d+)`))?.[1];
   const architecture = meta('D') ? `RDN (D ${meta('D')}, C ${meta('C')}, G ${meta('G')}, G0 ${meta('G0')})` : 'RDN';
   return { name: `${model}-x${scale}`, package: `@upscalerjs/${model}@${version}`, architecture, parameters, bytes };
@@ -504,10 +592,16 @@ function peerModel(model, scale) {
 function fastestBackends(results) {
   const choice = {};
   for (const model of PEERS.filter((m) => options.tools.includes(m))) {
+    /** @type {Record<string, number[]>} */
     const speeds = {};
-    for (const r of results.filter((x) => x.model === model && x.status === 'ok')) (speeds[r.backend] ??= []).push(r.output_mp_per_s);
-    const ranked = Object.entries(speeds).map(([b, v]) => [b, v.reduce((a, c) => a + c, 0) / v.length]).sort((a, b) => b[1] - a[1]);
-    choice[model] = ranked[0]?.[0] ?? null;
+    for (const r of results.filter((x) => x.model === model && x.status === 'ok')) {
+      speeds[r.backend] ??= [];
+      speeds[r.backend].push(r.output_mp_per_s);
+    }
+    const ranked = Object.entries(speeds)
+      .map(([backend, v]) => ({ backend, speed: v.reduce((a, c) => a + c, 0) / v.length }))
+      .sort((a, b) => b.speed - a.speed);
+    choice[model] = ranked[0]?.backend ?? null;
   }
   return choice;
 }
@@ -525,7 +619,8 @@ async function qualityPass(browser, backends) {
       summary[model] = { backend: null, complete: false, error: 'it ran on no backend in the speed cases' };
       continue;
     }
-    const entry = (summary[model] = { backend, complete: true, images: 0, size_mismatches: [], errors: [] });
+    const entry = { backend, complete: true, images: 0, size_mismatches: [], errors: [] };
+    summary[model] = entry;
     // Never score a mix of this run's outputs and an older run's.
     rmSync(join('bench', 'out', model), { recursive: true, force: true });
     for (const scale of options.scales) {
@@ -535,17 +630,32 @@ async function qualityPass(browser, backends) {
         mkdirSync(outDir, { recursive: true });
         const { page } = await browser.page();
         try {
-          await evaluate(page, (a) => window.bench.peerQualityStart(a), { model, scale, backend }, options.timeoutS, 'model start');
-          for (const name of readdirSync(lrDir).filter((n) => n.endsWith('.png')).sort()) {
-            const output = await evaluate(page, (url) => window.bench.peerQualityImage(url),
-              `/data/eval/${set}_lr_matlab/X${scale}/${name}`, options.timeoutS * 2, `${set} ${name}`);
+          await evaluate(
+            page,
+            (a) => window.bench.peerQualityStart(a),
+            { model, scale, backend },
+            options.timeoutS,
+            'model start',
+          );
+          for (const name of readdirSync(lrDir)
+            .filter((n) => n.endsWith('.png'))
+            .sort()) {
+            const output = await evaluate(
+              page,
+              (url) => window.bench.peerQualityImage(url),
+              `/data/eval/${set}_lr_matlab/X${scale}/${name}`,
+              options.timeoutS * 2,
+              `${set} ${name}`,
+            );
             writeFileSync(join(outDir, name), Buffer.from(output.png, 'base64'));
             entry.images++;
             // The protocol's HR: the original cropped to a multiple of the scale.
             const hr = pngSize(join(data, 'eval', set, name));
             const want = { width: hr.width - (hr.width % scale), height: hr.height - (hr.height % scale) };
             if (output.width !== want.width || output.height !== want.height) {
-              entry.size_mismatches.push(`${set} ×${scale} ${name}: ${output.width}×${output.height}, HR ${want.width}×${want.height}`);
+              entry.size_mismatches.push(
+                `${set} ×${scale} ${name}: ${output.width}×${output.height}, HR ${want.width}×${want.height}`,
+              );
             }
           }
           console.log(`quality: ${model} (${backend}) ${set} ×${scale} written to ${outDir}`);
@@ -566,16 +676,36 @@ async function qualityPass(browser, backends) {
 function score(binary, peers) {
   const help = execFileSync(binary, ['eval', '--help'], { encoding: 'utf8' });
   if (!help.includes('--outputs')) {
-    throw new Error(`${binary} has no \`eval --outputs NAME=DIR\`, which scores the peers' images: rebuild it from a tree that has it`);
+    throw new Error(
+      `${binary} has no \`eval --outputs NAME=DIR\`, which scores the peers' images: rebuild it from a tree that has it`,
+    );
   }
   const scored = {};
   for (const scale of options.scales) {
     const model = upresModel(scale);
     scored[model.name] = { card: model.card, sha256: model.sha256 };
-    const outputs = Object.entries(peers).filter(([, p]) => p.complete).flatMap(([model]) => ['--outputs', `${model}=${join('bench', 'out', model)}`]);
+    const outputs = Object.entries(peers)
+      .filter(([, p]) => p.complete)
+      .flatMap(([model]) => ['--outputs', `${model}=${join('bench', 'out', model)}`]);
     const json = join('bench', 'results', `quality-x${scale}.json`);
-    execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--model', model.card,
-      '--data', ...SETS.map((s) => join(data, 'eval', s)), ...outputs, '--json', json], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync(
+      binary,
+      [
+        'eval',
+        '--backend',
+        'cpu',
+        '--scale',
+        String(scale),
+        '--model',
+        model.card,
+        '--data',
+        ...SETS.map((s) => join(data, 'eval', s)),
+        ...outputs,
+        '--json',
+        json,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
     console.log(`wrote ${json}`);
   }
   return scored;
@@ -585,7 +715,13 @@ function score(binary, peers) {
 
 /** Warm runs of one upres CPU case with `workers` tile workers, in a fresh browser. */
 async function workersCase(browser, crop, scale, workers) {
-  const result = { input: `${crop.size}x${crop.size}`, scale, workers, status: 'ok', timed_at: new Date().toISOString() };
+  const result = {
+    input: `${crop.size}x${crop.size}`,
+    scale,
+    workers,
+    status: 'ok',
+    timed_at: new Date().toISOString(),
+  };
   if (compilers().length) resume();
   const building = await waitForBuilds();
   if (building) result.compilers_running = building;
@@ -607,10 +743,15 @@ async function workersCase(browser, crop, scale, workers) {
       warm_ms: warm.map((ms) => round(ms)),
       memory_per_worker_mib: round(memory / 2 ** 20),
     });
-    console.log(`warm ${result.warm_median_ms} ms (${warm.length} runs), ${result.memory_per_worker_mib} MiB per worker`);
+    console.log(
+      `warm ${result.warm_median_ms} ms (${warm.length} runs), ${result.memory_per_worker_mib} MiB per worker`,
+    );
   } catch (error) {
     result.status = error instanceof TimedOut ? 'timed out' : 'failed';
-    result.error = error.message.replace(/^page\.evaluate: (Error: )?/, '').split('\n    at ')[0].trim();
+    result.error = error.message
+      .replace(/^page\.evaluate: (Error: )?/, '')
+      .split('\n    at ')[0]
+      .trim();
     console.log(`${result.status}: ${result.error}`);
   }
   await browser.close();
@@ -623,13 +764,23 @@ async function profileCase(browser, crop, scale) {
   pause();
   const { page } = await browser.page();
   try {
-    await evaluate(page, (a) => window.bench.upresCold(a), { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers: 1 }, options.timeoutS, 'cold run');
-    for (let i = 0; i < WARM_MIN; i++) await evaluate(page, () => window.bench.again(), null, options.timeoutS, `warm run ${i + 1}`);
+    await evaluate(
+      page,
+      (a) => window.bench.upresCold(a),
+      { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers: 1 },
+      options.timeoutS,
+      'cold run',
+    );
+    for (let i = 0; i < WARM_MIN; i++)
+      await evaluate(page, () => window.bench.again(), null, options.timeoutS, `warm run ${i + 1}`);
     const runs = [];
-    for (let i = 0; i < WARM_MIN; i++) runs.push(await evaluate(page, () => window.bench.profile(), null, options.timeoutS, 'profile'));
+    for (let i = 0; i < WARM_MIN; i++)
+      runs.push(await evaluate(page, () => window.bench.profile(), null, options.timeoutS, 'profile'));
     runs.sort((a, b) => a.totalMs - b.totalMs);
     const profile = runs[runs.length >> 1];
-    console.log(`profile ${crop.size}² ×${scale}: ${round(profile.totalMs)} ms, network ${round(profile.networkGflops, 2)} GFLOP/s`);
+    console.log(
+      `profile ${crop.size}² ×${scale}: ${round(profile.totalMs)} ms, network ${round(profile.networkGflops, 2)} GFLOP/s`,
+    );
     return { input: `${crop.size}x${crop.size}`, scale, runs: WARM_MIN, ...profile };
   } finally {
     await browser.close();
@@ -642,9 +793,24 @@ function nativeProfile() {
   const json = join('bench', 'out', 'profile-native.json');
   mkdirSync(dirname(json), { recursive: true });
   pause();
-  execFileSync(options.upres, ['bench', '--profile', '--backend', 'cpu', '--image', join(data, 'train', 'photos', options.photo),
-    '--sizes', options.sizes.join(','), '--scales', options.scales.join(','), '--json', json],
-  { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, RAYON_NUM_THREADS: '1' } });
+  execFileSync(
+    options.upres,
+    [
+      'bench',
+      '--profile',
+      '--backend',
+      'cpu',
+      '--image',
+      join(data, 'train', 'photos', options.photo),
+      '--sizes',
+      options.sizes.join(','),
+      '--scales',
+      options.scales.join(','),
+      '--json',
+      json,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, RAYON_NUM_THREADS: '1' } },
+  );
   return JSON.parse(readFileSync(json, 'utf8'));
 }
 
@@ -659,7 +825,13 @@ async function workersPass(browser, crops) {
         profiles.push(await profileCase(browser, crop, scale));
       }
     }
-    return { date: new Date().toISOString(), wasm_sha256: sha256('www/pkg/upres_bg.wasm'), cases, profiles, native: nativeProfile() };
+    return {
+      date: new Date().toISOString(),
+      wasm_sha256: sha256('www/pkg/upres_bg.wasm'),
+      cases,
+      profiles,
+      native: nativeProfile(),
+    };
   } finally {
     resume();
     paused = null;
@@ -680,7 +852,10 @@ function pause() {
   if (!paused) return;
   const known = new Set(paused.map(({ pid }) => pid));
   const fresh = pauseable().filter(({ pid }) => !known.has(pid));
-  if (fresh.length) console.log(`\npausing while timing: ${fresh.map(({ pid, command }) => `${pid} (${command.slice(0, 60)})`).join(', ')}`);
+  if (fresh.length)
+    console.log(
+      `\npausing while timing: ${fresh.map(({ pid, command }) => `${pid} (${command.slice(0, 60)})`).join(', ')}`,
+    );
   paused.push(...fresh);
   signal(paused, 'SIGSTOP');
 }
@@ -722,19 +897,29 @@ try {
   const { page } = await browser.page();
   const devices = await page.evaluate(() => window.bench.devices());
   await browser.close();
-  Object.assign(report.browser, { user_agent: devices.userAgent, webgpu_adapter: devices.webgpu, webgl_renderer: devices.webgl, cross_origin_isolated: devices.crossOriginIsolated });
+  Object.assign(report.browser, {
+    user_agent: devices.userAgent,
+    webgpu_adapter: devices.webgpu,
+    webgl_renderer: devices.webgl,
+    cross_origin_isolated: devices.crossOriginIsolated,
+  });
   // A GPU is what the browser can reach: a WebGPU adapter that is not a software fallback, or
   // else a WebGL renderer that is not a CPU rasteriser. null: every GPU number is software.
-  const hardware = devices.webgpu && !devices.webgpu.fallback
-    ? [devices.webgpu.vendor, devices.webgpu.architecture, devices.webgpu.description].filter(Boolean).join(' ')
-    : devices.webgl && !/swiftshader|llvmpipe|software/i.test(devices.webgl) ? devices.webgl : null;
+  const hardware =
+    devices.webgpu && !devices.webgpu.fallback
+      ? [devices.webgpu.vendor, devices.webgpu.architecture, devices.webgpu.description].filter(Boolean).join(' ')
+      : devices.webgl && !/swiftshader|llvmpipe|software/i.test(devices.webgl)
+        ? devices.webgl
+        : null;
   report.machine.gpu = hardware;
 
   const crops = await makeInputs(browser);
   report.input = { photo: `train/photos/${options.photo}`, crops };
   report.models = Object.fromEntries([
     ...options.scales.map((s) => upresModel(s)).map((m) => [m.name, m]),
-    ...PEERS.filter((m) => options.tools.includes(m)).flatMap((m) => options.scales.map((s) => peerModel(m, s))).map((m) => [m.name, m]),
+    ...PEERS.filter((m) => options.tools.includes(m))
+      .flatMap((m) => options.scales.map((s) => peerModel(m, s)))
+      .map((m) => [m.name, m]),
   ]);
   report.protocol = {
     cold: 'fresh browser; import the code, download the wasm module (upres) or TF.js and its backend (UpscalerJS) and the model(s), start the backend, upscale once; input: PNG bytes in memory, output: an encoded PNG',
@@ -763,7 +948,10 @@ try {
       // timed again after a change (a new model) without the others' half hour.
       const kept = (previous?.cases ?? []).filter((c) => !options.tools.includes(toolOf(c)));
       const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-      if (kept.length && !(same(previous.browser.version, report.browser.version) && same(previous.machine, report.machine))) {
+      if (
+        kept.length &&
+        !(same(previous.browser.version, report.browser.version) && same(previous.machine, report.machine))
+      ) {
         fail(`${options.out} was timed on another machine or browser: time every tool again (leave out --tools)`);
       }
       for (const c of kept) {
@@ -783,8 +971,15 @@ try {
         paused = null;
       }
     } else {
-      if (!previous?.cases) fail(`--only ${options.only} needs the speed cases in ${options.out}; run the speed cases first`);
-      Object.assign(report, { date: previous.date, protocol: previous.protocol, input: previous.input, models: previous.models, cases: previous.cases });
+      if (!previous?.cases)
+        fail(`--only ${options.only} needs the speed cases in ${options.out}; run the speed cases first`);
+      Object.assign(report, {
+        date: previous.date,
+        protocol: previous.protocol,
+        input: previous.input,
+        models: previous.models,
+        cases: previous.cases,
+      });
     }
 
     if (options.only !== 'speed') {

@@ -57,7 +57,11 @@ try {
         }
         if (blob.type !== 'image/webp') return null;
         times.sort((a, b) => a - b);
-        return { bytes: blob.size, encode_ms: times[Math.floor(times.length / 2)], psnr_y: psnr(window.reference, await pixels(blob)) };
+        return {
+          bytes: blob.size,
+          encode_ms: times[Math.floor(times.length / 2)],
+          psnr_y: psnr(window.reference, await pixels(blob)),
+        };
       },
     };
   });
@@ -66,10 +70,21 @@ try {
   await page.evaluate(([b64]) => window.bench.load(b64, 'image/png'), [base64(report.reference)]);
   for (const entry of report.formats) {
     entry.encoder = 'upres CLI';
-    entry.psnr_y = entry.quality == null ? null : await page.evaluate(([b64, t]) => window.bench.score(b64, t), [base64(entry.file), type(entry.format)]);
+    entry.psnr_y =
+      entry.quality == null
+        ? null
+        : await page.evaluate(([b64, t]) => window.bench.score(b64, t), [base64(entry.file), type(entry.format)]);
   }
   const webp = await page.evaluate(() => window.bench.browserWebp(80, 3));
-  if (webp) report.formats.push({ format: 'lossy WebP', quality: 80, speed: null, encoder: `Chromium ${browser.version()} (the web app)`, file: null, ...webp });
+  if (webp)
+    report.formats.push({
+      format: 'lossy WebP',
+      quality: 80,
+      speed: null,
+      encoder: `Chromium ${browser.version()} (the web app)`,
+      file: null,
+      ...webp,
+    });
 } finally {
   await browser.close();
 }

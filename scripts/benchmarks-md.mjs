@@ -41,7 +41,14 @@ if (!browser && !native && quality.length === 0) {
 
 // ---- Formatting ----------------------------------------------------------------------------
 
-const ms = (v) => (v == null ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 2 : 0)} ms`);
+const ms = (v) =>
+  v == null
+    ? '—'
+    : v >= 10_000
+      ? `${(v / 1000).toFixed(1)} s`
+      : v >= 1000
+        ? `${(v / 1000).toFixed(2)} s`
+        : `${v.toFixed(v < 10 ? 2 : 0)} ms`;
 const sig = (v, digits = 3) => (v == null ? '—' : Number(v.toPrecision(digits)).toString());
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const times = (ratio) => `${sig(ratio, 2)}×`;
@@ -83,14 +90,32 @@ function browserSection() {
     'not the network), and in brackets what gzip -9 would send.',
     '',
     ...table(
-      ['tool', 'model', 'backend', 'input', 'scale', 'cold', 'warm (median)', 'runs', 'output MP/s', 'downloaded (gzip)'], 'lllllrrrrr',
+      [
+        'tool',
+        'model',
+        'backend',
+        'input',
+        'scale',
+        'cold',
+        'warm (median)',
+        'runs',
+        'output MP/s',
+        'downloaded (gzip)',
+      ],
+      'lllllrrrrr',
       cases.map((c) => [
-        titleCase[c.tool], c.model, c.backend, side(c.input), `×${c.scale}`,
+        titleCase[c.tool],
+        c.model,
+        c.backend,
+        side(c.input),
+        `×${c.scale}`,
         c.status === 'ok' ? ms(c.cold_ms) : `**${c.status}**${c.cold_ms ? ` (cold ${ms(c.cold_ms)})` : ''}`,
         c.status === 'ok' ? ms(c.warm_median_ms) : '—',
         c.status === 'ok' ? String(c.warm_runs) : '—',
         c.status === 'ok' ? sig(c.output_mp_per_s) : '—',
-        c.downloaded_bytes ? `${mib(c.downloaded_bytes)}${c.downloaded_gzip_bytes ? ` (${mib(c.downloaded_gzip_bytes)})` : ''}` : '—',
+        c.downloaded_bytes
+          ? `${mib(c.downloaded_bytes)}${c.downloaded_gzip_bytes ? ` (${mib(c.downloaded_gzip_bytes)})` : ''}`
+          : '—',
       ]),
     ),
     '',
@@ -115,7 +140,7 @@ function browserSection() {
       lines.push(
         '',
         '  UpscalerJS upscales the whole image in one pass unless given a `patchSize`; the texture that pass needs exceeds',
-        '  this WebGL implementation\'s maximum texture size. The default is what is measured here.',
+        "  this WebGL implementation's maximum texture size. The default is what is measured here.",
       );
     }
     lines.push('');
@@ -141,18 +166,35 @@ function ratioSection() {
     for (const model of peers) {
       const peerCases = here.filter((c) => c.model === model);
       const peerBest = best(peerCases);
-      const pair = (a, b) => (a && b ? `${times(a.warm_median_ms / b.warm_median_ms)} (cold ${times(a.cold_ms / b.cold_ms)})` : '—');
-      const cpu = pair(here.find((c) => c.tool === 'upres' && c.backend === 'cpu'), peerCases.find((c) => c.backend === 'wasm'));
-      const gpu = pair(here.find((c) => c.tool === 'upres' && c.backend === 'webgpu'), best(peerCases.filter((c) => c.backend !== 'wasm')));
+      const pair = (a, b) =>
+        a && b ? `${times(a.warm_median_ms / b.warm_median_ms)} (cold ${times(a.cold_ms / b.cold_ms)})` : '—';
+      const cpu = pair(
+        here.find((c) => c.tool === 'upres' && c.backend === 'cpu'),
+        peerCases.find((c) => c.backend === 'wasm'),
+      );
+      const gpu = pair(
+        here.find((c) => c.tool === 'upres' && c.backend === 'webgpu'),
+        best(peerCases.filter((c) => c.backend !== 'wasm')),
+      );
       rows.push([
-        `${side(where.input)} ×${where.scale}`, model,
+        `${side(where.input)} ×${where.scale}`,
+        model,
         upresBest ? `${ms(upresBest.warm_median_ms)} (${upresBest.backend})` : 'did not run',
         peerBest ? `${ms(peerBest.warm_median_ms)} (${peerBest.backend})` : 'did not run',
-        pair(upresBest, peerBest), cpu, gpu,
+        pair(upresBest, peerBest),
+        cpu,
+        gpu,
       ]);
     }
   }
-  lines.push(...table(['case', 'peer', 'upres warm', 'peer warm', 'best / best', 'CPU / CPU', 'GPU API / GPU API'], 'llrrrrr', rows), '');
+  lines.push(
+    ...table(
+      ['case', 'peer', 'upres warm', 'peer warm', 'best / best', 'CPU / CPU', 'GPU API / GPU API'],
+      'llrrrrr',
+      rows,
+    ),
+    '',
+  );
   return lines;
 }
 
@@ -160,7 +202,12 @@ function ratioSection() {
 
 function nativeSection() {
   if (!native) {
-    return ['## Native (`upres bench`)', '', '_Not measured yet: `./build.sh bench` writes bench/results/native.json._', ''];
+    return [
+      '## Native (`upres bench`)',
+      '',
+      '_Not measured yet: `./build.sh bench` writes bench/results/native.json._',
+      '',
+    ];
   }
   const lines = [
     '## Native (`upres bench`)',
@@ -168,13 +215,28 @@ function nativeSection() {
     `Input: the centre of \`${native.image ?? 'its photo'}\`; ${native.machine.threads ? `burn's CPU backend on ${native.machine.threads} threads; ` : ''}` +
       'cold = loading the models onto the backend and the first run (kernel compilation on wgpu), warm = the median of the runs after it.',
     '',
-    ...table(['method', 'backend', 'input', 'scale', 'cold', 'warm (median)', 'runs', 'output MP/s', 'peak RSS'], 'llllrrrrr',
-      native.runs.map((r) => [r.method, r.backend, side(r.input), `×${r.scale}`, ms(r.cold_ms), ms(r.warm_median_ms), String(r.warm_runs),
-        sig(r.output_mp_per_s), r.peak_rss_mib == null ? '—' : `${r.peak_rss_mib.toFixed(0)} MiB`])),
+    ...table(
+      ['method', 'backend', 'input', 'scale', 'cold', 'warm (median)', 'runs', 'output MP/s', 'peak RSS'],
+      'llllrrrrr',
+      native.runs.map((r) => [
+        r.method,
+        r.backend,
+        side(r.input),
+        `×${r.scale}`,
+        ms(r.cold_ms),
+        ms(r.warm_median_ms),
+        String(r.warm_runs),
+        sig(r.output_mp_per_s),
+        r.peak_rss_mib == null ? '—' : `${r.peak_rss_mib.toFixed(0)} MiB`,
+      ]),
+    ),
     '',
   ];
   if (browser && native.image && !native.image.endsWith(browser.input.photo)) {
-    lines.push(`Note: the native inputs come from \`${native.image}\`, the browser's from \`${browser.input.photo}\`; the timings do not depend on the content.`, '');
+    lines.push(
+      `Note: the native inputs come from \`${native.image}\`, the browser's from \`${browser.input.photo}\`; the timings do not depend on the content.`,
+      '',
+    );
   }
   return lines;
 }
@@ -189,49 +251,93 @@ function workersSection() {
     '## The whole machine in the browser (`./build.sh bench-workers`)',
     '',
     `upres on the CPU in Chromium with 1 to ${Math.max(...workers.cases.map((c) => c.workers))} workers computing the tiles of one image ` +
-      '(one worker: the upscaler\'s own; more: that many tile workers, each its own instance of the module, the upscaler\'s worker ' +
+      "(one worker: the upscaler's own; more: that many tile workers, each its own instance of the module, the upscaler's worker " +
       `stitching), on ${browser.machine.cores} cores; warm, median of 3–7 runs after a cold one, each count in a fresh browser; ` +
       `timed ${workers.date.slice(0, 10)} (\`www/pkg/upres_bg.wasm\` sha256 ${workers.wasm_sha256.slice(0, 12)}). ` +
       'Memory: the most WebAssembly memory one worker used.',
     '',
-    ...table(['input', 'scale', 'workers', 'warm (median)', 'runs', 'against 1 worker', 'memory per worker'], 'llrrrrr',
+    ...table(
+      ['input', 'scale', 'workers', 'warm (median)', 'runs', 'against 1 worker', 'memory per worker'],
+      'llrrrrr',
       workers.cases.map((c) => {
         const one = timedCases.find((o) => o.workers === 1 && o.input === c.input && o.scale === c.scale);
         return c.status !== 'ok'
           ? [side(c.input), `×${c.scale}`, String(c.workers), `**${c.status}**`, '—', '—', '—']
-          : [side(c.input), `×${c.scale}`, String(c.workers), ms(c.warm_median_ms), String(c.warm_runs),
-            one ? `${(one.warm_median_ms / c.warm_median_ms).toFixed(2)}×` : '—', `${c.memory_per_worker_mib.toFixed(0)} MiB`];
-      })),
+          : [
+              side(c.input),
+              `×${c.scale}`,
+              String(c.workers),
+              ms(c.warm_median_ms),
+              String(c.warm_runs),
+              one ? `${(one.warm_median_ms / c.warm_median_ms).toFixed(2)}×` : '—',
+              `${c.memory_per_worker_mib.toFixed(0)} MiB`,
+            ];
+      }),
+    ),
     '',
   ];
   if (workers.profiles.length) {
     const stages = workers.profiles[0].stages.map(([name]) => name);
     const nativeOf = (p) => workers.native?.profiles.find((n) => n.input === p.input && n.scale === p.scale)?.profile;
-    const unprofiled = (p) => timedCases.find((c) => c.workers === 1 && c.input === p.input && c.scale === p.scale)?.warm_median_ms;
+    const unprofiled = (p) =>
+      timedCases.find((c) => c.workers === 1 && c.input === p.input && c.scale === p.scale)?.warm_median_ms;
     const stage = (list, name) => list.find(([n]) => n === name)?.[1];
     const rows = [];
-    const slower = workers.profiles.filter((p) => unprofiled(p) && p.totalMs > 1.1 * unprofiled(p))
+    const slower = workers.profiles
+      .filter((p) => unprofiled(p) && p.totalMs > 1.1 * unprofiled(p))
       .map((p) => `${side(p.input)} ×${p.scale} (${ms(p.totalMs)} against ${ms(unprofiled(p))})`);
     for (const p of workers.profiles) {
       const plain = unprofiled(p);
-      rows.push([`${side(p.input)} ×${p.scale}`, 'browser, one worker', ms(plain), ms(p.totalMs), ...stages.map((n) => ms(stage(p.stages, n))),
-        sig(p.networkGflops), sig(p.jobGflops), plain ? sig((p.gflop / plain) * 1e3) : '—']);
+      rows.push([
+        `${side(p.input)} ×${p.scale}`,
+        'browser, one worker',
+        ms(plain),
+        ms(p.totalMs),
+        ...stages.map((n) => ms(stage(p.stages, n))),
+        sig(p.networkGflops),
+        sig(p.jobGflops),
+        plain ? sig((p.gflop / plain) * 1e3) : '—',
+      ]);
       const n = nativeOf(p);
       if (n) {
-        rows.push([`${side(p.input)} ×${p.scale}`, 'native CLI, one thread', '—', ms(n.total_ms), ...stages.map((name) => ms(stage(n.stages, name))),
-          sig(n.network_gflops), sig(n.job_gflops), '—']);
+        rows.push([
+          `${side(p.input)} ×${p.scale}`,
+          'native CLI, one thread',
+          '—',
+          ms(n.total_ms),
+          ...stages.map((name) => ms(stage(n.stages, name))),
+          sig(n.network_gflops),
+          sig(n.job_gflops),
+          '—',
+        ]);
       }
     }
     lines.push(
-      'Where one job\'s time goes on one worker (`Upres.profile`: the engine reads a clock around each stage and each network ' +
+      "Where one job's time goes on one worker (`Upres.profile`: the engine reads a clock around each stage and each network " +
         'operation of a PNG-to-PNG job; the run of median length of 3, after warm runs) beside the native CLI on one thread ' +
         '(`RAYON_NUM_THREADS=1 upres bench --profile`), same machine. GFLOP/s: 2 × multiply-accumulates × input pixels ÷ time, ' +
-        'of the network\'s operations alone and of the whole job (profiled, and unprofiled: the same job\'s warm median from the ' +
-        `table above).${slower.length ? ` Reading the clock around every operation slowed ${slower.join(' and ')} in the worker, ` +
-          'the difference falling on the convolutions; there the profiled network GFLOP/s are a lower bound, the other stages\' times as they are.' : ''}`,
+        "of the network's operations alone and of the whole job (profiled, and unprofiled: the same job's warm median from the " +
+        `table above).${
+          slower.length
+            ? ` Reading the clock around every operation slowed ${slower.join(' and ')} in the worker, ` +
+              "the difference falling on the convolutions; there the profiled network GFLOP/s are a lower bound, the other stages' times as they are."
+            : ''
+        }`,
       '',
-      ...table(['case', 'where', 'unprofiled', 'profiled total', ...stages, 'network GFLOP/s', 'job GFLOP/s', 'job GFLOP/s unprofiled'],
-        `ll${'r'.repeat(stages.length + 5)}`, rows),
+      ...table(
+        [
+          'case',
+          'where',
+          'unprofiled',
+          'profiled total',
+          ...stages,
+          'network GFLOP/s',
+          'job GFLOP/s',
+          'job GFLOP/s unprofiled',
+        ],
+        `ll${'r'.repeat(stages.length + 5)}`,
+        rows,
+      ),
       '',
     );
   }
@@ -252,11 +358,24 @@ function batchSection() {
       '(`upres upscale catalog -o out --long-edge 2000`, JPEG out): the smallest sufficient model, then Lanczos3 down. ' +
       `${batch.machine.cores} cores (${batch.machine.cpu}); the CPU backend spreads each image over every core.`,
     '',
-    ...table(['run', 'images', 'time', 'images / minute', 'models'], 'lrrrl',
-      batch.runs.map((r) => [r.jobs === 1 ? 'one file at a time' : `\`--jobs ${r.jobs}\``, String(r.images), ms(r.seconds * 1000), sig(r.images_per_minute), r.models.join(', ')])),
+    ...table(
+      ['run', 'images', 'time', 'images / minute', 'models'],
+      'lrrrl',
+      batch.runs.map((r) => [
+        r.jobs === 1 ? 'one file at a time' : `\`--jobs ${r.jobs}\``,
+        String(r.images),
+        ms(r.seconds * 1000),
+        sig(r.images_per_minute),
+        r.models.join(', '),
+      ]),
+    ),
     '',
   ];
-  if (one && two) lines.push(`\`--jobs 2\` is ${times(two.images_per_minute / one.images_per_minute)} as fast as one file at a time on this machine.`, '');
+  if (one && two)
+    lines.push(
+      `\`--jobs 2\` is ${times(two.images_per_minute / one.images_per_minute)} as fast as one file at a time on this machine.`,
+      '',
+    );
   return lines;
 }
 
@@ -269,7 +388,9 @@ function encodersTable() {
     `A ${encoders.width}×${encoders.height} upscale (the bench photo's centre ×4), written in each format; encode time the median of ` +
       `a few runs on ${encoders.machine.cores} cores (${encoders.machine.cpu}); PSNR-Y against the lossless file, both as Chromium decodes them.`,
     '',
-    ...table(['format', 'quality', 'encoder', 'bytes', 'of PNG', 'encode', 'PSNR-Y'], 'lrlrrrr',
+    ...table(
+      ['format', 'quality', 'encoder', 'bytes', 'of PNG', 'encode', 'PSNR-Y'],
+      'lrlrrrr',
       encoders.formats.map((f) => [
         f.format,
         f.quality == null ? 'lossless' : `${f.quality}${f.speed == null ? '' : `, speed ${f.speed}`}`,
@@ -278,11 +399,15 @@ function encodersTable() {
         `${((100 * f.bytes) / png.bytes).toFixed(1)} %`,
         ms(f.encode_ms),
         f.psnr_y == null ? '∞' : `${f.psnr_y.toFixed(2)} dB`,
-      ])),
+      ]),
+    ),
     ...(encoderBuild
-      ? ['', `What each encoder costs: the CLI's cold build grows by ${encoderBuild.lossy_webp_seconds} s of compiling for lossy WebP ` +
-          `(libwebp, C) and ${encoderBuild.avif_seconds} s for AVIF (rav1e and ravif), on one core (${encoderBuild.profile}); ` +
-          "the web app's download by nothing: its lossy WebP is the browser's own encoder, and it does not offer AVIF."]
+      ? [
+          '',
+          `What each encoder costs: the CLI's cold build grows by ${encoderBuild.lossy_webp_seconds} s of compiling for lossy WebP ` +
+            `(libwebp, C) and ${encoderBuild.avif_seconds} s for AVIF (rav1e and ravif), on one core (${encoderBuild.profile}); ` +
+            "the web app's download by nothing: its lossy WebP is the browser's own encoder, and it does not offer AVIF.",
+        ]
       : []),
   ];
 }
@@ -302,32 +427,52 @@ const models = browser?.models ?? {};
 const parameters = (method, scale) => (models[method] ?? models[`${method}-x${scale}`])?.parameters;
 
 function qualitySection() {
-  if (quality.length === 0) return ['## Quality', '', '_Not measured yet: `./build.sh bench-browser` scores every method with `upres eval --outputs`._', ''];
+  if (quality.length === 0)
+    return [
+      '## Quality',
+      '',
+      '_Not measured yet: `./build.sh bench-browser` scores every method with `upres eval --outputs`._',
+      '',
+    ];
   const lines = [
     '## Quality',
     '',
     'PSNR and SSIM on Y by our own metric code (`upres eval --outputs`): MATLAB bicubic LR files, HR modcropped, the border',
-    'shaved by the scale (`../shared/data/README.md`). The peers\' images come from the browser run (backend below), saved as',
+    "shaved by the scale (`../shared/data/README.md`). The peers' images come from the browser run (backend below), saved as",
     'PNG and read back, so they are scored exactly like ours.',
     '',
   ];
   for (const scale of scales) {
     const methods = [...new Set(quality.filter((r) => r.scale === scale).map((r) => r.method))];
     lines.push(`### ×${scale}`, '');
-    lines.push(...table(['method', 'parameters', ...sets.flatMap((s) => [`${s} PSNR (dB)`, `${s} SSIM`])], `lr${'rr'.repeat(sets.length)}`,
-      methods.map((m) => [m, parameters(m, scale) ? thousands(parameters(m, scale)) : '—',
-        ...sets.flatMap((s) => [row(s, scale, m)?.psnr.toFixed(2) ?? '—', row(s, scale, m)?.ssim.toFixed(4) ?? '—'])])), '');
+    lines.push(
+      ...table(
+        ['method', 'parameters', ...sets.flatMap((s) => [`${s} PSNR (dB)`, `${s} SSIM`])],
+        `lr${'rr'.repeat(sets.length)}`,
+        methods.map((m) => [
+          m,
+          parameters(m, scale) ? thousands(parameters(m, scale)) : '—',
+          ...sets.flatMap((s) => [row(s, scale, m)?.psnr.toFixed(2) ?? '—', row(s, scale, m)?.ssim.toFixed(4) ?? '—']),
+        ]),
+      ),
+      '',
+    );
   }
   const belowBicubic = new Map();
   for (const r of quality.filter((x) => !x.method.startsWith('upres') && !['bicubic', 'lanczos3'].includes(x.method))) {
     const bicubic = row(r.set, r.scale, 'bicubic');
     if (bicubic && r.psnr <= bicubic.psnr) {
-      belowBicubic.set(r.method, [...(belowBicubic.get(r.method) ?? []), `${r.set} ×${r.scale} (${r.psnr.toFixed(2)} against ${bicubic.psnr.toFixed(2)} dB)`]);
+      belowBicubic.set(r.method, [
+        ...(belowBicubic.get(r.method) ?? []),
+        `${r.set} ×${r.scale} (${r.psnr.toFixed(2)} against ${bicubic.psnr.toFixed(2)} dB)`,
+      ]);
     }
   }
   for (const [method, where] of belowBicubic) {
-    lines.push(`- ${method} scores at or below bicubic on ${where.join(', ')}. This protocol measures the inversion of MATLAB's bicubic ` +
-      'downscaling; a model trained for another degradation gains little on it, whatever it does to real photos.');
+    lines.push(
+      `- ${method} scores at or below bicubic on ${where.join(', ')}. This protocol measures the inversion of MATLAB's bicubic ` +
+        'downscaling; a model trained for another degradation gains little on it, whatever it does to real photos.',
+    );
   }
   if (belowBicubic.size) lines.push('');
   const made = Object.entries(browser?.quality ?? {});
@@ -336,7 +481,9 @@ function qualitySection() {
     for (const [model, q] of made) {
       const backend = q.backend ? `TF.js ${q.backend} (its fastest backend above)` : 'no backend';
       const problems = [...(q.size_mismatches ?? []), ...(q.errors ?? []), ...(q.error ? [q.error] : [])];
-      lines.push(`- ${model}: ${q.images ?? 0} images on ${backend}; ${problems.length ? problems.join('; ') : 'every output has the size of its modcropped HR'}.`);
+      lines.push(
+        `- ${model}: ${q.images ?? 0} images on ${backend}; ${problems.length ? problems.join('; ') : 'every output has the size of its modcropped HR'}.`,
+      );
     }
     lines.push('');
   }
@@ -363,22 +510,44 @@ function summarySection() {
     const parts = [];
     if (ratios.length) {
       const speed = (v) => `${sig(v, 2)}×`;
-      parts.push(`warm, upres is ${range(ratios.map((r) => r.warm), speed)} as fast (peer time ÷ upres time, each on its fastest backend, ${ratios.length} of ${inputs.length} cases in which both finished); cold, ${range(ratios.map((r) => r.cold), speed)}`);
+      parts.push(
+        `warm, upres is ${range(
+          ratios.map((r) => r.warm),
+          speed,
+        )} as fast (peer time ÷ upres time, each on its fastest backend, ${ratios.length} of ${inputs.length} cases in which both finished); cold, ${range(
+          ratios.map((r) => r.cold),
+          speed,
+        )}`,
+      );
     } else {
       parts.push('no case finished for both tools');
     }
-    const deltas = scales.flatMap((scale) => sets.map((set) => [set, scale, row(set, scale, upresMethod(scale)), row(set, scale, model)]))
+    const deltas = scales
+      .flatMap((scale) => sets.map((set) => [set, scale, row(set, scale, upresMethod(scale)), row(set, scale, model)]))
       .filter(([, , u, p]) => u && p)
       .map(([set, scale, u, p]) => `${signed(u.psnr - p.psnr)} on ${set} ×${scale}`);
     if (deltas.length) parts.push(`PSNR, upres minus ${model}: ${deltas.join(', ')}`);
-    const sizes = scales.map((scale) => [parameters(model, scale), parameters(upresMethod(scale), scale)]).filter(([a, b]) => a && b);
-    if (sizes.length) parts.push(`${model} has ${range(sizes.map(([a, b]) => a / b), (v) => `${sig(v, 2)}×`)} upres's parameters`);
+    const sizes = scales
+      .map((scale) => [parameters(model, scale), parameters(upresMethod(scale), scale)])
+      .filter(([a, b]) => a && b);
+    if (sizes.length)
+      parts.push(
+        `${model} has ${range(
+          sizes.map(([a, b]) => a / b),
+          (v) => `${sig(v, 2)}×`,
+        )} upres's parameters`,
+      );
     lines.push(`- **upres against ${model}:** ${parts.join('; ')}.`);
   }
   for (const scale of scales) {
     const ours = upresMethod(scale);
-    const gains = sets.map((set) => [set, row(set, scale, ours), row(set, scale, 'bicubic')]).filter(([, u, b]) => u && b);
-    if (gains.length) lines.push(`- **${ours} against bicubic:** ${gains.map(([set, u, b]) => `${signed(u.psnr - b.psnr)} on ${set}`).join(', ')} (×${scale}).`);
+    const gains = sets
+      .map((set) => [set, row(set, scale, ours), row(set, scale, 'bicubic')])
+      .filter(([, u, b]) => u && b);
+    if (gains.length)
+      lines.push(
+        `- **${ours} against bicubic:** ${gains.map(([set, u, b]) => `${signed(u.psnr - b.psnr)} on ${set}`).join(', ')} (×${scale}).`,
+      );
   }
   if (lines.length === 2) return [];
   lines.push('');
@@ -396,12 +565,20 @@ function honestSection() {
     for (const set of sets) {
       const mine = row(set, scale, ours);
       if (!mine) continue;
-      for (const other of quality.filter((r) => r.set === set && r.scale === scale && r.method !== ours && r.psnr > mine.psnr)) {
+      for (const other of quality.filter(
+        (r) => r.set === set && r.scale === scale && r.method !== ours && r.psnr > mine.psnr,
+      )) {
         const p = [parameters(other.method, scale), parameters(ours, scale)];
-        const size = p[0] && p[1] ? ` with ${times(p[0] / p[1])} the parameters (${thousands(p[0])} against ${thousands(p[1])})` : '';
-        say(`**Quality, ${set} ×${scale}:** ${other.method} scores ${other.psnr.toFixed(2)} dB, ${(other.psnr - mine.psnr).toFixed(2)} dB above ${ours} (${mine.psnr.toFixed(2)} dB)${size}. ` +
-          (p[0] > p[1] ? 'A network that much larger sees more context per pixel and models more texture; upres is sized to download and run fast on a CPU, and pays for it here.' :
-            'This is a fixed filter, not a larger model: upres should not lose to it, and needs more training.'));
+        const size =
+          p[0] && p[1]
+            ? ` with ${times(p[0] / p[1])} the parameters (${thousands(p[0])} against ${thousands(p[1])})`
+            : '';
+        say(
+          `**Quality, ${set} ×${scale}:** ${other.method} scores ${other.psnr.toFixed(2)} dB, ${(other.psnr - mine.psnr).toFixed(2)} dB above ${ours} (${mine.psnr.toFixed(2)} dB)${size}. ` +
+            (p[0] > p[1]
+              ? 'A network that much larger sees more context per pixel and models more texture; upres is sized to download and run fast on a CPU, and pays for it here.'
+              : 'This is a fixed filter, not a larger model: upres should not lose to it, and needs more training.'),
+        );
       }
     }
   }
@@ -415,68 +592,143 @@ function honestSection() {
     if (!u) continue;
     const label = `${side(where.input)} ×${where.scale}`;
     for (const c of here.filter((x) => x.tool !== 'upres' && x.warm_median_ms < u.warm_median_ms)) {
-      add(`**Warm speed:** ${caseName(c)} is faster than upres (${u.backend})`, `${label}: ${ms(c.warm_median_ms)} against ${ms(u.warm_median_ms)}`);
+      add(
+        `**Warm speed:** ${caseName(c)} is faster than upres (${u.backend})`,
+        `${label}: ${ms(c.warm_median_ms)} against ${ms(u.warm_median_ms)}`,
+      );
     }
-    const coldest = here.filter((c) => c.tool === 'upres').reduce((a, c) => (a && a.cold_ms <= c.cold_ms ? a : c), null);
+    const coldest = here
+      .filter((c) => c.tool === 'upres')
+      .reduce((a, c) => (a && a.cold_ms <= c.cold_ms ? a : c), null);
     for (const c of here.filter((x) => x.tool !== 'upres' && x.cold_ms < coldest.cold_ms)) {
-      add(`**Cold start:** ${caseName(c)} is ready and done sooner than upres (${coldest.backend})`,
-        `${label}: ${ms(c.cold_ms)} against ${ms(coldest.cold_ms)}, having downloaded ${mib(c.downloaded_bytes)} against ${mib(coldest.downloaded_bytes)}`);
+      add(
+        `**Cold start:** ${caseName(c)} is ready and done sooner than upres (${coldest.backend})`,
+        `${label}: ${ms(c.cold_ms)} against ${ms(coldest.cold_ms)}, having downloaded ${mib(c.downloaded_bytes)} against ${mib(coldest.downloaded_bytes)}`,
+      );
     }
   }
   for (const [head, items] of slower) {
-    const why = head.startsWith('**Cold') ? ' Most of what upres downloads is its WebAssembly module, which the browser must compile before the first tile.' : '';
+    const why = head.startsWith('**Cold')
+      ? ' Most of what upres downloads is its WebAssembly module, which the browser must compile before the first tile.'
+      : '';
     say(`${head}: ${items.join('; ')}.${why}`);
   }
 
-  const heavier = ok.filter((c) => c.tool === 'upres' && c.downloaded_gzip_bytes)
-    .flatMap((u) => ok.filter((p) => p.tool !== 'upres' && p.input === u.input && p.scale === u.scale && p.downloaded_gzip_bytes && p.downloaded_gzip_bytes < u.downloaded_gzip_bytes));
+  const heavier = ok
+    .filter((c) => c.tool === 'upres' && c.downloaded_gzip_bytes)
+    .flatMap((u) =>
+      ok.filter(
+        (p) =>
+          p.tool !== 'upres' &&
+          p.input === u.input &&
+          p.scale === u.scale &&
+          p.downloaded_gzip_bytes &&
+          p.downloaded_gzip_bytes < u.downloaded_gzip_bytes,
+      ),
+    );
   if (heavier.length) {
-    const upresBytes = ok.filter((c) => c.tool === 'upres' && c.downloaded_gzip_bytes).map((c) => c.downloaded_gzip_bytes);
-    const bytesOn = (backend) => ok.filter((c) => c.tool === 'upres' && c.backend === backend && c.downloaded_gzip_bytes).map((c) => c.downloaded_gzip_bytes);
+    const upresBytes = ok
+      .filter((c) => c.tool === 'upres' && c.downloaded_gzip_bytes)
+      .map((c) => c.downloaded_gzip_bytes);
+    const bytesOn = (backend) =>
+      ok
+        .filter((c) => c.tool === 'upres' && c.backend === backend && c.downloaded_gzip_bytes)
+        .map((c) => c.downloaded_gzip_bytes);
     const peerBytes = heavier.map((c) => c.downloaded_gzip_bytes);
-    const sooner = heavier.every((p) => ok.some((u) => u.tool === 'upres' && u.input === p.input && u.scale === p.scale && u.cold_ms < p.cold_ms));
-    say(`**Download size:** a cold upres fetches ${range(upresBytes, mib)} gzipped, the peers ${range(peerBytes, mib)} (TF.js, its backend and the model). ` +
-      `On the CPU upres fetches ${range(bytesOn('cpu'), mib)}: its CPU module and the models the job needs; on WebGPU ` +
-      `${range(bytesOn('webgpu'), mib)}, the WebGPU module (both of burn\'s backends) besides` +
-      (sooner ? '; over loopback upres still finishes its cold run first, but on a slow connection the first image waits for those extra megabytes.' : '.') +
-      ' The service worker keeps them for later visits.');
+    const sooner = heavier.every((p) =>
+      ok.some((u) => u.tool === 'upres' && u.input === p.input && u.scale === p.scale && u.cold_ms < p.cold_ms),
+    );
+    say(
+      `**Download size:** a cold upres fetches ${range(upresBytes, mib)} gzipped, the peers ${range(peerBytes, mib)} (TF.js, its backend and the model). ` +
+        `On the CPU upres fetches ${range(bytesOn('cpu'), mib)}: its CPU module and the models the job needs; on WebGPU ` +
+        `${range(bytesOn('webgpu'), mib)}, the WebGPU module (both of burn's backends) besides` +
+        (sooner
+          ? '; over loopback upres still finishes its cold run first, but on a slow connection the first image waits for those extra megabytes.'
+          : '.') +
+        ' The service worker keeps them for later visits.',
+    );
   }
 
-  const gpu = ok.filter((c) => c.tool === 'upres' && c.backend === 'webgpu')
-    .map((g) => [g, ok.find((c) => c.tool === 'upres' && c.backend === 'cpu' && c.input === g.input && c.scale === g.scale)])
+  const gpu = ok
+    .filter((c) => c.tool === 'upres' && c.backend === 'webgpu')
+    .map((g) => [
+      g,
+      ok.find((c) => c.tool === 'upres' && c.backend === 'cpu' && c.input === g.input && c.scale === g.scale),
+    ])
     .filter(([g, cpu]) => cpu && g.warm_median_ms > cpu.warm_median_ms);
   if (gpu.length) {
     const adapters = [...new Set(gpu.map(([g]) => g.adapter))].join(', ');
     const software = gpu.every(([g]) => /fallback/.test(g.adapter ?? ''));
-    say(`**upres on WebGPU is slower than on its CPU backend** (${range(gpu.map(([g, c]) => g.warm_median_ms / c.warm_median_ms), (v) => `${sig(v, 2)}×`)}): ` +
-      gpu.map(([g, c]) => `${side(g.input)} ×${g.scale}: ${ms(g.warm_median_ms)} against ${ms(c.warm_median_ms)}`).join('; ') + `. The adapter is ${adapters}` +
-      (software ? ', which emulates a GPU on the CPU; that is why upres picks its CPU backend by itself when the only adapter is a fallback one.' : '.'));
+    say(
+      `**upres on WebGPU is slower than on its CPU backend** (${range(
+        gpu.map(([g, c]) => g.warm_median_ms / c.warm_median_ms),
+        (v) => `${sig(v, 2)}×`,
+      )}): ` +
+        gpu
+          .map(([g, c]) => `${side(g.input)} ×${g.scale}: ${ms(g.warm_median_ms)} against ${ms(c.warm_median_ms)}`)
+          .join('; ') +
+        `. The adapter is ${adapters}` +
+        (software
+          ? ', which emulates a GPU on the CPU; that is why upres picks its CPU backend by itself when the only adapter is a fallback one.'
+          : '.'),
+    );
   }
 
   if (native) {
-    const slowGpu = native.runs.filter((r) => r.backend.startsWith('wgpu'))
-      .map((g) => [g, native.runs.find((c) => c.method === g.method && c.input === g.input && c.scale === g.scale && /^cpu/i.test(c.backend))])
+    const slowGpu = native.runs
+      .filter((r) => r.backend.startsWith('wgpu'))
+      .map((g) => [
+        g,
+        native.runs.find(
+          (c) => c.method === g.method && c.input === g.input && c.scale === g.scale && /^cpu/i.test(c.backend),
+        ),
+      ])
       .filter(([g, c]) => c && g.warm_median_ms > c.warm_median_ms);
     if (slowGpu.length) {
       const software = slowGpu.every(([g]) => softwareAdapter(g.backend));
-      say(`**The native wgpu backend is slower than the native CPU one** (${range(slowGpu.map(([g, c]) => g.warm_median_ms / c.warm_median_ms), (v) => `${sig(v, 2)}×`)}): ` +
-        slowGpu.map(([g, c]) => `${side(g.input)} ×${g.scale}: ${ms(g.warm_median_ms)} against ${ms(c.warm_median_ms)}`).join('; ') +
-        `. The adapter is ${[...new Set(slowGpu.map(([g]) => g.backend.replace(/^wgpu: /, '')))].join(', ')}` +
-        (software ? ', a software rasteriser on the same CPU; the CLI also picks its CPU backend by itself when the only adapter is a software one.' : '.'));
+      say(
+        `**The native wgpu backend is slower than the native CPU one** (${range(
+          slowGpu.map(([g, c]) => g.warm_median_ms / c.warm_median_ms),
+          (v) => `${sig(v, 2)}×`,
+        )}): ` +
+          slowGpu
+            .map(([g, c]) => `${side(g.input)} ×${g.scale}: ${ms(g.warm_median_ms)} against ${ms(c.warm_median_ms)}`)
+            .join('; ') +
+          `. The adapter is ${[...new Set(slowGpu.map(([g]) => g.backend.replace(/^wgpu: /, '')))].join(', ')}` +
+          (software
+            ? ', a software rasteriser on the same CPU; the CLI also picks its CPU backend by itself when the only adapter is a software one.'
+            : '.'),
+      );
     }
-    const pairs = ok.filter((x) => x.tool === 'upres' && x.backend === 'cpu')
-      .map((c) => [c, native.runs.find((r) => r.method === c.model && r.input === c.input && r.scale === c.scale && /^cpu/i.test(r.backend))])
+    const pairs = ok
+      .filter((x) => x.tool === 'upres' && x.backend === 'cpu')
+      .map((c) => [
+        c,
+        native.runs.find(
+          (r) => r.method === c.model && r.input === c.input && r.scale === c.scale && /^cpu/i.test(r.backend),
+        ),
+      ])
       .filter(([c, n]) => n && c.warm_median_ms > n.warm_median_ms);
     if (pairs.length) {
-      say(`**The browser is slower than the CLI** (${range(pairs.map(([c, n]) => c.warm_median_ms / n.warm_median_ms), (v) => `${sig(v, 2)}×`)}, same model, CPU): ` +
-        pairs.map(([c, n]) => `${side(c.input)} ×${c.scale}: ${ms(c.warm_median_ms)} against ${ms(n.warm_median_ms)}`).join('; ') +
-        `. WebAssembly in the worker runs on one thread with 128-bit SIMD${native.machine.threads ? `; the CLI on ${native.machine.threads} threads` : ''} with the host's full SIMD.`);
+      say(
+        `**The browser is slower than the CLI** (${range(
+          pairs.map(([c, n]) => c.warm_median_ms / n.warm_median_ms),
+          (v) => `${sig(v, 2)}×`,
+        )}, same model, CPU): ` +
+          pairs
+            .map(([c, n]) => `${side(c.input)} ×${c.scale}: ${ms(c.warm_median_ms)} against ${ms(n.warm_median_ms)}`)
+            .join('; ') +
+          `. WebAssembly in the worker runs on one thread with 128-bit SIMD${native.machine.threads ? `; the CLI on ${native.machine.threads} threads` : ''} with the host's full SIMD.`,
+      );
     }
   }
   if (browser && !browser.machine.gpu) {
-    say(`**No GPU was measured:** the browser found no hardware GPU, so every WebGPU and WebGL number here comes from ${browser.browser.webgpu_adapter?.fallback ? `${browser.browser.webgpu_adapter.architecture || 'a software adapter'} (WebGPU)` : 'no WebGPU adapter'} and ${browser.browser.webgl_renderer ?? 'no WebGL'}, software on the CPU; they say nothing about either tool on a real GPU.`);
+    say(
+      `**No GPU was measured:** the browser found no hardware GPU, so every WebGPU and WebGL number here comes from ${browser.browser.webgpu_adapter?.fallback ? `${browser.browser.webgpu_adapter.architecture || 'a software adapter'} (WebGPU)` : 'no WebGPU adapter'} and ${browser.browser.webgl_renderer ?? 'no WebGL'}, software on the CPU; they say nothing about either tool on a real GPU.`,
+    );
   }
-  if (lines.length === 2) lines.push('_Nothing: on every measured case upres is at least as fast and scores at least as well._');
+  if (lines.length === 2)
+    lines.push('_Nothing: on every measured case upres is at least as fast and scores at least as well._');
   lines.push('');
   return lines;
 }
@@ -494,13 +746,25 @@ function chart() {
   const psnr = (method) => row('set5', scale, method)?.psnr;
   for (const c of ok.filter((x) => x.input === input && x.scale === scale)) {
     const y = psnr(c.tool === 'upres' ? upresMethod(scale) : c.model);
-    if (y != null) points.push({ x: c.output_mp_per_s, y, label: `${c.tool === 'upres' ? `upres · browser ${c.backend}` : `${c.model} · TF.js ${c.backend}`}${c.backend.startsWith('web') && !browser.machine.gpu ? ' (software)' : ''}`, kind: c.tool === 'upres' ? 'upres' : 'peer' });
+    if (y != null)
+      points.push({
+        x: c.output_mp_per_s,
+        y,
+        label: `${c.tool === 'upres' ? `upres · browser ${c.backend}` : `${c.model} · TF.js ${c.backend}`}${c.backend.startsWith('web') && !browser.machine.gpu ? ' (software)' : ''}`,
+        kind: c.tool === 'upres' ? 'upres' : 'peer',
+      });
   }
   for (const r of native?.runs.filter((x) => x.input === input && x.scale === scale) ?? []) {
     const method = r.method.startsWith('upres') ? upresMethod(scale) : r.method;
     const y = psnr(method);
     const backend = `${r.backend.split(/[ :(]/)[0]}${softwareAdapter(r.backend) ? ' (software)' : ''}`;
-    if (y != null) points.push({ x: r.output_mp_per_s, y, label: `${r.method.startsWith('upres') ? 'upres' : r.method} · native ${backend}`, kind: r.method.startsWith('upres') ? 'upres' : 'baseline' });
+    if (y != null)
+      points.push({
+        x: r.output_mp_per_s,
+        y,
+        label: `${r.method.startsWith('upres') ? 'upres' : r.method} · native ${backend}`,
+        kind: r.method.startsWith('upres') ? 'upres' : 'baseline',
+      });
   }
   if (points.length === 0) return null;
 
@@ -526,12 +790,16 @@ function chart() {
       if (Math.log10(v) > x1 + 1e-9) continue;
       const x = px(v);
       out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${H - m.bottom}" stroke="${k === 1 ? '#ccc' : '#eee'}"/>`);
-      if (k === 1 || x1 - x0 <= 2) out.push(`<text x="${x}" y="${H - m.bottom + 16}" text-anchor="middle">${sig(v, 1)}</text>`);
+      if (k === 1 || x1 - x0 <= 2)
+        out.push(`<text x="${x}" y="${H - m.bottom + 16}" text-anchor="middle">${sig(v, 1)}</text>`);
     }
   }
   for (let v = y0; v <= y1 + 1e-9; v += 0.5) {
     const y = py(v);
-    out.push(`<line x1="${m.left}" y1="${y}" x2="${W - m.right}" y2="${y}" stroke="#eee"/>`, `<text x="${m.left - 6}" y="${y + 4}" text-anchor="end">${v.toFixed(1)}</text>`);
+    out.push(
+      `<line x1="${m.left}" y1="${y}" x2="${W - m.right}" y2="${y}" stroke="#eee"/>`,
+      `<text x="${m.left - 6}" y="${y + 4}" text-anchor="end">${v.toFixed(1)}</text>`,
+    );
   }
   out.push(
     `<rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${H - m.top - m.bottom}" fill="none" stroke="#888"/>`,
@@ -546,14 +814,30 @@ function chart() {
   for (const p of [...points].sort((a, b) => a.x - b.x)) {
     const [x, y] = [px(p.x), py(p.y)];
     const width = p.label.length * 6.6;
-    const places = [[8, -8], [8, 16], [-8, -8], [-8, 16], [8, -22], [8, 30], [-8, -22], [-8, 30]].map(([dx, dy]) => {
-      const box = { x0: dx > 0 ? x + dx : x + dx - width, x1: dx > 0 ? x + dx + width : x + dx, y0: y + dy - 11, y1: y + dy + 3 };
+    const places = [
+      [8, -8],
+      [8, 16],
+      [-8, -8],
+      [-8, 16],
+      [8, -22],
+      [8, 30],
+      [-8, -22],
+      [-8, 30],
+    ].map(([dx, dy]) => {
+      const box = {
+        x0: dx > 0 ? x + dx : x + dx - width,
+        x1: dx > 0 ? x + dx + width : x + dx,
+        y0: y + dy - 11,
+        y1: y + dy + 3,
+      };
       return { dx, dy, box };
     });
     const place = places.find(({ box }) => inside(box) && !taken.some((t) => overlaps(t, box))) ?? places[0];
     taken.push(place.box);
-    out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="5" fill="${colour[p.kind]}"/>`,
-      `<text x="${(x + place.dx).toFixed(1)}" y="${(y + place.dy).toFixed(1)}" text-anchor="${place.dx > 0 ? 'start' : 'end'}" fill="${colour[p.kind]}">${esc(p.label)}</text>`);
+    out.push(
+      `<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="5" fill="${colour[p.kind]}"/>`,
+      `<text x="${(x + place.dx).toFixed(1)}" y="${(y + place.dy).toFixed(1)}" text-anchor="${place.dx > 0 ? 'start' : 'end'}" fill="${colour[p.kind]}">${esc(p.label)}</text>`,
+    );
   }
   out.push('</svg>', '');
   return out.join('\n');
@@ -565,7 +849,9 @@ function machineSection() {
   const lines = ['## Machine', ''];
   if (browser) {
     const b = browser.browser;
-    const gpu = b.webgpu_adapter ? `${b.webgpu_adapter.vendor} ${b.webgpu_adapter.architecture}${b.webgpu_adapter.fallback ? ' (a software fallback adapter)' : ''}` : 'none';
+    const gpu = b.webgpu_adapter
+      ? `${b.webgpu_adapter.vendor} ${b.webgpu_adapter.architecture}${b.webgpu_adapter.fallback ? ' (a software fallback adapter)' : ''}`
+      : 'none';
     lines.push(
       `- CPU: ${browser.machine.cpu}, ${browser.machine.cores} cores, ${browser.machine.memory_gib} GiB; ${browser.machine.os}.`,
       `- GPU: ${browser.machine.gpu ?? 'none (this run had no GPU machine); the WebGPU adapter and WebGL renderer below are software, running on the CPU'}.`,
@@ -578,37 +864,58 @@ function machineSection() {
     if (earlier.length) {
       const names = [...new Set(earlier.map((c) => (c.tool === 'upres' ? 'upres' : c.model)))];
       const days = [...new Set(earlier.map((c) => c.timed_at.slice(0, 10)))];
-      lines.push(`- The ${names.join(' and ')} cases were timed in an earlier run (${days.join(', ')}), on the same machine and browser; the others in this one.`);
+      lines.push(
+        `- The ${names.join(' and ')} cases were timed in an earlier run (${days.join(', ')}), on the same machine and browser; the others in this one.`,
+      );
     }
     const noisy = cases.filter((c) => c.compilers_running);
-    if (noisy.length) lines.push(`- **Compilers were running during ${noisy.length} case(s)** (${noisy.map((c) => `${caseName(c)} ${side(c.input)} ×${c.scale}`).join(', ')}): those timings share the CPU.`);
+    if (noisy.length)
+      lines.push(
+        `- **Compilers were running during ${noisy.length} case(s)** (${noisy.map((c) => `${caseName(c)} ${side(c.input)} ×${c.scale}`).join(', ')}): those timings share the CPU.`,
+      );
     const builds = [...new Set(cases.map((c) => c.wasm_sha256).filter(Boolean))];
-    if (builds.length > 1) lines.push(`- **The web app was rebuilt during the run**: upres cases ran ${builds.length} different wasm modules (${builds.map((b) => b.slice(0, 12)).join(', ')}).`);
-    else if (builds.length) lines.push(`- upres web build: \`www/pkg/upres_bg.wasm\` sha256 ${builds[0].slice(0, 12)}.`);
+    if (builds.length > 1)
+      lines.push(
+        `- **The web app was rebuilt during the run**: upres cases ran ${builds.length} different wasm modules (${builds.map((b) => b.slice(0, 12)).join(', ')}).`,
+      );
+    else if (builds.length)
+      lines.push(`- upres web build: \`www/pkg/upres_bg.wasm\` sha256 ${builds[0].slice(0, 12)}.`);
   }
   if (native) {
-    lines.push(`- Native results: ${new Date(native.unix_time * 1000).toISOString().slice(0, 10)}, ${native.machine.cpu}, ${native.machine.cores} cores, ` +
-      `${native.machine.os}; \`upres\` built with the ${native.machine.build}.`);
+    lines.push(
+      `- Native results: ${new Date(native.unix_time * 1000).toISOString().slice(0, 10)}, ${native.machine.cpu}, ${native.machine.cores} cores, ` +
+        `${native.machine.os}; \`upres\` built with the ${native.machine.build}.`,
+    );
   }
   const peerModels = Object.values(models).filter((m) => m.package);
   if (peerModels.length) {
-    lines.push(`- Peers: UpscalerJS ${[...new Set(peerModels.map((m) => m.package))].join(', ')}; ` +
-      peerModels.map((m) => `${m.name} ${m.architecture}, ${thousands(m.parameters)} parameters`).join('; ') + '.');
+    lines.push(
+      `- Peers: UpscalerJS ${[...new Set(peerModels.map((m) => m.package))].join(', ')}; ` +
+        peerModels.map((m) => `${m.name} ${m.architecture}, ${thousands(m.parameters)} parameters`).join('; ') +
+        '.',
+    );
   }
   const ours = Object.values(models).filter((m) => !m.package);
   if (ours.length) {
     // The weights timed and those scored can differ when a model was retrained in between; the
     // network's shape, hence its speed, is the same.
-    const timed = (m) => [...new Set(cases.filter((c) => c.model === m.name && c.model_sha256).map((c) => c.model_sha256))];
+    const timed = (m) => [
+      ...new Set(cases.filter((c) => c.model === m.name && c.model_sha256).map((c) => c.model_sha256)),
+    ];
     const scored = browser.scored_models ?? {};
-    lines.push(`- upres: ${ours.map((m) => {
-      const t = timed(m).length ? timed(m) : [m.sha256];
-      const q = scored[m.name]?.sha256;
-      const hashes = q && !(t.length === 1 && t[0] === q)
-        ? `timed with sha256 ${t.map((h) => h.slice(0, 12)).join(', ')}, scored with ${q.slice(0, 12)}`
-        : `sha256 ${t.map((h) => h.slice(0, 12)).join(', ')}`;
-      return `${m.name} ${m.architecture}, ${thousands(m.parameters)} parameters (${hashes})`;
-    }).join('; ')}.`);
+    lines.push(
+      `- upres: ${ours
+        .map((m) => {
+          const t = timed(m).length ? timed(m) : [m.sha256];
+          const q = scored[m.name]?.sha256;
+          const hashes =
+            q && !(t.length === 1 && t[0] === q)
+              ? `timed with sha256 ${t.map((h) => h.slice(0, 12)).join(', ')}, scored with ${q.slice(0, 12)}`
+              : `sha256 ${t.map((h) => h.slice(0, 12)).join(', ')}`;
+          return `${m.name} ${m.architecture}, ${thousands(m.parameters)} parameters (${hashes})`;
+        })
+        .join('; ')}.`,
+    );
   }
   lines.push('');
   return lines;

@@ -2,9 +2,9 @@
 // number in it is measured, not typed.
 //   node scripts/models-readme.mjs UPRES_BINARY DATA_DIR
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const [binary, data] = process.argv.slice(2);
 if (!binary || !data) {
@@ -28,9 +28,13 @@ const scratch = mkdtempSync(join(tmpdir(), 'upres-eval-'));
 /** `upres eval` at `scale` (extra arguments: e.g. a --model card) on `data`; its rows. */
 function evaluate(scale, extra = [], data = sets) {
   const json = join(scratch, `x${scale}.json`);
-  execFileSync(binary, ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, ...extra, '--data', ...data], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    binary,
+    ['eval', '--backend', 'cpu', '--scale', String(scale), '--json', json, ...extra, '--data', ...data],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return JSON.parse(readFileSync(json, 'utf8'));
 }
 const rows = scales.flatMap((scale) => evaluate(scale));
@@ -38,21 +42,36 @@ const rows = scales.flatMap((scale) => evaluate(scale));
 // has a compression-aware model. ×4 also draws the side-by-side picture of a Set14 q50 image.
 const qualities = [90, 75, 50];
 const picture = { scale: 4, quality: 50, image: 'zebra.png', file: 'compare-x4-q50.png' };
-const awareScales = [...new Set(cards.filter((card) => card.input === 'compressed').map((card) => card.config.scale))].sort();
+const awareScales = [
+  ...new Set(cards.filter((card) => card.input === 'compressed').map((card) => card.config.scale)),
+].sort();
 // Lowest quality first: the picture is of the first set that holds its image.
-const jpegRows = awareScales.flatMap((scale) => evaluate(scale, [
-  '--jpeg', ...[...qualities].sort((a, b) => a - b).map(String),
-  ...(scale === picture.scale ? ['--side-by-side', `${picture.image}=${join('models', picture.file)}`] : []),
-]));
+const jpegRows = awareScales.flatMap((scale) =>
+  evaluate(scale, [
+    '--jpeg',
+    ...[...qualities].sort((a, b) => a - b).map(String),
+    ...(scale === picture.scale ? ['--side-by-side', `${picture.image}=${join('models', picture.file)}`] : []),
+  ]),
+);
 // Photos as they come: the sets whose LR files were made as real photos are (set5 has none), for
 // the scales that have an enhanced model; both looks are rows of the same run.
 const enhanced = cards.filter((card) => card.look === 'enhanced');
 const realScales = [...new Set(enhanced.map((card) => card.config.scale))].sort();
-const realRows = realScales.flatMap((scale) => evaluate(scale, ['--real'], sets.filter((set) => !set.endsWith('set5'))));
+const realRows = realScales.flatMap((scale) =>
+  evaluate(
+    scale,
+    ['--real'],
+    sets.filter((set) => !set.endsWith('set5')),
+  ),
+);
 // A compression-aware trial is scored on the JPEG sets, alone: every file runs it.
 const trialRows = trials.flatMap((card) =>
-  evaluate(card.config.scale, ['--model', card.path, ...(card.input === 'compressed' ? ['--jpeg', ...qualities.map(String)] : [])])
-    .filter((row) => row.method === card.name));
+  evaluate(card.config.scale, [
+    '--model',
+    card.path,
+    ...(card.input === 'compressed' ? ['--jpeg', ...qualities.map(String)] : []),
+  ]).filter((row) => row.method === card.name),
+);
 
 const fixed = (value, digits) => value.toFixed(digits);
 /** The columns both trial tables share, then one per scored set. */
@@ -60,7 +79,8 @@ const trialHeader = (columns) => [
   `| model | shipped | channels × hidden layers | parameters | MACs / input pixel | steps | wall time | ${columns.join(' | ')} |`,
   `|---|---|---|---|---|---|---|${columns.map(() => '---|').join('')}`,
 ];
-const size = (card) => `${card.config.channels} × ${card.config.blocks} | ${card.parameters} | ${card.macs_per_input_pixel}`;
+const size = (card) =>
+  `${card.config.channels} × ${card.config.blocks} | ${card.parameters} | ${card.macs_per_input_pixel}`;
 const minutes = (card) => (card.training.wall_seconds / 60).toFixed(0);
 const lines = [
   '# Models',
@@ -78,10 +98,14 @@ const lines = [
   '',
   '| model | scale | channels × hidden layers | parameters | MACs / input pixel | trained on | steps | wall time |',
   '|---|---|---|---|---|---|---|---|',
-  ...cards.map((c) =>
-    `| ${c.name} | ×${c.config.scale} | ${size(c)} | ${c.training.backend} | ${c.training.steps} | ${minutes(c)} min |`),
+  ...cards.map(
+    (c) =>
+      `| ${c.name} | ×${c.config.scale} | ${size(c)} | ${c.training.backend} | ${c.training.steps} | ${minutes(c)} min |`,
+  ),
   '',
-  ...cards.map((c) => `- **${c.name}**: batch ${c.training.batch}, patch ${c.training.patch} LR px; ${c.training.notes}.`),
+  ...cards.map(
+    (c) => `- **${c.name}**: batch ${c.training.batch}, patch ${c.training.patch} LR px; ${c.training.notes}.`,
+  ),
   '',
   '## Quality',
   '',
@@ -106,18 +130,26 @@ if (jpegRows.length) {
     'The same MATLAB-bicubic LR files saved as JPEG by libjpeg-turbo (4:2:0) at quality 90, 75 and 50',
     '(`../shared/data/eval/*_lr_jpeg`), scored exactly as above against the original. The compression-aware',
     'models were fine-tuned from the clean ones (the narrower ones from a wider one) on LR patches',
-    'JPEG-compressed in training by our own encoder (see their notes). `auto` reads each file\'s',
+    "JPEG-compressed in training by our own encoder (see their notes). `auto` reads each file's",
     'quantisation tables and, below quality 96, runs the compression-aware model whose range is nearest',
     'that quality, the narrowest of those. Gain: `auto` over bicubic on the same decoded JPEG. PSNR-Y in dB.',
     '',
   );
   for (const scale of awareScales) {
     const names = methods(scale);
-    lines.push(`### ×${scale}`, '', `| set | JPEG quality | ${names.join(' | ')} | gain |`, `|---|---|${names.map(() => '---|').join('')}---|`);
+    lines.push(
+      `### ×${scale}`,
+      '',
+      `| set | JPEG quality | ${names.join(' | ')} | gain |`,
+      `|---|---|${names.map(() => '---|').join('')}---|`,
+    );
     for (const set of sets.map((s) => s.split('/').pop())) {
       for (const quality of qualities) {
-        const at = (method) => jpegRows.find((r) => r.scale === scale && r.set === `${set} q${quality}` && r.method === method);
-        lines.push(`| ${set} | ${quality} | ${names.map((m) => fixed(at(m).psnr, 2)).join(' | ')} | ${(at('auto').psnr - at('bicubic').psnr) >= 0 ? '+' : ''}${fixed(at('auto').psnr - at('bicubic').psnr, 2)} |`);
+        const at = (method) =>
+          jpegRows.find((r) => r.scale === scale && r.set === `${set} q${quality}` && r.method === method);
+        lines.push(
+          `| ${set} | ${quality} | ${names.map((m) => fixed(at(m).psnr, 2)).join(' | ')} | ${(at('auto').psnr - at('bicubic').psnr) >= 0 ? '+' : ''}${fixed(at('auto').psnr - at('bicubic').psnr, 2)} |`,
+        );
       }
     }
     lines.push('');
@@ -145,7 +177,9 @@ if (enhanced.length) {
     '',
     '| set | method | PSNR-Y (dB) | SSIM-Y |',
     '|---|---|---|---|',
-    ...realRows.map((row) => `| ${row.set} ×${row.scale} | ${row.method} | ${fixed(row.psnr, 2)} | ${fixed(row.ssim, 4)} |`),
+    ...realRows.map(
+      (row) => `| ${row.set} ×${row.scale} | ${row.method} | ${fixed(row.psnr, 2)} | ${fixed(row.ssim, 4)} |`,
+    ),
     '',
   );
 }
@@ -153,24 +187,31 @@ const cleanTrials = trials.filter((card) => card.input !== 'compressed');
 const awareTrials = trials.filter((card) => card.input === 'compressed');
 if (cleanTrials.length) {
   const setNames = sets.map((set) => set.split('/').pop());
-  const psnr = (from, card) => setNames.map((set) => {
-    const row = from.find((r) => r.method === card.name && r.set === set && r.scale === card.config.scale);
-    return row ? fixed(row.psnr, 2) : '—';
-  });
+  const psnr = (from, card) =>
+    setNames.map((set) => {
+      const row = from.find((r) => r.method === card.name && r.set === set && r.scale === card.config.scale);
+      return row ? fixed(row.psnr, 2) : '—';
+    });
   lines.push(
     '## Sizes tried',
     '',
     'Each shipped model beside the other size trained for the same scale with the same data, batch,',
-    'patch, loss and optimiser; how long each trained is in its columns. The trial\'s card, weights and',
+    "patch, loss and optimiser; how long each trained is in its columns. The trial's card, weights and",
     'resumable state are in `../training/trials/` (not shipped). PSNR-Y in dB, scored as above.',
     '',
     ...trialHeader(setNames),
   );
   for (const scale of [...new Set(cleanTrials.map((card) => card.config.scale))].sort()) {
-    const compared = [...cards.filter((card) => card.config.scale === scale && card.input !== 'compressed').map((card) => [card, rows, 'yes']),
-      ...cleanTrials.filter((card) => card.config.scale === scale).map((card) => [card, trialRows, 'no'])];
+    const compared = [
+      ...cards
+        .filter((card) => card.config.scale === scale && card.input !== 'compressed')
+        .map((card) => [card, rows, 'yes']),
+      ...cleanTrials.filter((card) => card.config.scale === scale).map((card) => [card, trialRows, 'no']),
+    ];
     for (const [card, from, shipped] of compared) {
-      lines.push(`| ${card.name} | ${shipped} | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(from, card).join(' | ')} |`);
+      lines.push(
+        `| ${card.name} | ${shipped} | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(from, card).join(' | ')} |`,
+      );
     }
   }
   lines.push('');
@@ -189,13 +230,18 @@ if (awareTrials.length) {
   );
   for (const scale of [...new Set(awareTrials.map((card) => card.config.scale))].sort()) {
     const shipped = cards.filter((c) => c.config.scale === scale && c.input === 'compressed' && c.look !== 'enhanced');
-    const psnr = (from, method) => columns.map((column) => {
-      const row = from.find((r) => r.method === method && r.set === column && r.scale === scale);
-      return row ? fixed(row.psnr, 2) : '—';
-    });
-    lines.push(`| auto (${shipped.map((c) => c.name).join(', ')}) | yes | ${size(shipped[0])} | ${shipped.map((c) => c.training.steps).join(', ')} | ${shipped.map(minutes).join(', ')} min | ${psnr(jpegRows, 'auto').join(' | ')} |`);
+    const psnr = (from, method) =>
+      columns.map((column) => {
+        const row = from.find((r) => r.method === method && r.set === column && r.scale === scale);
+        return row ? fixed(row.psnr, 2) : '—';
+      });
+    lines.push(
+      `| auto (${shipped.map((c) => c.name).join(', ')}) | yes | ${size(shipped[0])} | ${shipped.map((c) => c.training.steps).join(', ')} | ${shipped.map(minutes).join(', ')} min | ${psnr(jpegRows, 'auto').join(' | ')} |`,
+    );
     for (const card of awareTrials.filter((c) => c.config.scale === scale)) {
-      lines.push(`| ${card.name} | no | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(trialRows, card.name).join(' | ')} |`);
+      lines.push(
+        `| ${card.name} | no | ${size(card)} | ${card.training.steps} | ${minutes(card)} min | ${psnr(trialRows, card.name).join(' | ')} |`,
+      );
     }
   }
   lines.push('');
@@ -210,7 +256,7 @@ lines.push(
   '| `t91` | Yang et al. 2010 "T91", the classic SR training set | research use |',
   '| `bsd200` | BSDS300 train split (Berkeley) | research use (Berkeley) |',
   '| `sun_hays80` | Sun & Hays 2012 scene photographs | research use |',
-  '| `photos` | photographs from Debian\'s `mate-backgrounds` and `plasma-workspace-wallpapers`, halved with Lanczos | GPL-2+ / CC-BY-SA-4.0 / LGPL (see each package\'s copyright file) |',
+  "| `photos` | photographs from Debian's `mate-backgrounds` and `plasma-workspace-wallpapers`, halved with Lanczos | GPL-2+ / CC-BY-SA-4.0 / LGPL (see each package's copyright file) |",
   '',
 );
 writeFileSync(join('models', 'README.md'), lines.join('\n'));

@@ -10,7 +10,16 @@
 // carries on.
 
 import { Upres } from './engine.js';
-import { JOB_OPTIONS, checkKeys, describe, formatSupport, invalid, isLossyWebP, jobOptions, outputName } from './job.js';
+import {
+  checkKeys,
+  describe,
+  formatSupport,
+  invalid,
+  isLossyWebP,
+  JOB_OPTIONS,
+  jobOptions,
+  outputName,
+} from './job.js';
 import { unsupportedBrowser } from './messages.js';
 
 /** What every call takes besides a job: where the models are, and how many workers compute
@@ -43,7 +52,11 @@ export async function upscaleImage(input, options = {}) {
   if (isLossyWebP(job)) {
     // Said before anything is downloaded: lossy WebP is the browser's encoder's work.
     const { webp } = await formatSupport();
-    if (!webp.lossy) throw Object.assign(new Error(`lossy WebP is not available: ${webp.reason}; leave out quality for lossless WebP`), { kind: 'unsupported' });
+    if (!webp.lossy)
+      throw Object.assign(
+        new Error(`lossy WebP is not available: ${webp.reason}; leave out quality for lossless WebP`),
+        { kind: 'unsupported' },
+      );
   }
   const image = await encodedImage(input);
   signal.throwIfAborted();
@@ -52,9 +65,10 @@ export async function upscaleImage(input, options = {}) {
     // A GPU failure restarts the job ({ restart: true }); its next tile starts the count again.
     if (!report.restart) onProgress({ stage: 'upscale', done: report.done, total: report.total });
   });
-  const blob = input instanceof File
-    ? new File([result.blob], outputName(input.name, result), { type: result.blob.type })
-    : result.blob;
+  const blob =
+    input instanceof File
+      ? new File([result.blob], outputName(input.name, result), { type: result.blob.type })
+      : result.blob;
   return { blob, width: result.width, height: result.height, route: result.route, metadata: result.metadata };
 }
 
@@ -90,12 +104,15 @@ export async function capabilities(options = {}) {
 
 // ---- The shared engine ---------------------------------------------------------------------
 
+/** @param {{ modelBaseUrl?: string | URL, workers?: number }} options */
 function sharedEngine({ modelBaseUrl, workers }) {
   // Relative to the page, as a fetch() would be; a folder, so that cards resolve inside it.
-  const models = modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
+  const models =
+    modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
   if (!models.pathname.endsWith('/')) models.pathname += '/';
   const key = `${models.href} ${workers}`;
-  if (!engines.has(key)) engines.set(key, { engine: new Upres({ models, workers }), listeners: new Set(), started: null, starting: false });
+  if (!engines.has(key))
+    engines.set(key, { engine: new Upres({ models, workers }), listeners: new Set(), started: null, starting: false });
   return engines.get(key);
 }
 
@@ -123,7 +140,9 @@ async function startedEngine(options, signal, onProgress) {
 function start(shared) {
   // Not any one caller's signal: the others wait for the same download.
   const signal = new AbortController().signal;
-  const tell = (progress) => shared.listeners.forEach((listener) => listener(progress));
+  const tell = (progress) => {
+    for (const listener of shared.listeners) listener(progress);
+  };
   const started = (async () => {
     await shared.engine.load(signal, ({ loaded, total }) => tell({ stage: 'download', done: loaded, total }));
     shared.starting = true;
@@ -159,24 +178,30 @@ async function encodedImage(input) {
   if (input instanceof Blob) return input;
   const bitmap = typeof ImageBitmap === 'function' && input instanceof ImageBitmap;
   if (!bitmap && !(input instanceof ImageData)) {
-    throw invalid(`upscale() takes a File, Blob, ImageBitmap or ImageData, not ${describe(input)}; ` +
-      'for an <img>, <canvas> or video frame, pass createImageBitmap(it)', TypeError);
+    throw invalid(
+      `upscale() takes a File, Blob, ImageBitmap or ImageData, not ${describe(input)}; ` +
+        'for an <img>, <canvas> or video frame, pass createImageBitmap(it)',
+      TypeError,
+    );
   }
   if (input.width === 0) throw invalid('the ImageBitmap has been closed: it has no pixels left to upscale', TypeError);
   const canvas = new OffscreenCanvas(input.width, input.height);
   // An sRGB canvas, which is what the engine assumes: other colour spaces are converted.
-  if (bitmap) canvas.getContext('2d').drawImage(input, 0, 0);
-  else canvas.getContext('2d').putImageData(input, 0, 0);
+  if (input instanceof ImageData) canvas.getContext('2d').putImageData(input, 0, 0);
+  else canvas.getContext('2d').drawImage(input, 0, 0);
   return canvas.convertToBlob({ type: 'image/png' });
 }
 
 // ---- Options -------------------------------------------------------------------------------
 
 /** The caller's signal (or one that never aborts) and progress callback, checked. A callback
- *  that throws is reported, not allowed to fail a download that other calls share. */
+ *  that throws is reported, not allowed to fail a download that other calls share.
+ *  @param {{ signal?: AbortSignal, onProgress?: (progress: object) => void }} options */
 function callbacks({ signal = new AbortController().signal, onProgress = () => {} }) {
-  if (!(signal instanceof AbortSignal)) throw invalid(`signal must be an AbortSignal, not ${describe(signal)}`, TypeError);
-  if (typeof onProgress !== 'function') throw invalid(`onProgress must be a function, not ${describe(onProgress)}`, TypeError);
+  if (!(signal instanceof AbortSignal))
+    throw invalid(`signal must be an AbortSignal, not ${describe(signal)}`, TypeError);
+  if (typeof onProgress !== 'function')
+    throw invalid(`onProgress must be a function, not ${describe(onProgress)}`, TypeError);
   const report = (progress) => {
     try {
       onProgress(progress);

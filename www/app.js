@@ -12,14 +12,26 @@
 
 import { Upres } from './engine.js';
 import {
-  DPI, MAX_PRINT, MAX_SIDE, PAPERS, describePrint, enlargement, formatSupport, isDpi, isPrintSide, isSide, largestScale,
-  outputName, printPixels,
+  DPI,
+  describePrint,
+  enlargement,
+  formatSupport,
+  isDpi,
+  isPrintSide,
+  isSide,
+  largestScale,
+  MAX_PRINT,
+  MAX_SIDE,
+  outputName,
+  PAPERS,
+  printPixels,
 } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
 import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
 import './compare.js';
 
-const $ = (id) => document.getElementById(id);
+/** The page's element with this id: any kind, as index.html makes it (inputs, a canvas, a progress bar…). */
+const $ = (id) => /** @type {any} */ (document.getElementById(id));
 const form = $('options');
 /** `?workers=N` in the page's address sets how many workers compute tiles on the CPU (tests and
  *  benchmarks compare counts); an invalid one is said, and the default used. */
@@ -65,7 +77,8 @@ function announce(text) {
   $('announce').textContent = text;
 }
 
-const formatBytes = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KB` : `${(n / (1 << 20)).toFixed(1)} MB`);
+const formatBytes = (n) =>
+  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KB` : `${(n / (1 << 20)).toFixed(1)} MB`;
 const formatTime = (ms) => {
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
@@ -80,7 +93,10 @@ const currentKey = () => JSON.stringify(pageJob(options));
 /** The papers of job.js in the print size menu, before "Custom size": paper, then photo prints. */
 function listPapers() {
   const select = form.elements.paper;
-  for (const [kind, label] of [['paper', 'Paper'], ['photo', 'Photo prints']]) {
+  for (const [kind, label] of [
+    ['paper', 'Paper'],
+    ['photo', 'Photo prints'],
+  ]) {
     const group = Object.assign(document.createElement('optgroup'), { label });
     for (const [key, paper] of Object.entries(PAPERS).filter(([, p]) => p.kind === kind)) {
       const size = paper.kind === 'photo' ? '' : ` (${paper.width}×${paper.height} ${paper.unit})`;
@@ -114,7 +130,8 @@ function showOptions(editing = null) {
   $('print-custom').hidden = options.paper !== 'custom';
   const { print } = pageJob({ ...options, size: 'print' }).target;
   const [width, height] = printPixels(print);
-  $('print-note').textContent = `${describePrint(print)} is ${width}×${height} pixels, turned to match each image; ` +
+  $('print-note').textContent =
+    `${describePrint(print)} is ${width}×${height} pixels, turned to match each image; ` +
     'the file says to print it at that size.';
   for (const name of Object.keys(NUMBERS)) {
     if (name in problems) form.elements[name].setAttribute('aria-invalid', 'true');
@@ -123,7 +140,8 @@ function showOptions(editing = null) {
   $('size-problem').textContent = Object.values(problems).join(' ');
   $('size-problem').hidden = Object.keys(problems).length === 0;
   $('metadata-note').textContent = {
-    'no-location': 'The colour profile, camera, date, copyright and DPI go with each image; where a photo was taken (GPS) does not.',
+    'no-location':
+      'The colour profile, camera, date, copyright and DPI go with each image; where a photo was taken (GPS) does not.',
     all: 'Everything goes with each image, including where a photo was taken (GPS).',
     color: 'Only what changes how the image looks and prints: its colour profile and DPI.',
     none: 'Nothing from the original: no colour profile, camera details or location (a print size still sets the DPI).',
@@ -136,10 +154,7 @@ function showFormats() {
   const lossyWebP = form.elements.format.querySelector('option[value="webp-lossy"]');
   lossyWebP.disabled = !formats.webp.lossy;
   if (lossyWebP.disabled) lossyWebP.textContent = 'WebP (lossy): not in this browser';
-  const reasons = [
-    !formats.webp.lossy && `Lossy WebP: ${formats.webp.reason}.`,
-    `${formats.avif.reason}.`,
-  ];
+  const reasons = [!formats.webp.lossy && `Lossy WebP: ${formats.webp.reason}.`, `${formats.avif.reason}.`];
   $('format-note').textContent = reasons.filter(Boolean).join(' ');
 }
 
@@ -149,10 +164,23 @@ function readOptions() {
   const value = (name) => form.elements[name].value;
   const number = (name) => (value(name).trim() === '' ? Number.NaN : Number(value(name)));
   return {
-    size: value('size'), scale: number('scale'), longEdge: number('longEdge'), width: number('width'),
-    height: number('height'), fit: value('fit'), paper: value('paper'), printWidth: number('printWidth'),
-    printHeight: number('printHeight'), printUnit: value('printUnit'), dpi: number('dpi'), printFit: value('printFit'),
-    format: value('format'), quality: number('quality'), input: value('input'), metadata: value('metadata'), look: value('look'),
+    size: value('size'),
+    scale: number('scale'),
+    longEdge: number('longEdge'),
+    width: number('width'),
+    height: number('height'),
+    fit: value('fit'),
+    paper: value('paper'),
+    printWidth: number('printWidth'),
+    printHeight: number('printHeight'),
+    printUnit: value('printUnit'),
+    dpi: number('dpi'),
+    printFit: value('printFit'),
+    format: value('format'),
+    quality: number('quality'),
+    input: value('input'),
+    metadata: value('metadata'),
+    look: value('look'),
     backend: value('backend'),
   };
 }
@@ -166,23 +194,35 @@ const NUMBERS = {
   height: { valid: isSide, says: () => `Height: enter ${pixels}.` },
   printWidth: {
     valid: (v, o) => isPrintSide(v, o.printUnit),
-    says: (o) => `Print width: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
+    says: (o) =>
+      `Print width: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
   },
   printHeight: {
     valid: (v, o) => isPrintSide(v, o.printUnit),
-    says: (o) => `Print height: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
+    says: (o) =>
+      `Print height: enter more than 0 and at most ${Math.floor(MAX_PRINT[o.printUnit] * 10) / 10} ${o.printUnit}.`,
   },
   dpi: { valid: isDpi, says: () => `DPI: enter a whole number from ${DPI.min} to ${DPI.max}.` },
 };
 
 /** Whether the number field `name` matters to the size `o` asks for: a custom print size's
  *  sides only when the paper is "Custom size". */
-const inUse = (name, o) => SIZE_KIND[name] === o.size && (!['printWidth', 'printHeight'].includes(name) || o.paper === 'custom');
+const inUse = (name, o) =>
+  SIZE_KIND[name] === o.size && (!['printWidth', 'printHeight'].includes(name) || o.paper === 'custom');
 
 /** Which kind of size each size field belongs to: typing in one selects its kind. */
 const SIZE_KIND = {
-  scale: 'scale', longEdge: 'longEdge', width: 'box', height: 'box', fit: 'box',
-  paper: 'print', printWidth: 'print', printHeight: 'print', printUnit: 'print', dpi: 'print', printFit: 'print',
+  scale: 'scale',
+  longEdge: 'longEdge',
+  width: 'box',
+  height: 'box',
+  fit: 'box',
+  paper: 'print',
+  printWidth: 'print',
+  printHeight: 'print',
+  printUnit: 'print',
+  dpi: 'print',
+  printFit: 'print',
 };
 
 form.addEventListener('input', (event) => {
@@ -216,7 +256,8 @@ function showAlphaWarning() {
   warning.hidden = options.format !== 'jpeg' || transparent.length === 0;
   if (warning.hidden) return;
   const which = transparent.length === 1 ? `“${transparent[0].file.name}” has` : `${transparent.length} images have`;
-  warning.textContent = `${which} transparent areas. JPEG cannot keep transparency: they will be flattened onto white. ` +
+  warning.textContent =
+    `${which} transparent areas. JPEG cannot keep transparency: they will be flattened onto white. ` +
     'Choose PNG or WebP to keep it.';
 }
 
@@ -227,11 +268,18 @@ function addFiles(files) {
     const li = document.createElement('li');
     li.tabIndex = -1;
     const item = {
-      file, li, originalUrl: URL.createObjectURL(file), status: 'checking', note: 'Checking…',
-      info: null, transparent: null, result: null, made: null,
+      file,
+      li,
+      originalUrl: URL.createObjectURL(file),
+      status: 'checking',
+      note: 'Checking…',
+      info: null,
+      transparent: null,
+      result: null,
+      made: null,
     };
     li.addEventListener('click', (event) => {
-      if (item.result && !event.target.closest('button, a')) showResult(item);
+      if (item.result && !(/** @type {Element} */ (event.target).closest('button, a'))) showResult(item);
     });
     items.push(item);
     $('queue').append(li);
@@ -268,7 +316,10 @@ async function hasTransparency(file, { width, height }) {
   try {
     const bitmap = await createImageBitmap(file, { premultiplyAlpha: 'none' });
     const scale = Math.min(1, Math.sqrt(16e6 / (width * height)));
-    const canvas = new OffscreenCanvas(Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale)));
+    const canvas = new OffscreenCanvas(
+      Math.max(1, Math.round(bitmap.width * scale)),
+      Math.max(1, Math.round(bitmap.height * scale)),
+    );
     const context = canvas.getContext('2d', { willReadFrequently: true });
     context.imageSmoothingQuality = 'high';
     context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
@@ -291,9 +342,12 @@ const NO_MODEL = 'the size asked for is no larger than the image, so no model sh
  *  names the model it would have used all the same). */
 function plainRoute({ route, models }) {
   if (models.length === 0) return `Only resized: ${NO_MODEL}`;
-  if (/^enhanced look/.test(route)) return 'Enlarged by the enhanced model: noise, blur and JPEG blocks taken out, edges made crisp.';
-  if (/compression-aware/.test(route)) return 'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.';
-  if (/clean model/.test(route)) return 'Enlarged by the model for clean images: it sharpens the edges and textures it can see.';
+  if (/^enhanced look/.test(route))
+    return 'Enlarged by the enhanced model: noise, blur and JPEG blocks taken out, edges made crisp.';
+  if (/compression-aware/.test(route))
+    return 'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.';
+  if (/clean model/.test(route))
+    return 'Enlarged by the model for clean images: it sharpens the edges and textures it can see.';
   return 'Enlarged by the network, which sharpens the edges and textures it can see.';
 }
 
@@ -304,7 +358,8 @@ function render(item) {
   const focused = active && (active.localName === 'button' ? active.classList[0] : '');
   li.dataset.status = status;
   li.replaceChildren();
-  const element = (tag, className, text) => Object.assign(document.createElement(tag), { className, textContent: text });
+  const element = (tag, className, text) =>
+    Object.assign(document.createElement(tag), { className, textContent: text });
 
   const format = info?.mime.replace('image/', '').toUpperCase();
   const facts = [format, info && `${info.width}×${info.height}`, formatBytes(file.size)].filter(Boolean).join(' · ');
@@ -332,9 +387,15 @@ function render(item) {
   }
   const jpeg = status === 'done' ? made.format === 'jpeg' : options.format === 'jpeg';
   if (item.transparent && jpeg && !['invalid', 'refused'].includes(status)) {
-    li.append(element('small', 'warning', status === 'done'
-      ? 'Its transparent areas were flattened onto white: JPEG cannot keep transparency.'
-      : 'It has transparent areas: as a JPEG they will be flattened onto white.'));
+    li.append(
+      element(
+        'small',
+        'warning',
+        status === 'done'
+          ? 'Its transparent areas were flattened onto white: JPEG cannot keep transparency.'
+          : 'It has transparent areas: as a JPEG they will be flattened onto white.',
+      ),
+    );
   }
 
   const actions = element('div', 'item-actions', '');
@@ -413,7 +474,8 @@ if (/^(Mac|iPhone|iPad)/.test(navigator.platform)) $('paste-key').textContent = 
 
 /** Whether Upscale runs the image: it has no result yet (it may still be being checked), or it
  *  was too large for other settings than these. */
-const isWaiting = (item) => ['checking', 'ready', 'failed'].includes(item.status) ||
+const isWaiting = (item) =>
+  ['checking', 'ready', 'failed'].includes(item.status) ||
   (item.status === 'refused' && item.refusedKey !== currentKey());
 
 function updateButtons() {
@@ -471,7 +533,8 @@ async function runQueue() {
   working = true;
   showMessage(null);
   let last = null;
-  for (let item; (item = items.find(({ status }) => status === 'queued'));) {
+  const next = () => items.find(({ status }) => status === 'queued');
+  for (let item = next(); item; item = next()) {
     if (await upscale(item)) last = item;
   }
   working = false;
@@ -501,7 +564,8 @@ async function upscale(item) {
       const elapsed = performance.now() - started;
       const left = (elapsed / report.done) * (report.total - report.done);
       $('job-progress').value = report.done / report.total;
-      $('job-status').textContent = `Tile ${report.done}/${report.total} · ${formatTime(elapsed)} elapsed · about ${formatTime(left)} left`;
+      $('job-status').textContent =
+        `Tile ${report.done}/${report.total} · ${formatTime(elapsed)} elapsed · about ${formatTime(left)} left`;
       preview.draw(report);
     });
     if (item.removed) return false;
@@ -518,16 +582,25 @@ async function upscale(item) {
   } catch (error) {
     if (item.removed) return false;
     if (controller.signal.aborted) {
-      Object.assign(item, earlier
-        ? { status: 'done', note: `Cancelled; the earlier result is kept (${earlier.summary})` }
-        : { status: 'ready', note: 'Cancelled' });
+      Object.assign(
+        item,
+        earlier
+          ? { status: 'done', note: `Cancelled; the earlier result is kept (${earlier.summary})` }
+          : { status: 'ready', note: 'Cancelled' },
+      );
     } else {
       const message = describeError(error);
       // Too large: what would fit, and another try once the settings change.
       const fits = error.kind === 'limits' ? fittingScale(item.info) : '';
       const said = fits ? `${message}. ${fits}` : message;
-      if (earlier) Object.assign(item, { status: 'done', note: `${message}. The earlier result is kept (${earlier.summary})`, error: true });
-      else if (error.kind === 'limits') Object.assign(item, { status: 'refused', refusedKey: JSON.stringify(job), note: said, error: true });
+      if (earlier)
+        Object.assign(item, {
+          status: 'done',
+          note: `${message}. The earlier result is kept (${earlier.summary})`,
+          error: true,
+        });
+      else if (error.kind === 'limits')
+        Object.assign(item, { status: 'refused', refusedKey: JSON.stringify(job), note: said, error: true });
       else Object.assign(item, { status: error.kind === 'decode' ? 'invalid' : 'failed', note: message, error: true });
       announce(`${item.file.name} could not be upscaled. ${said}`);
     }
@@ -582,7 +655,8 @@ function showResult(item) {
   const compare = $('compare');
   compare.setAttribute('before', item.originalUrl);
   compare.setAttribute('after', result.url);
-  $('result-info').textContent = `${item.file.name} → ${result.width}×${result.height} px, ${formatBytes(result.blob.size)}`;
+  $('result-info').textContent =
+    `${item.file.name} → ${result.width}×${result.height} px, ${formatBytes(result.blob.size)}`;
   Object.assign($('download'), { href: result.url, download: result.name, textContent: `Download ${result.name}` });
 }
 
@@ -594,7 +668,8 @@ function showResult(item) {
 async function reveal(item, asked = false) {
   showResult(item);
   const active = document.activeElement;
-  const idle = !active || active === document.body || active.disabled || active.closest('.actions, #queue') !== null;
+  const idle =
+    !active || active === document.body || active.matches(':disabled') || active.closest('.actions, #queue') !== null;
   if (!asked && !idle) return;
   $('result-title').focus({ preventScroll: true });
   // Scrolled once the picture has its size, which decides where the page can scroll to.
@@ -619,14 +694,19 @@ $('download-all').addEventListener('click', async () => {
 
 // ---- Start-up ------------------------------------------------------------------------------
 
-upres.addEventListener('backend', ({ detail }) => {
+upres.addEventListener('backend', (/** @type {CustomEvent} */ { detail }) => {
   // In plain words in the main view; the adapter and the reason under "Details".
   const where = detail.backend === 'cpu' ? 'the CPU (WebAssembly)' : detail.description;
   const workers = detail.workers > 1 ? `; ${detail.workers} workers compute tiles at once` : '';
   $('backend-status').textContent = `Running on ${where}: ${detail.reason}${workers}.`;
-  $('backend-summary').textContent = detail.backend === 'webgpu'
-    ? detail.adapter?.fallback ? 'Runs on a software stand-in for a graphics card (slow).' : 'Runs on this computer’s graphics card.'
-    : /WebGPU failed/.test(detail.reason) ? 'Runs on this computer’s processor: the graphics card failed.' : 'Runs on this computer’s processor.';
+  $('backend-summary').textContent =
+    detail.backend === 'webgpu'
+      ? detail.adapter?.fallback
+        ? 'Runs on a software stand-in for a graphics card (slow).'
+        : 'Runs on this computer’s graphics card.'
+      : /WebGPU failed/.test(detail.reason)
+        ? 'Runs on this computer’s processor: the graphics card failed.'
+        : 'Runs on this computer’s processor.';
   document.body.dataset.backend = detail.backend;
 });
 
@@ -665,7 +745,9 @@ async function startEngineAs(start) {
 async function offlineReady() {
   if (!('serviceWorker' in navigator)) return;
   try {
-    await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { scope: new URL('./', import.meta.url).href });
+    await navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), {
+      scope: new URL('./', import.meta.url).href,
+    });
   } catch {
     return; // Not a secure context, or blocked: everything works, only not offline.
   }
@@ -713,7 +795,9 @@ async function main() {
   // The other models in the background, for the service worker to keep: a later visit may be
   // offline. One that fails is said by the job that needs it, if one does.
   upres.prefetch(new AbortController().signal).then(
-    () => { $('models-status').textContent = describeModels(models, 'all downloaded'); },
+    () => {
+      $('models-status').textContent = describeModels(models, 'all downloaded');
+    },
     () => {},
   );
 }

@@ -21,7 +21,15 @@ export async function downloadAssets(modelsUrl, signal, onProgress) {
       const cardUrl = new URL(entry.card, modelsUrl);
       const card = await (await get(cardUrl, signal)).text();
       const { name, weights, config } = JSON.parse(card);
-      return { name, scale: config.scale, card, url: new URL(weights, cardUrl).href, weights: null, bytes: entry.bytes, preferred: entry === preferred };
+      return {
+        name,
+        scale: config.scale,
+        card,
+        url: new URL(weights, cardUrl).href,
+        weights: null,
+        bytes: entry.bytes,
+        preferred: entry === preferred,
+      };
     }),
   );
   const first = models.find((model) => model.preferred);
@@ -30,16 +38,19 @@ export async function downloadAssets(modelsUrl, signal, onProgress) {
     { url: new URL(first.url), bytes: first.bytes },
   ];
   const loaded = downloads.map(() => 0);
-  const report = () => onProgress({
-    loaded: loaded.reduce((a, b) => a + b, 0),
-    total: downloads.reduce((sum, d, i) => sum + Math.max(d.bytes, loaded[i]), 0),
-  });
+  const report = () =>
+    onProgress({
+      loaded: loaded.reduce((a, b) => a + b, 0),
+      total: downloads.reduce((sum, d, i) => sum + Math.max(d.bytes, loaded[i]), 0),
+    });
   const [wasm, weights] = await Promise.all(
-    downloads.map((download, i) => fetchBytes(download.url, signal, (n, expected) => {
-      loaded[i] = n;
-      download.bytes = expected || download.bytes;
-      report();
-    })),
+    downloads.map((download, i) =>
+      fetchBytes(download.url, signal, (n, expected) => {
+        loaded[i] = n;
+        download.bytes = expected || download.bytes;
+        report();
+      }),
+    ),
   );
   first.weights = weights;
   return { wasm, models: models.map(({ name, scale, card, url, weights }) => ({ name, scale, card, url, weights })) };
@@ -65,7 +76,9 @@ async function get(url, signal, options = {}) {
     throw Object.assign(new Error(`could not download ${url.pathname}: ${error.message}`), { kind: 'download' });
   });
   if (!response.ok) {
-    throw Object.assign(new Error(`could not download ${url.pathname} (HTTP ${response.status})`), { kind: 'download' });
+    throw Object.assign(new Error(`could not download ${url.pathname} (HTTP ${response.status})`), {
+      kind: 'download',
+    });
   }
   return response;
 }
@@ -78,7 +91,7 @@ async function fetchBytes(url, signal, onBytes) {
   const chunks = [];
   let received = 0;
   onBytes(received, expected);
-  for (const reader = response.body.getReader(); ;) {
+  for (const reader = response.body.getReader(); ; ) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
@@ -86,6 +99,10 @@ async function fetchBytes(url, signal, onBytes) {
     onBytes(received, expected);
   }
   const bytes = new Uint8Array(received);
-  chunks.reduce((offset, chunk) => (bytes.set(chunk, offset), offset + chunk.length), 0);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
   return bytes;
 }

@@ -50,7 +50,8 @@ export class WorkerBridge {
 
   #next() {
     if (this.#running || this.#queue.length === 0) return;
-    const call = (this.#running = this.#queue.shift());
+    const call = this.#queue.shift();
+    this.#running = call;
     this.#start().postMessage({ type: 'call', id: call.id, method: call.method, args: call.args }, call.transfer);
   }
 
@@ -75,9 +76,11 @@ export class WorkerBridge {
     this.#settle(call, () =>
       message.type === 'result'
         ? call.resolve(message.value)
-        : call.reject(message.error.kind === 'cancelled' && call.signal.aborted
-            ? call.signal.reason
-            : Object.assign(new Error(message.error.message), { kind: message.error.kind })),
+        : call.reject(
+            message.error.kind === 'cancelled' && call.signal.aborted
+              ? call.signal.reason
+              : Object.assign(new Error(message.error.message), { kind: message.error.kind }),
+          ),
     );
     this.#running = null;
     this.#next();

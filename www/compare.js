@@ -69,8 +69,14 @@ class BeforeAfter extends HTMLElement {
       </div>`;
     const $ = (selector) => root.querySelector(selector);
     this.#parts = {
-      frame: $('.frame'), stage: $('.stage'), before: $('img.before'), after: $('img.after'),
-      handle: $('.handle'), grip: $('.grip'), range: $('input'), zoom: $('.zoom'),
+      frame: $('.frame'),
+      stage: $('.stage'),
+      before: $('img.before'),
+      after: $('img.after'),
+      handle: $('.handle'),
+      grip: $('.grip'),
+      range: $('input'),
+      zoom: $('.zoom'),
     };
     const { frame, stage, range, zoom, after } = this.#parts;
     range.addEventListener('input', () => {
@@ -82,7 +88,8 @@ class BeforeAfter extends HTMLElement {
     frame.addEventListener('scroll', () => this.#placeGrip());
     stage.addEventListener('pointerdown', (event) => this.#startDrag(event));
     stage.addEventListener('pointermove', (event) => this.#moveDrag(event));
-    for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) stage.addEventListener(type, () => this.#endDrag());
+    for (const type of ['pointerup', 'pointercancel', 'lostpointercapture'])
+      stage.addEventListener(type, () => this.#endDrag());
     new ResizeObserver(() => this.#layout()).observe(this);
   }
 

@@ -37,13 +37,16 @@ export class Upres extends EventTarget {
   #running = null;
   #requestStart;
   /** Resolves once the page has asked for a backend: no engine starts before that. */
-  #startRequested = new Promise((resolve) => { this.#requestStart = resolve; });
+  #startRequested = new Promise((resolve) => {
+    this.#requestStart = resolve;
+  });
 
   /**
    * `models`: the URL of the folder that holds index.json and the model cards (default: the
    * models/ folder beside this module). `workers`: how many workers compute a job's tiles on the
    * CPU, 1 to run them all in the upscaler's own worker (default: one per core beyond that
    * worker's, as memory allows); for tests and benchmarks.
+   * @param {{ models?: URL, workers?: number }} [options]
    */
   constructor({ models = new URL('./models/', import.meta.url), workers } = {}) {
     super();
@@ -67,7 +70,10 @@ export class Upres extends EventTarget {
   /** Downloads, at low priority, the weights of the models that load() left for later, so that
    *  the service worker has every model for an offline visit. */
   async prefetch(signal) {
-    await prefetch(this.#assets.models.filter((model) => !model.weights).map((model) => model.url), signal);
+    await prefetch(
+      this.#assets.models.filter((model) => !model.weights).map((model) => model.url),
+      signal,
+    );
   }
 
   /** Starts (or restarts) the engine; `preference` is "auto", "webgpu" or "cpu". */
@@ -207,18 +213,21 @@ export class Upres extends EventTarget {
     if (!this.#assets) throw new Error('load() must finish before the upscaler starts');
     if (!this.#engine) {
       const engine = this.#measured()
-        .then((measured) => this.#bridge.call(signal, 'start', {
-          wasm: this.#assets.wasm,
-          models: this.#assets.models,
-          preference: this.#gpuFailure ? 'cpu' : this.#preference,
-          tiles: { ...TILES, webgpu: this.#gpuTile },
-          workers: this.#workers,
-          measured,
-        }))
+        .then((measured) =>
+          this.#bridge.call(signal, 'start', {
+            wasm: this.#assets.wasm,
+            models: this.#assets.models,
+            preference: this.#gpuFailure ? 'cpu' : this.#preference,
+            tiles: { ...TILES, webgpu: this.#gpuTile },
+            workers: this.#workers,
+            measured,
+          }),
+        )
         .then((info) => {
           if (info.measurement) this.#remember(info.measurement);
           if (this.#gpuFailure) info.reason = this.#gpuFailure;
-          else if (this.#gpuTile < TILES.webgpu) info.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
+          else if (this.#gpuTile < TILES.webgpu)
+            info.reason += `; retried with ${this.#gpuTile}-pixel tiles after a GPU failure`;
           // Unless a restart replaced this engine while it started.
           if (this.#engine === engine) this.#running = info;
           this.dispatchEvent(new CustomEvent('backend', { detail: info }));

@@ -88,17 +88,27 @@ const PRINT_OPTIONS = ['paper', 'width', 'height', 'unit', 'dpi', 'fit'];
  * The worker's job options (the JSON that src/web.rs reads) for `{ scale | target, format,
  * quality, input, metadata, look }` as upscale() takes them, or an error naming the option.
  * Other keys are the caller's to refuse (checkKeys).
+ * @param {Record<string, any>} options
  */
 export function jobOptions({ scale, target, format, quality, input, metadata, look }) {
   if (scale !== undefined && target !== undefined) throw invalid('give either scale or target, not both', TypeError);
 
   const name = formatName(format ?? DEFAULTS.format);
-  const job = { target: target === undefined ? { scale: scaleFactor(scale ?? DEFAULTS.scale) } : targetSize(target), format: name };
+  const job = {
+    target: target === undefined ? { scale: scaleFactor(scale ?? DEFAULTS.scale) } : targetSize(target),
+    format: name,
+  };
   if (quality !== undefined) {
-    if (!LOSSY_FORMATS.includes(name)) throw invalid(`quality applies to JPEG and WebP (which it makes lossy) only; ${name} output is lossless`, TypeError);
+    if (!LOSSY_FORMATS.includes(name))
+      throw invalid(
+        `quality applies to JPEG and WebP (which it makes lossy) only; ${name} output is lossless`,
+        TypeError,
+      );
     if (!isQuality(quality)) {
       const hint = quality > 0 && quality < 1 ? ' (a percentage, unlike the 0–1 of canvas.toBlob)' : '';
-      throw invalid(`quality must be a whole number from ${QUALITY.min} to ${QUALITY.max}${hint}, not ${describe(quality)}`);
+      throw invalid(
+        `quality must be a whole number from ${QUALITY.min} to ${QUALITY.max}${hint}, not ${describe(quality)}`,
+      );
     }
     job.quality = quality;
   }
@@ -125,20 +135,31 @@ function scaleFactor(scale) {
 
 function targetSize(target) {
   if (typeof target !== 'object' || target === null) {
-    throw invalid(`target must be { longEdge }, { width, height, fit } or { print }, not ${describe(target)}`, TypeError);
+    throw invalid(
+      `target must be { longEdge }, { width, height, fit } or { print }, not ${describe(target)}`,
+      TypeError,
+    );
   }
   checkKeys(target, TARGET_OPTIONS, 'target');
   const { longEdge, width, height, fit = DEFAULTS.fit, print } = target;
   if (print !== undefined) {
-    if (Object.keys(target).length > 1) throw invalid('target takes print alone: its dpi and fit go inside it, e.g. { print: { paper: "A4", dpi: 300, fit: "cover" } }', TypeError);
+    if (Object.keys(target).length > 1)
+      throw invalid(
+        'target takes print alone: its dpi and fit go inside it, e.g. { print: { paper: "A4", dpi: 300, fit: "cover" } }',
+        TypeError,
+      );
     return { print: printSize(print) };
   }
   if (longEdge !== undefined) {
-    if (width !== undefined || height !== undefined) throw invalid('target takes either longEdge or width and height, not both', TypeError);
+    if (width !== undefined || height !== undefined)
+      throw invalid('target takes either longEdge or width and height, not both', TypeError);
     return { longEdge: pixels('target.longEdge', longEdge) };
   }
   if (width === undefined || height === undefined) {
-    throw invalid('target needs longEdge, both width and height, or print: e.g. { longEdge: 2000 }, { width: 1200, height: 800, fit: "cover" } or { print: "A4@300" }', TypeError);
+    throw invalid(
+      'target needs longEdge, both width and height, or print: e.g. { longEdge: 2000 }, { width: 1200, height: 800, fit: "cover" } or { print: "A4@300" }',
+      TypeError,
+    );
   }
   oneOf('target.fit', fit, FITS);
   return { box: { width: pixels('target.width', width), height: pixels('target.height', height), fit } };
@@ -152,7 +173,10 @@ function targetSize(target) {
 function printSize(print) {
   const given = typeof print === 'string' ? parsePrint(print) : print;
   if (typeof given !== 'object' || given === null) {
-    throw invalid(`target.print must be { paper, dpi, fit }, { width, height, unit, dpi, fit } or a string such as "A4@300", not ${describe(print)}`, TypeError);
+    throw invalid(
+      `target.print must be { paper, dpi, fit }, { width, height, unit, dpi, fit } or a string such as "A4@300", not ${describe(print)}`,
+      TypeError,
+    );
   }
   checkKeys(given, PRINT_OPTIONS, 'target.print');
   const { paper, dpi = DEFAULTS.dpi, fit = DEFAULTS.fit } = given;
@@ -162,19 +186,31 @@ function printSize(print) {
       throw invalid('target.print takes either paper or width, height and unit, not both', TypeError);
     }
     const found = paperNamed(paper);
-    if (!found) throw invalid(`target.print.paper must be ${alternatives(Object.values(PAPERS).map((p) => p.name))}, not ${describe(paper)}`);
+    if (!found)
+      throw invalid(
+        `target.print.paper must be ${alternatives(Object.values(PAPERS).map((p) => p.name))}, not ${describe(paper)}`,
+      );
     ({ width, height, unit } = found);
   } else if (width === undefined || height === undefined || unit === undefined) {
-    throw invalid('target.print needs a paper, or width, height and unit: e.g. { paper: "A4", dpi: 300 } or { width: 8, height: 10, unit: "in" }', TypeError);
+    throw invalid(
+      'target.print needs a paper, or width, height and unit: e.g. { paper: "A4", dpi: 300 } or { width: 8, height: 10, unit: "in" }',
+      TypeError,
+    );
   }
   oneOf('target.print.unit', unit, PRINT_UNITS);
-  for (const [name, value] of [['width', width], ['height', height]]) {
+  for (const [name, value] of [
+    ['width', width],
+    ['height', height],
+  ]) {
     if (!isPrintSide(value, unit)) {
       const most = Math.floor(MAX_PRINT[unit] * 10) / 10;
-      throw invalid(`target.print.${name} must be more than 0 ${unit} and at most ${most} ${unit} (10 m), not ${describe(value)}`);
+      throw invalid(
+        `target.print.${name} must be more than 0 ${unit} and at most ${most} ${unit} (10 m), not ${describe(value)}`,
+      );
     }
   }
-  if (!isDpi(dpi)) throw invalid(`target.print.dpi must be a whole number from ${DPI.min} to ${DPI.max}, not ${describe(dpi)}`);
+  if (!isDpi(dpi))
+    throw invalid(`target.print.dpi must be a whole number from ${DPI.min} to ${DPI.max}, not ${describe(dpi)}`);
   oneOf('target.print.fit', fit, FITS);
   return { width, height, unit, dpi, fit };
 }
@@ -192,15 +228,24 @@ function paperNamed(name) {
  * option's, for the error.
  */
 export function parsePrint(text, name = 'target.print') {
-  const match = typeof text === 'string'
-    ? /^\s*(?:(\d+(?:\.\d+)?)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(in|cm|mm)|([a-z0-9]+))\s*(?:@\s*(\d+)\s*(?:dpi)?)?\s*$/i.exec(text)
-    : null;
+  const match =
+    typeof text === 'string'
+      ? /^\s*(?:(\d+(?:\.\d+)?)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(in|cm|mm)|([a-z0-9]+))\s*(?:@\s*(\d+)\s*(?:dpi)?)?\s*$/i.exec(
+          text,
+        )
+      : null;
   const dpi = match?.[5] === undefined ? {} : { dpi: Number(match[5]) };
-  if (match?.[1] !== undefined) return { width: Number(match[1]), height: Number(match[2]), unit: match[3].toLowerCase(), ...dpi };
+  if (match?.[1] !== undefined)
+    return { width: Number(match[1]), height: Number(match[2]), unit: match[3].toLowerCase(), ...dpi };
   if (match?.[4] !== undefined && paperNamed(match[4])) return { paper: match[4], ...dpi };
-  throw invalid(`${name} must be WIDTHxHEIGHT with a unit (in, cm or mm) or a paper name ` +
-    `(${Object.values(PAPERS).filter((p) => p.kind === 'paper').map((p) => p.name).join(', ')}), then @DPI, ` +
-    `e.g. "8x10in@300" or "A4@300", not ${describe(text)}`);
+  throw invalid(
+    `${name} must be WIDTHxHEIGHT with a unit (in, cm or mm) or a paper name ` +
+      `(${Object.values(PAPERS)
+        .filter((p) => p.kind === 'paper')
+        .map((p) => p.name)
+        .join(', ')}), then @DPI, ` +
+      `e.g. "8x10in@300" or "A4@300", not ${describe(text)}`,
+  );
 }
 
 /** The pixels a print size (engine form) makes, as the engine counts them: `[width, height]`
@@ -213,7 +258,8 @@ export function printPixels({ width, height, unit, dpi }) {
 
 /** The largest scale at which an image of `width`×`height` is within the engine's output limit,
  *  or undefined; an 8× job's 4× pass is smaller than its result, so the result's size decides. */
-export const largestScale = ({ width, height }) => SCALES.filter((s) => width * s * height * s <= MAX_OUTPUT_PIXELS).at(-1);
+export const largestScale = ({ width, height }) =>
+  SCALES.filter((s) => width * s * height * s <= MAX_OUTPUT_PIXELS).at(-1);
 
 /** How much `target` (jobOptions()'s) enlarges an image of `width`×`height`, as the engine's
  *  planner reckons it (src/plan.rs): 1 or less, and no model runs. */
@@ -240,16 +286,25 @@ export function describePrint({ width, height, unit, dpi, fit }) {
 }
 
 function pixels(name, value) {
-  if (!isSide(value)) throw invalid(`${name} must be a whole number of pixels from 1 to ${MAX_SIDE}, not ${describe(value)}`);
+  if (!isSide(value))
+    throw invalid(`${name} must be a whole number of pixels from 1 to ${MAX_SIDE}, not ${describe(value)}`);
   return value;
 }
 
 /** "png", "jpeg" or "webp"; also takes "jpg" and MIME types such as "image/jpeg". A format that
  *  cannot be written in a browser (AVIF) is refused with the reason. */
 function formatName(format) {
-  const name = typeof format === 'string' ? format.toLowerCase().replace(/^image\//, '').replace(/^jpg$/, 'jpeg') : format;
+  const name =
+    typeof format === 'string'
+      ? format
+          .toLowerCase()
+          .replace(/^image\//, '')
+          .replace(/^jpg$/, 'jpeg')
+      : format;
   if (Object.hasOwn(UNAVAILABLE_FORMATS, name)) {
-    throw invalid(`format ${describe(format)} cannot be written in a browser: ${UNAVAILABLE_FORMATS[name]}. Choose ${alternatives(FORMATS)}`);
+    throw invalid(
+      `format ${describe(format)} cannot be written in a browser: ${UNAVAILABLE_FORMATS[name]}. Choose ${alternatives(FORMATS)}`,
+    );
   }
   return oneOf('format', name, FORMATS, format);
 }
@@ -286,7 +341,11 @@ export async function formatSupport() {
     jpeg: { lossless: false, lossy: true },
     webp: webp
       ? { lossless: true, lossy: true }
-      : { lossless: true, lossy: false, reason: 'this browser cannot encode WebP images, so WebP is lossless only here' },
+      : {
+          lossless: true,
+          lossy: false,
+          reason: 'this browser cannot encode WebP images, so WebP is lossless only here',
+        },
     avif: { lossless: false, lossy: false, reason: UNAVAILABLE_FORMATS.avif },
   };
 }
@@ -305,7 +364,8 @@ function alternatives(values) {
 
 /** Refuses unknown option names: a misplaced `longEdge` would otherwise be silently ignored. */
 export function checkKeys(object, known, where) {
-  if (typeof object !== 'object' || object === null) throw invalid(`${where} options must be an object, not ${describe(object)}`, TypeError);
+  if (typeof object !== 'object' || object === null)
+    throw invalid(`${where} options must be an object, not ${describe(object)}`, TypeError);
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
     const hint = TARGET_OPTIONS.includes(key) && where === 'upscale()' ? `; did you mean target: { ${key}: … }?` : '';

@@ -4,7 +4,19 @@
 // in storage falls back to its default, so a stale or edited entry never breaks the page.
 
 import {
-  DEFAULTS as JOB_DEFAULTS, FITS, INPUTS, LOOKS, METADATA, PAPERS, SCALES, describePrint, isDpi, isPrintSide, isQuality, isSide, jobOptions,
+  describePrint,
+  FITS,
+  INPUTS,
+  isDpi,
+  isPrintSide,
+  isQuality,
+  isSide,
+  DEFAULTS as JOB_DEFAULTS,
+  jobOptions,
+  LOOKS,
+  METADATA,
+  PAPERS,
+  SCALES,
 } from './job.js';
 
 /** The page's output choices: job.js's formats, with WebP twice, lossless or lossy (at the
@@ -50,9 +62,10 @@ function sanitize(o) {
   const oneOf = (v, allowed, fallback) => (allowed.includes(v) ? v : fallback);
   const printUnit = oneOf(o.printUnit, CUSTOM_UNITS, DEFAULTS.printUnit);
   // A size remembered in the other unit would be another size: both go back to the default.
-  const custom = isPrintSide(o.printWidth, printUnit) && isPrintSide(o.printHeight, printUnit)
-    ? { printWidth: o.printWidth, printHeight: o.printHeight, printUnit }
-    : { printWidth: DEFAULTS.printWidth, printHeight: DEFAULTS.printHeight, printUnit: DEFAULTS.printUnit };
+  const custom =
+    isPrintSide(o.printWidth, printUnit) && isPrintSide(o.printHeight, printUnit)
+      ? { printWidth: o.printWidth, printHeight: o.printHeight, printUnit }
+      : { printWidth: DEFAULTS.printWidth, printHeight: DEFAULTS.printHeight, printUnit: DEFAULTS.printUnit };
   return {
     size: oneOf(o.size, ['scale', 'longEdge', 'box', 'print'], DEFAULTS.size),
     scale: oneOf(o.scale, SCALES, DEFAULTS.scale),
@@ -77,9 +90,10 @@ function sanitize(o) {
 export const hasQuality = (o) => o.format === 'jpeg' || o.format === 'webp-lossy';
 
 /** The print size the options ask for, as job.js takes it. */
-const printOf = (o) => (o.paper === 'custom'
-  ? { width: o.printWidth, height: o.printHeight, unit: o.printUnit, dpi: o.dpi, fit: o.printFit }
-  : { paper: o.paper, dpi: o.dpi, fit: o.printFit });
+const printOf = (o) =>
+  o.paper === 'custom'
+    ? { width: o.printWidth, height: o.printHeight, unit: o.printUnit, dpi: o.dpi, fit: o.printFit }
+    : { paper: o.paper, dpi: o.dpi, fit: o.printFit };
 
 /** The worker's job for the page's options: the size of the chosen kind, and the quality for
  *  JPEG and lossy WebP only (PNG and lossless WebP keep every pixel). */
@@ -91,7 +105,14 @@ export function pageJob(o) {
     print: { target: { print: printOf(o) } },
   }[o.size];
   const format = o.format === 'webp-lossy' ? 'webp' : o.format;
-  return jobOptions({ ...size, format, ...(hasQuality(o) && { quality: o.quality }), input: o.input, metadata: o.metadata, look: o.look });
+  return jobOptions({
+    ...size,
+    format,
+    ...(hasQuality(o) && { quality: o.quality }),
+    input: o.input,
+    metadata: o.metadata,
+    look: o.look,
+  });
 }
 
 /** The options in a few words, as the queue shows which settings made a result: "4× · PNG",
@@ -104,9 +125,16 @@ export function describeSettings(o) {
     box: `${o.width}×${o.height} px, ${o.fit === 'cover' ? 'fill and crop' : 'fit inside'}`,
     print: () => describePrint(pageJob(o).target.print),
   }[o.size];
-  const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP lossless', 'webp-lossy': `WebP ${o.quality}` }[o.format];
+  const format = { png: 'PNG', jpeg: `JPEG ${o.quality}`, webp: 'WebP lossless', 'webp-lossy': `WebP ${o.quality}` }[
+    o.format
+  ];
   const input = { auto: '', clean: 'clean model', compressed: 'compression-aware model' }[o.input];
   const look = { faithful: '', enhanced: 'enhanced' }[o.look];
-  const metadata = { 'no-location': '', all: 'all metadata, location too', color: 'colour profile and DPI only', none: 'no metadata' }[o.metadata];
+  const metadata = {
+    'no-location': '',
+    all: 'all metadata, location too',
+    color: 'colour profile and DPI only',
+    none: 'no metadata',
+  }[o.metadata];
   return [typeof size === 'function' ? size() : size, format, look, input, metadata].filter(Boolean).join(' · ');
 }

@@ -8,23 +8,34 @@
 
 importScripts('./pkg/build.js');
 
-const CACHE = `upres-${self.UPRES_BUILD}`;
+/** This worker's scope, with the build's version and app shell that pkg/build.js sets on it. */
+const sw = /** @type {ServiceWorkerGlobalScope & { UPRES_BUILD: string, UPRES_SHELL: string[] }} */ (
+  /** @type {unknown} */ (self)
+);
+const CACHE = `upres-${sw.UPRES_BUILD}`;
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(self.UPRES_SHELL)).then(() => self.skipWaiting()));
+sw.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((cache) => cache.addAll(sw.UPRES_SHELL))
+      .then(() => sw.skipWaiting()),
+  );
 });
 
-self.addEventListener('activate', (event) => {
-  event.waitUntil((async () => {
-    const names = await caches.keys();
-    await Promise.all(names.filter((n) => n.startsWith('upres-') && n !== CACHE).map((n) => caches.delete(n)));
-    await self.clients.claim();
-  })());
+sw.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      const names = await caches.keys();
+      await Promise.all(names.filter((n) => n.startsWith('upres-') && n !== CACHE).map((n) => caches.delete(n)));
+      await sw.clients.claim();
+    })(),
+  );
 });
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   const { request } = event;
-  if (request.method !== 'GET' || !request.url.startsWith(self.registration.scope)) return;
+  if (request.method !== 'GET' || !request.url.startsWith(sw.registration.scope)) return;
   event.respondWith(cacheFirst(event));
 });
 

@@ -2,12 +2,12 @@
 // the upscaler's worker, which plans, stitches and encodes. It instantiates the module that
 // worker compiled, and loads each model from the weights that come with its first tile.
 
-import init, { TileNet, lastPanic } from './pkg/upres.js';
+import init, { lastPanic, TileNet } from './pkg/upres.js';
 
 /** Resolves to { net, memory } once the instance runs. */
 let started = null;
 
-self.addEventListener('message', ({ data }) => {
+self.addEventListener('message', (/** @type {MessageEvent} */ { data }) => {
   if (data.type === 'start') started = start(data);
   else if (data.type === 'tile') tile(data);
 });
@@ -16,10 +16,12 @@ async function start({ module, lock }) {
   const { memory } = await init({ module_or_path: module });
   // Held until this worker ends: its release is how the pool learns that it stopped.
   if (lock) {
-    await new Promise((held) => navigator.locks.request(lock, () => {
-      held();
-      return new Promise(() => {});
-    }));
+    await new Promise((/** @type {(value?: unknown) => void} */ held) =>
+      navigator.locks.request(lock, () => {
+        held();
+        return new Promise(() => {});
+      }),
+    );
     postMessage({ type: 'holding' });
   }
   return { net: new TileNet(), memory };

@@ -72,8 +72,14 @@ export class TilePool {
       };
       signal.addEventListener('abort', drop, { once: true });
       const settled = () => signal.removeEventListener('abort', drop);
-      task.resolve = (output) => (settled(), resolve(output));
-      task.reject = (error) => (settled(), reject(error));
+      task.resolve = (output) => {
+        settled();
+        resolve(output);
+      };
+      task.reject = (error) => {
+        settled();
+        reject(error);
+      };
       this.#queue.push(task);
       this.#dispatch();
     });
@@ -97,12 +103,22 @@ export class TilePool {
       // The weights are copied, not moved: the next worker to load this model needs them too.
       const model = worker.models.has(name) ? null : this.#models.get(name);
       worker.models.add(name);
-      worker.thread.postMessage({ type: 'tile', name, input, width, height, model: model && { card: model.card, weights: model.weights } });
+      worker.thread.postMessage({
+        type: 'tile',
+        name,
+        input,
+        width,
+        height,
+        model: model && { card: model.card, weights: model.weights },
+      });
     }
   }
 
   #spawn() {
-    const thread = new Worker(new URL('./tile-worker.js', import.meta.url), { type: 'module', name: `upres tile ${++this.#started}` });
+    const thread = new Worker(new URL('./tile-worker.js', import.meta.url), {
+      type: 'module',
+      name: `upres tile ${++this.#started}`,
+    });
     const worker = { thread, task: null, models: new Set(), memory: 0 };
     // A worker that stops (self.close(), or the browser ends it) fires no event here; the Web Lock
     // it holds for its lifetime is released then, which is what this waits for.
@@ -137,7 +153,9 @@ export class TilePool {
     const { task } = worker;
     if (task && task.tries >= MAX_TRIES) {
       // A panic's first line says what happened; the rest is where.
-      task.reject(new Error(`a tile failed in ${MAX_TRIES} tile workers in a row (the last one: ${message.split('\n')[0]})`));
+      task.reject(
+        new Error(`a tile failed in ${MAX_TRIES} tile workers in a row (the last one: ${message.split('\n')[0]})`),
+      );
     } else if (task) {
       this.#queue.unshift(task);
     }

@@ -27,7 +27,7 @@
 // the pixels) and `upres-error` ({ error, message }).
 
 import { upscaleImage } from './api.js';
-import { FITS, describe, describePrint, invalid, jobOptions, parsePrint } from './job.js';
+import { describe, describePrint, FITS, invalid, jobOptions, parsePrint } from './job.js';
 import { describeError } from './messages.js';
 
 const sheet = new CSSStyleSheet();
@@ -55,12 +55,26 @@ sheet.replaceSync(`
 `);
 
 const WAIT = 'This image is still being upscaled: save again once it is done.';
-const failed = (message) => `This image could not be upscaled: ${message.replace(/\.$/, '')}. Choose another image, or choose ` +
+const failed = (message) =>
+  `This image could not be upscaled: ${message.replace(/\.$/, '')}. Choose another image, or choose ` +
   '“Use the original” to send it as it is.';
-const unreadable = (message) => `This file cannot be used as an image: ${message.replace(/\.$/, '')}. Choose an image file.`;
+const unreadable = (message) =>
+  `This file cannot be used as an image: ${message.replace(/\.$/, '')}. Choose an image file.`;
 
 class UpresUpscaler extends HTMLElement {
-  static observedAttributes = ['for', 'scale', 'long-edge', 'print', 'fit', 'format', 'quality', 'input', 'metadata', 'look', 'workers'];
+  static observedAttributes = [
+    'for',
+    'scale',
+    'long-edge',
+    'print',
+    'fit',
+    'format',
+    'quality',
+    'input',
+    'metadata',
+    'look',
+    'workers',
+  ];
 
   #widget;
   #picker;
@@ -160,8 +174,12 @@ class UpresUpscaler extends HTMLElement {
     const input = this.#home.getElementById(id);
     if (input instanceof HTMLInputElement && input.type === 'file') return input;
     if (!strict) return null;
-    const found = input ? `#${id} is a <${input.localName}${input.type ? ` type="${input.type}"` : ''}>` : `there is no element with id "${id}"`;
-    throw Object.assign(new Error(`for="${id}" should name an <input type="file"> on this page, but ${found}`), { kind: 'parameter' });
+    const found = input
+      ? `#${id} is a <${input.localName}${input.type ? ` type="${input.type}"` : ''}>`
+      : `there is no element with id "${id}"`;
+    throw Object.assign(new Error(`for="${id}" should name an <input type="file"> on this page, but ${found}`), {
+      kind: 'parameter',
+    });
   }
 
   /** The options the attributes ask for, as upscale() takes them. */
@@ -181,7 +199,8 @@ class UpresUpscaler extends HTMLElement {
     if ([scale, longEdge, print ?? undefined].filter((size) => size !== undefined).length > 1) {
       throw invalid('<upres-upscaler> takes one of the scale, long-edge and print attributes, not several', TypeError);
     }
-    if (fit !== null && print === null) throw invalid('fit applies to a print size: give a print attribute too', TypeError);
+    if (fit !== null && print === null)
+      throw invalid('fit applies to a print size: give a print attribute too', TypeError);
     if (fit !== null && !FITS.includes(fit)) throw invalid(`fit must be "contain" or "cover", not ${describe(fit)}`);
     return {
       ...(scale !== undefined && { scale }),
@@ -209,10 +228,16 @@ class UpresUpscaler extends HTMLElement {
     }
     this.#picker.multiple = input?.multiple ?? false;
     const { scale, longEdge, print } = job.target;
-    const size = scale ? `${scale}×` : longEdge ? `to ${longEdge} px on the long edge` : `for printing ${describePrint(print)}`;
-    this.#show(input
-      ? `Images chosen for the form are upscaled ${size} in this browser before it sends them.`
-      : `Images are upscaled ${size} in this browser: nothing is uploaded.`);
+    const size = scale
+      ? `${scale}×`
+      : longEdge
+        ? `to ${longEdge} px on the long edge`
+        : `for printing ${describePrint(print)}`;
+    this.#show(
+      input
+        ? `Images chosen for the form are upscaled ${size} in this browser before it sends them.`
+        : `Images are upscaled ${size} in this browser: nothing is uploaded.`,
+    );
   }
 
   #show(text, error = false) {
@@ -223,7 +248,8 @@ class UpresUpscaler extends HTMLElement {
   async #run(files) {
     this.#job?.abort();
     this.#clearFailure();
-    const job = (this.#job = new AbortController());
+    const job = new AbortController();
+    this.#job = job;
     let input = null;
     const results = [];
     this.#progress.hidden = false;
@@ -287,8 +313,10 @@ class UpresUpscaler extends HTMLElement {
       input.setCustomValidity(image ? failed(message) : unreadable(message));
       this.#original.parentElement.hidden = !image;
     }
-    const refused = !input ? ''
-      : image ? ' The form will not send it: choose another image, or use the original as it is.'
+    const refused = !input
+      ? ''
+      : image
+        ? ' The form will not send it: choose another image, or use the original as it is.'
         : ' The form will not send it: choose an image file.';
     this.#show(`${message.replace(/\.$/, '')}.${refused}`, true);
     this.#emit('upres-error', { error, message: error.message });
@@ -338,8 +366,17 @@ class UpresUpscaler extends HTMLElement {
 // Each attribute as a property too, as HTML's own elements reflect theirs: strings, or null when
 // the attribute is absent; setting null or undefined removes it.
 const PROPERTIES = {
-  htmlFor: 'for', scale: 'scale', longEdge: 'long-edge', print: 'print', fit: 'fit', format: 'format', quality: 'quality',
-  input: 'input', metadata: 'metadata', look: 'look', workers: 'workers',
+  htmlFor: 'for',
+  scale: 'scale',
+  longEdge: 'long-edge',
+  print: 'print',
+  fit: 'fit',
+  format: 'format',
+  quality: 'quality',
+  input: 'input',
+  metadata: 'metadata',
+  look: 'look',
+  workers: 'workers',
 };
 for (const [property, attribute] of Object.entries(PROPERTIES)) {
   Object.defineProperty(UpresUpscaler.prototype, property, {

@@ -9,4 +9,5 @@
 // path of the page's origin. README.md, "Embed in your store", lists the options.
 
 export { capabilities, preload, upscale } from './api.js';
+
 import './upres-element.js';

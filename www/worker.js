@@ -15,8 +15,8 @@
 // Models arrive as cards; a model's weights are downloaded the first time a job needs them
 // (the page hands over the default model's, which it downloaded with the module).
 
-import initCpu, * as cpu from './pkg/upres.js';
 import { download } from './assets.js';
+import initCpu, * as cpu from './pkg/upres.js';
 import { TilePool } from './tiles.js';
 
 /** The module in use (the CPU build's or the WebGPU build's), its instance's memory, its Engine,
@@ -89,16 +89,24 @@ const methods = {
     if (!engine) throw Object.assign(new Error('the upscaler has not started'), { name: 'backend' });
     // The engine calls a failed download a model problem; the page says it as what it is.
     let failedDownload = null;
-    const weights = (name) => modelWeights(name, cancel).catch((error) => {
-      failedDownload = error;
-      throw error;
-    });
+    const weights = (name) =>
+      modelWeights(name, cancel).catch((error) => {
+        failedDownload = error;
+        throw error;
+      });
     let result;
     try {
-      result = await engine.upscale(bytes, JSON.stringify(options), (report) => {
-        progress(report, [report.pixels.buffer]);
-        return cancel.aborted;
-      }, weights, tileRunner(cancel), inFlight());
+      result = await engine.upscale(
+        bytes,
+        JSON.stringify(options),
+        (report) => {
+          progress(report, [report.pixels.buffer]);
+          return cancel.aborted;
+        },
+        weights,
+        tileRunner(cancel),
+        inFlight(),
+      );
     } catch (error) {
       // Tiles dropped by the cancel fail the job before the engine checks for it.
       if (cancel.aborted) throw Object.assign(new Error('cancelled'), { name: 'cancelled' });
@@ -121,7 +129,7 @@ const methods = {
   },
 
   /** Where a job's time goes, every tile here on one thread (Engine.profile); no result. */
-  profile({ bytes, options }, progress, cancel) {
+  profile({ bytes, options }, _progress, cancel) {
     return engine.profile(bytes, JSON.stringify(options), (name) => modelWeights(name, cancel));
   },
 };
@@ -158,7 +166,15 @@ async function measure(choice, setup) {
   const job = JSON.stringify({ target: { scale: 4 }, format: 'png', input: 'clean', metadata: 'none' });
   const time = async () => {
     const never = new AbortController().signal;
-    const once = () => engine.upscale(bytes, job, () => false, (name) => modelWeights(name, never), tileRunner(never), inFlight());
+    const once = () =>
+      engine.upscale(
+        bytes,
+        job,
+        () => false,
+        (name) => modelWeights(name, never),
+        tileRunner(never),
+        inFlight(),
+      );
     await once();
     const started = performance.now();
     await once();
@@ -186,9 +202,13 @@ async function measure(choice, setup) {
 /** The backend a measurement picks, and why, with both figures. */
 function measuredChoice({ webgpuMs, cpuMs, workers, input, webgpuError }, how) {
   const cpu = `the CPU ${ms(cpuMs)} (${workers} worker${workers > 1 ? 's' : ''})`;
-  if (webgpuMs == null) return { backend: 'cpu', reason: `${how}: WebGPU failed (${webgpuError}), ${cpu} for a ${input} test image at 4×` };
+  if (webgpuMs == null)
+    return { backend: 'cpu', reason: `${how}: WebGPU failed (${webgpuError}), ${cpu} for a ${input} test image at 4×` };
   const backend = webgpuMs < cpuMs ? 'webgpu' : 'cpu';
-  return { backend, reason: `${how}: WebGPU ${ms(webgpuMs)}, ${cpu} for a ${input} test image at 4×; the ${backend === 'webgpu' ? 'GPU' : 'CPU'} is faster` };
+  return {
+    backend,
+    reason: `${how}: WebGPU ${ms(webgpuMs)}, ${cpu} for a ${input} test image at 4×; the ${backend === 'webgpu' ? 'GPU' : 'CPU'} is faster`,
+  };
 }
 
 /** A `width`×`height` PNG with detail everywhere (the timing does not depend on the picture). */
@@ -247,7 +267,8 @@ const TILE_WORKER_MIB = 16;
  */
 function defaultWorkers() {
   const cores = (navigator.hardwareConcurrency ?? 2) - 1;
-  const memory = navigator.deviceMemory ? Math.floor((navigator.deviceMemory * 1024) / 4 / TILE_WORKER_MIB) : Infinity;
+  const { deviceMemory } = /** @type {WorkerNavigator & { deviceMemory?: number }} */ (navigator);
+  const memory = deviceMemory ? Math.floor((deviceMemory * 1024) / 4 / TILE_WORKER_MIB) : Infinity;
   return Math.max(1, Math.min(cores, memory));
 }
 
@@ -261,14 +282,24 @@ const WEBP_MAX_SIDE = 16383;
  */
 async function browserWebP(pixels, width, height, quality, pending) {
   if (width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE) {
-    throw Object.assign(new Error(`lossy WebP cannot store a ${width}×${height} image (at most ${WEBP_MAX_SIDE} pixels a side); choose PNG`), { name: 'encode' });
+    throw Object.assign(
+      new Error(
+        `lossy WebP cannot store a ${width}×${height} image (at most ${WEBP_MAX_SIDE} pixels a side); choose PNG`,
+      ),
+      { name: 'encode' },
+    );
   }
   const canvas = new OffscreenCanvas(width, height);
   canvas.getContext('2d').putImageData(new ImageData(pixels, width, height), 0, 0);
   const blob = await canvas.convertToBlob({ type: 'image/webp', quality: quality / 100 });
   if (blob.type !== 'image/webp') {
-    throw Object.assign(new Error(`this browser cannot encode lossy WebP (its encoder wrote ${blob.type || 'nothing'}): ` +
-      'choose WebP without a quality (lossless), JPEG or PNG'), { name: 'unsupported' });
+    throw Object.assign(
+      new Error(
+        `this browser cannot encode lossy WebP (its encoder wrote ${blob.type || 'nothing'}): ` +
+          'choose WebP without a quality (lossless), JPEG or PNG',
+      ),
+      { name: 'unsupported' },
+    );
   }
   // finish() keeps only the job's metadata: the browser's own (Chromium tags every WebP with its
   // sRGB profile) is dropped.
@@ -325,7 +356,7 @@ self.addEventListener('unhandledrejection', (event) => {
   crashed(event.reason);
 });
 
-self.addEventListener('message', async ({ data }) => {
+self.addEventListener('message', async (/** @type {MessageEvent} */ { data }) => {
   if (data.type === 'cancel') {
     if (data.id === running.id) running.cancel.abort();
     return;

@@ -27,7 +27,9 @@ test('cancel stops within one tile, and the next job succeeds', async (t) => {
   await page.waitForFunction(() => /^Tile [2-9]\//.test(document.querySelector('#job-status').textContent));
   const atCancel = Number((await page.textContent('#job-status')).match(/^Tile (\d+)/)[1]);
   await page.click('#cancel');
-  await page.waitForFunction(() => document.querySelector('#queue li').textContent.includes('Cancelled'), null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelector('#queue li').textContent.includes('Cancelled'), null, {
+    timeout: 30_000,
+  });
   const last = (await page.textContent('#job-status')).match(/^Tile (\d+)\/(\d+)/);
   assert.ok(Number(last[1]) <= atCancel + 1, `stopped at tile ${last[1]} after a cancel at tile ${atCancel}`);
   assert.ok(Number(last[1]) < Number(last[2]), 'the job was cut short');
@@ -44,12 +46,21 @@ test('bad files say what is wrong, and the page keeps working', async (t) => {
   const { page } = await app(t);
   const good = photo(40, 30);
   // A valid header and signature, then garbage where the compressed pixels should be.
-  const corrupt = Buffer.concat([good.subarray(0, 33), Buffer.from([0, 0, 0, 40]), Buffer.from('IDAT'), Buffer.alloc(44, 0x5a)]);
+  const corrupt = Buffer.concat([
+    good.subarray(0, 33),
+    Buffer.from([0, 0, 0, 40]),
+    Buffer.from('IDAT'),
+    Buffer.alloc(44, 0x5a),
+  ]);
   const oversized = h.encodePng(4, 4, h.testImage(4, 4), { width: 50_000, height: 50_000 });
 
   const cases = [
     ['corrupt.png', corrupt, /Can’t read this file: truncated or corrupt PNG data/],
-    ['huge.png', oversized, /Too large: the input would be 50000×50000 = 2500\.0 megapixels, over the limit of 40\.0 megapixels/],
+    [
+      'huge.png',
+      oversized,
+      /Too large: the input would be 50000×50000 = 2500\.0 megapixels, over the limit of 40\.0 megapixels/,
+    ],
     ['notes.png', Buffer.from('just some text, not an image'), /Can’t read this file: not an image/],
     ['icon.png', Buffer.from('00000100010010100000010020006804000016000000', 'hex'), /Unsupported image/],
   ];
@@ -79,7 +90,10 @@ test('the main thread keeps ticking while a job runs', async (t) => {
   });
   await page.click('#start');
   await h.settled(page, 0);
-  const gaps = await page.evaluate(() => (clearInterval(window.ticker), window.gaps));
+  const gaps = await page.evaluate(() => {
+    clearInterval(window.ticker);
+    return window.gaps;
+  });
   const worst = Math.max(...gaps);
   t.diagnostic(`${gaps.length} ticks, longest gap ${worst.toFixed(0)} ms`);
   assert.ok(gaps.length > 20, 'the job ran long enough to measure');
@@ -88,7 +102,8 @@ test('the main thread keeps ticking while a job runs', async (t) => {
 
 /** Resolves once the page has every model, which it downloads in the background once it is
  *  ready. */
-const allModels = (page) => page.waitForFunction(() => /\(all downloaded\)/.test(document.querySelector('#models-status').textContent));
+const allModels = (page) =>
+  page.waitForFunction(() => /\(all downloaded\)/.test(document.querySelector('#models-status').textContent));
 
 test('every request is to its own origin, and none reaches the network once every model is downloaded', async (t) => {
   const { page, context, requests } = await app(t);
@@ -102,8 +117,14 @@ test('every request is to its own origin, and none reaches the network once ever
   await h.upscaleAndDownload(page, 1);
   const foreign = requests.filter((url) => !url.startsWith(env.origin) && !url.startsWith(`blob:${env.origin}`));
   assert.deepEqual(foreign, []);
-  assert.ok(requests.some((url) => url.endsWith('.bpk')), 'the models came over the network log');
-  assert.deepEqual(network.filter((url) => !url.startsWith('blob:')), []);
+  assert.ok(
+    requests.some((url) => url.endsWith('.bpk')),
+    'the models came over the network log',
+  );
+  assert.deepEqual(
+    network.filter((url) => !url.startsWith('blob:')),
+    [],
+  );
 });
 
 test('before the page is ready it downloads the CPU module and the default model only; the other models follow, and the WebGPU build never comes on the CPU', async (t) => {
@@ -127,11 +148,27 @@ test('before the page is ready it downloads the CPU module and the default model
   const weights = (entry) => `models/${JSON.parse(readFileSync(`www/models/${entry.card}`, 'utf8')).weights}`;
   const first = weights(index.find((entry) => entry.scale === 4 && entry.input === 'clean'));
   t.diagnostic(downloads.map(({ file, ready }) => `${file}${ready ? '' : ' (before ready)'}`).join(', '));
-  assert.deepEqual(downloads.filter(({ ready }) => !ready).map(({ file }) => file).sort(), [first, 'pkg/upres_bg.wasm']);
+  assert.deepEqual(
+    downloads
+      .filter(({ ready }) => !ready)
+      .map(({ file }) => file)
+      .sort(),
+    [first, 'pkg/upres_bg.wasm'],
+  );
   // The job's own request for the ×2 model too: this context has no service worker to keep it.
   const later = new Set(downloads.filter(({ ready }) => ready).map(({ file }) => file));
-  assert.deepEqual([...later].sort(), index.map(weights).filter((file) => file !== first).sort());
-  assert.deepEqual(requests.filter((url) => url.includes('/pkg/webgpu/')), [], 'nothing of the WebGPU build');
+  assert.deepEqual(
+    [...later].sort(),
+    index
+      .map(weights)
+      .filter((file) => file !== first)
+      .sort(),
+  );
+  assert.deepEqual(
+    requests.filter((url) => url.includes('/pkg/webgpu/')),
+    [],
+    'nothing of the WebGPU build',
+  );
 });
 
 test('a change of backend while the engine starts replaces that start quietly, and the models follow once it runs', async (t) => {
@@ -145,10 +182,13 @@ test('a change of backend while the engine starts replaces that start quietly, a
   });
   // The upscaler's first worker comes slowly: its start is still under way when the backend changes.
   let workers = 0;
-  await context.route((url) => url.pathname.endsWith('/worker.js'), async (route) => {
-    if (workers++ === 0) await new Promise((resolve) => setTimeout(resolve, 3000));
-    await route.continue();
-  });
+  await context.route(
+    (url) => url.pathname.endsWith('/worker.js'),
+    async (route) => {
+      if (workers++ === 0) await new Promise((resolve) => setTimeout(resolve, 3000));
+      await route.continue();
+    },
+  );
   await page.goto(env.url);
   await page.waitForSelector('#loading[data-state="done"]', { timeout: 120_000 });
   await page.selectOption('select[name="backend"]', 'cpu');
@@ -157,12 +197,17 @@ test('a change of backend while the engine starts replaces that start quietly, a
   assert.equal(await page.textContent('#load-status'), 'Ready.');
   assert.equal(await page.isHidden('#message'), true, `the page says: ${await page.textContent('#message')}`);
   // The default model before the page was ready; every other one after.
-  assert.deepEqual(prefetched.slice(1).filter((status) => status !== 'Ready.'), []);
+  assert.deepEqual(
+    prefetched.slice(1).filter((status) => status !== 'Ready.'),
+    [],
+  );
 });
 
 test('a second visit works offline, for PNGs and JPEGs alike', async (t) => {
   const { page, context } = await app(t);
-  await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistration())?.active && navigator.serviceWorker.controller);
+  await page.waitForFunction(
+    async () => (await navigator.serviceWorker.getRegistration())?.active && navigator.serviceWorker.controller,
+  );
   // Every model in the offline cache: the page fetches the ones no job has needed in the background.
   await allModels(page);
   const models = JSON.parse(readFileSync('www/models/index.json', 'utf8')).length;
@@ -219,7 +264,11 @@ for (const [fault, inject] of Object.entries(GPU_FAULTS)) {
     await page.evaluate(() => {
       window.announced = [];
       const status = document.querySelector('#backend-status');
-      new MutationObserver(() => window.announced.push(status.textContent)).observe(status, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() => window.announced.push(status.textContent)).observe(status, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
     });
     await h.addFile(page, 'photo.png', bytes);
     await h.setScale(page, 2);
@@ -227,8 +276,14 @@ for (const [fault, inject] of Object.entries(GPU_FAULTS)) {
     const announced = await page.evaluate(() => window.announced.filter((text) => text.startsWith('Running on')));
     t.diagnostic(announced.join(' | '));
     assert.match(announced.at(-1), /WebGPU failed even with 64-pixel tiles/);
-    assert.ok(announced.some((text) => /retried with 128-pixel tiles/.test(text)), 'a retry with 128-pixel tiles');
-    assert.ok(announced.some((text) => /retried with 64-pixel tiles/.test(text)), 'a retry with 64-pixel tiles');
+    assert.ok(
+      announced.some((text) => /retried with 128-pixel tiles/.test(text)),
+      'a retry with 128-pixel tiles',
+    );
+    assert.ok(
+      announced.some((text) => /retried with 64-pixel tiles/.test(text)),
+      'a retry with 64-pixel tiles',
+    );
     assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
     assert.equal(result.name, reference.name);
     assert.ok(result.bytes.equals(reference.bytes), 'the same file as a job that ran on the CPU from the start');
@@ -247,7 +302,8 @@ test('with a hardware GPU, auto times it against the CPU once per adapter and bu
   const { page } = await h.openApp(env, { context, backend: 'auto' });
   const measured = await page.textContent('#backend-status');
   t.diagnostic(measured);
-  const figures = /measured just now: WebGPU ([\d.]+ m?s), the CPU ([\d.]+ m?s) \(1 worker\) for a 128×128 test image at 4×; the (GPU|CPU) is faster/;
+  const figures =
+    /measured just now: WebGPU ([\d.]+ m?s), the CPU ([\d.]+ m?s) \(1 worker\) for a 128×128 test image at 4×; the (GPU|CPU) is faster/;
   assert.match(measured, figures);
   // SwiftShader emulates the GPU on this same CPU: far slower than burn's CPU backend.
   assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
@@ -360,14 +416,19 @@ test('drop, paste, download all, and a screenshot of the result', async (t) => {
   const { page } = await app(t);
   const bytes = [...photo(120, 90)];
   for (const event of ['drop', 'paste']) {
-    await page.evaluate(([type, data]) => {
-      const transfer = new DataTransfer();
-      transfer.items.add(new File([new Uint8Array(data)], `${type}.png`, { type: 'image/png' }));
-      const init = type === 'drop' ? { dataTransfer: transfer } : { clipboardData: transfer };
-      document.dispatchEvent(type === 'drop' ? new DragEvent('drop', init) : new ClipboardEvent('paste', init));
-    }, [event, bytes]);
+    await page.evaluate(
+      ([type, data]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(data)], `${type}.png`, { type: 'image/png' }));
+        const init = type === 'drop' ? { dataTransfer: transfer } : { clipboardData: transfer };
+        document.dispatchEvent(type === 'drop' ? new DragEvent('drop', init) : new ClipboardEvent('paste', init));
+      },
+      [event, bytes],
+    );
   }
-  await page.waitForFunction(() => [...document.querySelectorAll('#queue li')].map((li) => li.dataset.status).join() === 'ready,ready');
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#queue li')].map((li) => li.dataset.status).join() === 'ready,ready',
+  );
   await h.setScale(page, 4);
   await page.click('#start');
   await h.settled(page, 0);
@@ -389,7 +450,10 @@ async function watchStatuses(page, index) {
   await page.evaluate((i) => {
     const li = document.querySelectorAll('#queue li')[i];
     window.statuses = [];
-    new MutationObserver(() => window.statuses.push(li.dataset.status)).observe(li, { attributes: true, attributeFilter: ['data-status'] });
+    new MutationObserver(() => window.statuses.push(li.dataset.status)).observe(li, {
+      attributes: true,
+      attributeFilter: ['data-status'],
+    });
   }, index);
   return async () => [...new Set(await page.evaluate(() => window.statuses))];
 }
@@ -431,7 +495,11 @@ test('new settings apply to new images: a finished one keeps its result until it
   assert.deepEqual(await page.$$eval('#queue li .name', (names) => names.map((n) => n.textContent)), ['first.png']);
   await h.addFile(page, 'third.png', photo(40, 30));
   await page.click('#clear-finished');
-  assert.deepEqual(await page.$$eval('#queue li .name', (names) => names.map((n) => n.textContent)), ['third.png'], 'only what is not finished is left');
+  assert.deepEqual(
+    await page.$$eval('#queue li .name', (names) => names.map((n) => n.textContent)),
+    ['third.png'],
+    'only what is not finished is left',
+  );
   assert.ok(await page.isHidden('#result'), 'a removed image’s result is no longer shown');
   assert.ok(await page.isDisabled('#download-all'));
 });
@@ -460,8 +528,11 @@ test('cancel stops the running image only: a finished image keeps its result, an
   // The finished image run again, the new one queued behind it; a cancel ends the re-run only.
   await finished.locator('button.rerun').click();
   await page.click('#start');
-  await page.waitForFunction(() => document.querySelector('#queue li').dataset.status === 'working' &&
-    /^Tile [1-9]\//.test(document.querySelector('#job-status').textContent));
+  await page.waitForFunction(
+    () =>
+      document.querySelector('#queue li').dataset.status === 'working' &&
+      /^Tile [1-9]\//.test(document.querySelector('#job-status').textContent),
+  );
   await page.click('#cancel');
   assert.equal((await h.settled(page, 1)).status, 'done', 'the new image ran after the cancel');
   assert.match(await page.locator('#queue li').nth(1).textContent(), /1536×768/);
@@ -475,7 +546,11 @@ test('cancel stops the running image only: a finished image keeps its result, an
 // ---- The comparison ------------------------------------------------------------------------
 
 test('100 % opens centred on the split; zoomed, a drag pans and the handle moves the split (mouse, touch, keys); transparency shows as a checkerboard', async (t) => {
-  const context = await env.browser.newContext({ serviceWorkers: 'block', viewport: { width: 1100, height: 1000 }, hasTouch: true });
+  const context = await env.browser.newContext({
+    serviceWorkers: 'block',
+    viewport: { width: 1100, height: 1000 },
+    hasTouch: true,
+  });
   t.after(() => context.close());
   const page = await context.newPage();
   await page.goto(env.url);
@@ -497,22 +572,30 @@ test('100 % opens centred on the split; zoomed, a drag pans and the handle moves
     compare.setAttribute('after', await image(2000, 1500, 0.5));
     await compare.shadowRoot.querySelector('img.after').decode();
   });
-  const look = () => page.evaluate(() => {
-    const root = document.getElementById('compare').shadowRoot;
-    const frame = root.querySelector('.frame');
-    const box = frame.getBoundingClientRect();
-    const handle = root.querySelector('.handle').getBoundingClientRect();
-    return {
-      left: frame.scrollLeft, top: frame.scrollTop, width: frame.clientWidth, height: frame.clientHeight,
-      split: document.getElementById('compare').split, handle: handle.left + handle.width / 2 - box.left,
-      stage: root.querySelector('.stage').offsetWidth,
-    };
-  });
+  const look = () =>
+    page.evaluate(() => {
+      const root = document.getElementById('compare').shadowRoot;
+      const frame = root.querySelector('.frame');
+      const box = frame.getBoundingClientRect();
+      const handle = root.querySelector('.handle').getBoundingClientRect();
+      return {
+        left: frame.scrollLeft,
+        top: frame.scrollTop,
+        width: frame.clientWidth,
+        height: frame.clientHeight,
+        split: document.getElementById('compare').split,
+        handle: handle.left + handle.width / 2 - box.left,
+        stage: root.querySelector('.stage').offsetWidth,
+      };
+    });
   await page.click('#compare .zoom');
   const zoomed = await look();
   t.diagnostic(JSON.stringify(zoomed));
   assert.equal(zoomed.stage, 2000);
-  assert.ok(Math.abs(zoomed.left + zoomed.width / 2 - 1000) <= 1, `scrolled to ${zoomed.left}: the split at 1000 px is off centre`);
+  assert.ok(
+    Math.abs(zoomed.left + zoomed.width / 2 - 1000) <= 1,
+    `scrolled to ${zoomed.left}: the split at 1000 px is off centre`,
+  );
   assert.ok(Math.abs(zoomed.top + zoomed.height / 2 - 750) <= 1, `scrolled down ${zoomed.top}`);
   assert.ok(Math.abs(zoomed.handle - zoomed.width / 2) <= 2, `the handle is at ${zoomed.handle} of ${zoomed.width} px`);
 
@@ -539,7 +622,8 @@ test('100 % opens centred on the split; zoomed, a drag pans and the handle moves
 
   // Touch: a swipe on the picture pans it.
   const cdp = await context.newCDPSession(page);
-  const touch = (type, x, y) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+  const touch = (type, x, y) =>
+    cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
   await touch('touchStart', cx - 200, cy);
   for (let step = 1; step <= 5; step++) await touch('touchMove', cx - 200 + 30 * step, cy - 10 * step);
   await touch('touchEnd');
@@ -555,14 +639,24 @@ test('100 % opens centred on the split; zoomed, a drag pans and the handle moves
   assert.equal(end.left, 2000 - end.width, 'scrolled to keep the split in view');
   await page.focus('#compare .frame');
   await page.keyboard.press('ArrowLeft');
-  await page.waitForFunction((left) => document.getElementById('compare').shadowRoot.querySelector('.frame').scrollLeft < left, end.left);
+  await page.waitForFunction(
+    (left) => document.getElementById('compare').shadowRoot.querySelector('.frame').scrollLeft < left,
+    end.left,
+  );
 
   const style = await page.evaluate(() => {
     const root = document.getElementById('compare').shadowRoot;
-    return { stage: getComputedStyle(root.querySelector('.stage')).backgroundImage, before: root.querySelector('img.before').style.clipPath };
+    return {
+      stage: getComputedStyle(root.querySelector('.stage')).backgroundImage,
+      before: root.querySelector('img.before').style.clipPath,
+    };
   });
   assert.match(style.stage, /conic-gradient/, 'a checkerboard behind the pictures');
-  assert.match(style.before, /^inset\(0(px)? 0%/, 'the original only on its side of the split, never behind the result');
+  assert.match(
+    style.before,
+    /^inset\(0(px)? 0%/,
+    'the original only on its side of the split, never behind the result',
+  );
 });
 
 // ---- Plain words, transparency -------------------------------------------------------------
@@ -579,7 +673,10 @@ test('plain words in the main view, the technical ones under Details; a transpar
   t.diagnostic(details.replace(/\n+/g, ' | '));
   assert.match(details, /Running on the CPU \(WebAssembly\): the only WebGPU adapter is a software one/);
   const models = JSON.parse(readFileSync('www/models/index.json', 'utf8')).length;
-  assert.match(details, new RegExp(`${models} models for ×2, ×3, ×4 \\((each downloaded when an image first needs it|all downloaded)\\)`));
+  assert.match(
+    details,
+    new RegExp(`${models} models for ×2, ×3, ×4 \\((each downloaded when an image first needs it|all downloaded)\\)`),
+  );
   assert.match(details, /Lanczos3/);
   assert.match(details, /alpha channel \(transparency\) with bicubic/);
 
@@ -600,8 +697,10 @@ test('plain words in the main view, the technical ones under Details; a transpar
   assert.ok(await page.isHidden('#alpha-warning'), 'PNG keeps transparency: no warning');
   await page.selectOption('select[name="format"]', 'jpeg');
   assert.ok(await page.isVisible('#alpha-warning'));
-  assert.equal(await page.textContent('#alpha-warning'),
-    '“logo.png” has transparent areas. JPEG cannot keep transparency: they will be flattened onto white. Choose PNG or WebP to keep it.');
+  assert.equal(
+    await page.textContent('#alpha-warning'),
+    '“logo.png” has transparent areas. JPEG cannot keep transparency: they will be flattened onto white. Choose PNG or WebP to keep it.',
+  );
   assert.match(await transparent.locator('.warning').textContent(), /as a JPEG they will be flattened onto white/);
   assert.equal(await opaque.locator('.warning').count(), 0);
   h.artifact('transparency-warning.png', await page.screenshot({ fullPage: true }));
@@ -626,7 +725,10 @@ for (const [look, options] of Object.entries(LOOKS)) {
     const context = await env.browser.newContext({ serviceWorkers: 'block', ...options });
     t.after(() => context.close());
     const failed = [];
-    context.on('response', (response) => response.status() >= 400 && failed.push(`${response.status()} ${response.url()}`));
+    context.on(
+      'response',
+      (response) => response.status() >= 400 && failed.push(`${response.status()} ${response.url()}`),
+    );
     const { page, errors } = await h.openApp(env, { context });
 
     await h.addFile(page, 'notes.png', Buffer.from('just some text, not an image'));
@@ -644,16 +746,25 @@ for (const [look, options] of Object.entries(LOOKS)) {
     };
     await page.waitForFunction(inView, null, { timeout: 5000 }).catch(() => {});
     const result = await page.locator('#result').boundingBox();
-    assert.ok(await page.evaluate(inView), `the result is at ${result.y}–${result.y + result.height} px in a ${options.viewport.height} px view`);
+    assert.ok(
+      await page.evaluate(inView),
+      `the result is at ${result.y}–${result.y + result.height} px in a ${options.viewport.height} px view`,
+    );
     assert.match(await page.textContent('#announce'), /^photo\.png is done: 240×180 pixels\.$/);
 
     if (look === 'phone') {
-      assert.doesNotMatch(await page.locator('#drop').innerText(), /Ctrl|drop/, 'no keyboard or drag hints on a touch screen');
-      const small = await page.$$eval('button, input, select, summary', (controls) => controls
-        .filter((c) => c.checkVisibility() && c.type !== 'file')
-        .map((c) => ({ what: c.name || c.id || c.className || c.textContent, box: c.getBoundingClientRect() }))
-        .filter(({ box }) => box.width < 24 || box.height < 24)
-        .map(({ what, box }) => `${what}: ${box.width}×${box.height}`));
+      assert.doesNotMatch(
+        await page.locator('#drop').innerText(),
+        /Ctrl|drop/,
+        'no keyboard or drag hints on a touch screen',
+      );
+      const small = await page.$$eval('button, input, select, summary', (controls) =>
+        controls
+          .filter((c) => c.checkVisibility() && c.type !== 'file')
+          .map((c) => ({ what: c.name || c.id || c.className || c.textContent, box: c.getBoundingClientRect() }))
+          .filter(({ box }) => box.width < 24 || box.height < 24)
+          .map(({ what, box }) => `${what}: ${box.width}×${box.height}`),
+      );
       assert.deepEqual(small, [], 'controls under 24 px');
     }
     // A phone's screen as it is when the job ends, and from the top (a full-page capture would

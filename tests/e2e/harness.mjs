@@ -78,11 +78,14 @@ export async function watchTileWorkers(t, context, sabotage = null) {
   context.on('console', (message) => {
     if (message.text() === TILE_WORKER_STARTED) started++;
   });
-  await context.route((url) => url.pathname.endsWith('/worker.js'), async (route) => {
-    const response = await route.fetch();
-    const prelude = `(${inTileWorkers})(${JSON.stringify(TILE_WORKER_STARTED)}, ${JSON.stringify(sabotage)});\n`;
-    await route.fulfill({ response, body: prelude + (await response.text()) });
-  });
+  await context.route(
+    (url) => url.pathname.endsWith('/worker.js'),
+    async (route) => {
+      const response = await route.fetch();
+      const prelude = `(${inTileWorkers})(${JSON.stringify(TILE_WORKER_STARTED)}, ${JSON.stringify(sabotage)});\n`;
+      await route.fulfill({ response, body: prelude + (await response.text()) });
+    },
+  );
   return () => started;
 }
 
@@ -169,10 +172,23 @@ async function downloadResult(page) {
       const box = link.getBoundingClientRect();
       const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
       const where = (e) => e && `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}`;
-      return { href: link.href, name: link.download, box: [box.x, box.y, box.width, box.height], hit: where(hit), scrollY, innerHeight, focus: where(document.activeElement) };
+      return {
+        href: link.href,
+        name: link.download,
+        box: [box.x, box.y, box.width, box.height],
+        hit: where(hit),
+        scrollY,
+        innerHeight,
+        focus: where(document.activeElement),
+      };
     });
-    console.error(`no download 15 s after clicking #download (${error.message.split('\n')[0]}); the page: ${JSON.stringify(state)}`);
-    const [download] = await Promise.all([page.waitForEvent('download'), page.$eval('#download', (link) => link.click())]);
+    console.error(
+      `no download 15 s after clicking #download (${error.message.split('\n')[0]}); the page: ${JSON.stringify(state)}`,
+    );
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.$eval('#download', (link) => link.click()),
+    ]);
     return download;
   }
 }
@@ -199,14 +215,17 @@ export function testImage(width, height) {
  * it). Chromium's encoder is libjpeg-turbo with the IJG tables, so 0.5 is IJG quality 50.
  */
 export async function jpegInPage(page, width, height, quality) {
-  const bytes = await page.evaluate(async ({ width, height, rgb, quality }) => {
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
-    const canvas = Object.assign(document.createElement('canvas'), { width, height });
-    canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
-    return [...new Uint8Array(await blob.arrayBuffer())];
-  }, { width, height, rgb: [...testImage(width, height)], quality });
+  const bytes = await page.evaluate(
+    async ({ width, height, rgb, quality }) => {
+      const rgba = new Uint8ClampedArray(width * height * 4);
+      for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+      const canvas = Object.assign(document.createElement('canvas'), { width, height });
+      canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
+      return [...new Uint8Array(await blob.arrayBuffer())];
+    },
+    { width, height, rgb: [...testImage(width, height)], quality },
+  );
   return Buffer.from(bytes);
 }
 
@@ -229,7 +248,12 @@ export function encodePng(width, height, rgb, declared = { width, height }) {
   header.set([8, 2, 0, 0, 0], 8);
   const raw = Buffer.alloc((width * 3 + 1) * height);
   for (let y = 0; y < height; y++) rgb.copy(raw, y * (width * 3 + 1) + 1, y * width * 3, (y + 1) * width * 3);
-  return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Reads an 8-bit RGB or RGBA, non-interlaced PNG (what upres writes) into RGB. */
@@ -280,7 +304,8 @@ export function decodePng(bytes) {
 
 /** PSNR in dB between two same-sized 8-bit images (Infinity when identical). */
 export function psnr(a, b) {
-  if (a.width !== b.width || a.height !== b.height) throw new Error(`sizes differ: ${a.width}×${a.height} vs ${b.width}×${b.height}`);
+  if (a.width !== b.width || a.height !== b.height)
+    throw new Error(`sizes differ: ${a.width}×${a.height} vs ${b.width}×${b.height}`);
   let sum = 0;
   for (let i = 0; i < a.rgb.length; i++) sum += (a.rgb[i] - b.rgb[i]) ** 2;
   const mse = sum / a.rgb.length;
@@ -297,13 +322,29 @@ export function nativeUpscale(png, scale) {
   const dir = mkdtempSync(join(tmpdir(), 'upres-e2e-'));
   writeFileSync(join(dir, 'fixture.png'), png);
   const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
-  const card = index.map((m) => m.card).find((name) => {
-    const { config, input = 'clean' } = JSON.parse(readFileSync(join('www/models', name), 'utf8'));
-    return config.scale === scale && input === 'clean';
-  });
+  const card = index
+    .map((m) => m.card)
+    .find((name) => {
+      const { config, input = 'clean' } = JSON.parse(readFileSync(join('www/models', name), 'utf8'));
+      return config.scale === scale && input === 'clean';
+    });
   const binary = join(process.env.CARGO_TARGET_DIR ?? 'target', 'debug', 'upres');
-  execFileSync(binary, ['upscale', join(dir, 'fixture.png'), '-o', join(dir, 'out'), '--scale', String(scale),
-    '--backend', 'cpu', '--model', join('www/models', card)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    binary,
+    [
+      'upscale',
+      join(dir, 'fixture.png'),
+      '-o',
+      join(dir, 'out'),
+      '--scale',
+      String(scale),
+      '--backend',
+      'cpu',
+      '--model',
+      join('www/models', card),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const [output] = readdirSync(join(dir, 'out'));
   return decodePng(readFileSync(join(dir, 'out', output)));
 }
@@ -321,9 +362,15 @@ const AXE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
 export async function axeViolations(page) {
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
   const violations = await page.evaluate(async () => {
-    const { violations } = await window.axe.run(document, { rules: { 'target-size': { enabled: true } }, resultTypes: ['violations'] });
+    const { violations } = await window.axe.run(document, {
+      rules: { 'target-size': { enabled: true } },
+      resultTypes: ['violations'],
+    });
     return violations.map(({ id, impact, help, nodes }) => ({
-      id, impact, help, nodes: nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary}`),
+      id,
+      impact,
+      help,
+      nodes: nodes.map((node) => `${node.target.join(' ')}: ${node.failureSummary}`),
     }));
   });
   return violations.filter((violation) => ['serious', 'critical'].includes(violation.impact));

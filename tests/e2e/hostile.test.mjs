@@ -22,9 +22,11 @@ after(() => env?.close());
 
 function corpus() {
   const dir = mkdtempSync(join(tmpdir(), 'upres-hostile-'));
-  execFileSync(process.env.CARGO ?? 'cargo',
+  execFileSync(
+    process.env.CARGO ?? 'cargo',
     ['test', '--test', 'hostile', '--', '--exact', 'every_hostile_file_gives_an_image_or_a_specific_error'],
-    { env: { ...process.env, UPRES_CORPUS_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+    { env: { ...process.env, UPRES_CORPUS_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   return manifest.map((entry) => ({ ...entry, bytes: readFileSync(join(dir, entry.file)) }));
 }
@@ -44,23 +46,35 @@ test('every hostile file shows its size or what is wrong with it, and the page k
     const [status, text] = [await item.getAttribute('data-status'), await item.textContent()];
     if (entry.kind) {
       const title = TITLES[entry.kind];
-      expect(status === 'invalid' && text.includes(`${title}: `) && text.includes(entry.says),
-        `${entry.file} should say “${title}: …${entry.says}…”, not “${text}”`);
-      expect(!text.toLowerCase().includes(`${title}: ${title}`.toLowerCase()), `${entry.file}: the title said twice: ${text}`);
+      expect(
+        status === 'invalid' && text.includes(`${title}: `) && text.includes(entry.says),
+        `${entry.file} should say “${title}: …${entry.says}…”, not “${text}”`,
+      );
+      expect(
+        !text.toLowerCase().includes(`${title}: ${title}`.toLowerCase()),
+        `${entry.file}: the title said twice: ${text}`,
+      );
     } else {
-      expect(status === 'ready' && text.includes(`${entry.width}×${entry.height}`),
-        `${entry.file} should be ready, ${entry.width}×${entry.height}: ${text}`);
+      expect(
+        status === 'ready' && text.includes(`${entry.width}×${entry.height}`),
+        `${entry.file} should be ready, ${entry.width}×${entry.height}: ${text}`,
+      );
       images.push({ ...entry, index });
     }
   }
-  t.diagnostic(`${cases.length} files: ${images.length} images, ${cases.length - images.length} refused with a message`);
+  t.diagnostic(
+    `${cases.length} files: ${images.length} images, ${cases.length - images.length} refused with a message`,
+  );
 
   // Every file that is an image is upscaled, in one batch, past all those that are not.
   await h.setScale(page, 2);
   await page.click('#start');
   for (const entry of images) {
     const { status, text } = await h.settled(page, entry.index);
-    expect(status === 'done' && text.includes(`${2 * entry.width}×${2 * entry.height}`), `${entry.file} at 2×: ${text}`);
+    expect(
+      status === 'done' && text.includes(`${2 * entry.width}×${2 * entry.height}`),
+      `${entry.file} at 2×: ${text}`,
+    );
   }
   assert.deepEqual(failures, [], `${failures.length} of ${cases.length} files`);
   assert.deepEqual(errors, [], 'no uncaught errors on the page');

@@ -31,7 +31,11 @@ const MAKE = 'UpresCam';
 const COPYRIGHT = '(c) Sage & Linen shop';
 const DATE = '2024:05:06 07:08:09';
 /** The GPS latitude's values, which must not survive anywhere in a block that drops location. */
-const LATITUDE = [[52, 1], [22, 1], [4711, 100]];
+const LATITUDE = [
+  [52, 1],
+  [22, 1],
+  [4711, 100],
+];
 const XMP_MARKER = 'upres-xmp-marker-5c1e';
 
 /** A small RGB display profile: the 128-byte header, an empty tag table and a marker to find. */
@@ -80,7 +84,11 @@ function tiff(littleEndian, ifds) {
     u16(entries.length, entry);
     entry += 2;
     for (const [tag, type, value] of entries) {
-      const values = value.ifd ? [offsets[value.ifd]] : type === TYPE.ASCII ? [...Buffer.from(`${value}\0`, 'latin1')] : value.flat();
+      const values = value.ifd
+        ? [offsets[value.ifd]]
+        : type === TYPE.ASCII
+          ? [...Buffer.from(`${value}\0`, 'latin1')]
+          : value.flat();
       const count = type === TYPE.RATIONAL ? values.length / 2 : values.length;
       const size = TYPE_SIZE[type] * count;
       let where = entry + 8;
@@ -133,7 +141,8 @@ function cameraExif(littleEndian, width, height) {
   });
 }
 
-const XMP = `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">` +
+const XMP =
+  `<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">` +
   `<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" ` +
   `xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/" tiff:Orientation="6">` +
   `<dc:rights>${XMP_MARKER}</dc:rights></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="r"?>`;
@@ -166,14 +175,17 @@ async function cameraJpeg(page, width, height, littleEndian = false) {
 
 /** testImage() as a file of MIME `type` that `page`'s canvas encodes (at `quality`, 0–1, for lossy types). */
 async function canvasInPage(page, width, height, type, quality) {
-  const bytes = await page.evaluate(async ({ width, height, rgb, type, quality }) => {
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
-    const canvas = Object.assign(document.createElement('canvas'), { width, height });
-    canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, type, quality));
-    return [...new Uint8Array(await blob.arrayBuffer())];
-  }, { width, height, rgb: [...h.testImage(width, height)], type, quality });
+  const bytes = await page.evaluate(
+    async ({ width, height, rgb, type, quality }) => {
+      const rgba = new Uint8ClampedArray(width * height * 4);
+      for (let i = 0; i < width * height; i++) rgba.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+      const canvas = Object.assign(document.createElement('canvas'), { width, height });
+      canvas.getContext('2d').putImageData(new ImageData(rgba, width, height), 0, 0);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, type, quality));
+      return [...new Uint8Array(await blob.arrayBuffer())];
+    },
+    { width, height, rgb: [...h.testImage(width, height)], type, quality },
+  );
   return Buffer.from(bytes);
 }
 
@@ -193,7 +205,7 @@ function pngChunk(type, data) {
 function pngChunks(bytes) {
   assert.ok(bytes.subarray(0, 8).equals(PNG_SIGNATURE), 'a PNG');
   const chunks = [];
-  for (let at = 8; at + 12 <= bytes.length;) {
+  for (let at = 8; at + 12 <= bytes.length; ) {
     const length = bytes.readUInt32BE(at);
     chunks.push({ type: bytes.toString('latin1', at + 4, at + 8), data: bytes.subarray(at + 8, at + 8 + length) });
     at += 12 + length;
@@ -242,7 +254,7 @@ function riffChunk(type, data) {
 function webpChunks(bytes) {
   assert.ok(bytes.toString('latin1', 0, 4) === 'RIFF' && bytes.toString('latin1', 8, 12) === 'WEBP', 'a WebP');
   const chunks = [];
-  for (let at = 12; at + 8 <= bytes.length;) {
+  for (let at = 12; at + 8 <= bytes.length; ) {
     const length = bytes.readUInt32LE(at + 4);
     chunks.push({ type: bytes.toString('latin1', at, at + 4), data: bytes.subarray(at + 8, at + 8 + length) });
     at += 8 + length + (length % 2);
@@ -277,10 +289,13 @@ function vp8x(flags, width, height) {
  * upright it is `height`×`width` (orientation 6).
  */
 async function cameraWebP(page, width, height) {
-  const image = webpChunks(await canvasInPage(page, width, height, 'image/webp', 0.9))
-    .filter(({ type }) => ['VP8 ', 'VP8L', 'ALPH'].includes(type));
+  const image = webpChunks(await canvasInPage(page, width, height, 'image/webp', 0.9)).filter(({ type }) =>
+    ['VP8 ', 'VP8L', 'ALPH'].includes(type),
+  );
   // Alpha is an ALPH chunk beside VP8, or a bit in VP8L's header (after its signature byte).
-  const alpha = image.some(({ type, data }) => type === 'ALPH' || (type === 'VP8L' && (data.readUInt32LE(1) >>> 28) & 1));
+  const alpha = image.some(
+    ({ type, data }) => type === 'ALPH' || (type === 'VP8L' && (data.readUInt32LE(1) >>> 28) & 1),
+  );
   const flags = VP8X_FLAGS.ICC | VP8X_FLAGS.EXIF | VP8X_FLAGS.XMP | (alpha ? VP8X_FLAGS.ALPHA : 0);
   return webpFile([
     vp8x(flags, width, height),
@@ -304,7 +319,7 @@ function readFile(bytes) {
 
 function readPng(bytes) {
   const found = { format: 'png', icc: null, exif: null, xmp: null, density: null };
-  for (let at = 8; at < bytes.length;) {
+  for (let at = 8; at < bytes.length; ) {
     const length = bytes.readUInt32BE(at);
     const type = bytes.toString('latin1', at + 4, at + 8);
     const body = bytes.subarray(at + 8, at + 8 + length);
@@ -333,16 +348,18 @@ function readPng(bytes) {
 function readJpeg(bytes) {
   const found = { format: 'jpeg', icc: null, exif: null, xmp: null, density: null };
   const icc = [];
-  for (let at = 2; at + 4 <= bytes.length;) {
+  for (let at = 2; at + 4 <= bytes.length; ) {
     const marker = bytes[at + 1];
     const length = bytes.readUInt16BE(at + 2);
     const body = bytes.subarray(at + 4, at + 2 + length);
     const starts = (text) => body.toString('latin1', 0, text.length) === text;
-    if (marker === 0xe0 && starts('JFIF\0')) found.density = { unit: body[7], x: body.readUInt16BE(8), y: body.readUInt16BE(10) };
+    if (marker === 0xe0 && starts('JFIF\0'))
+      found.density = { unit: body[7], x: body.readUInt16BE(8), y: body.readUInt16BE(10) };
     if (marker === 0xe1 && starts('Exif\0\0')) found.exif = Buffer.from(body.subarray(6));
     if (marker === 0xe1 && starts('http://ns.adobe.com/xap/1.0/\0')) found.xmp = body.subarray(29).toString('utf8');
     if (marker === 0xe2 && starts('ICC_PROFILE\0')) icc[body[12] - 1] = body.subarray(14);
-    if (marker >= 0xc0 && marker <= 0xc3) Object.assign(found, { height: body.readUInt16BE(1), width: body.readUInt16BE(3) });
+    if (marker >= 0xc0 && marker <= 0xc3)
+      Object.assign(found, { height: body.readUInt16BE(1), width: body.readUInt16BE(3) });
     if (marker === 0xda) break;
     at += 2 + length;
   }
@@ -353,14 +370,16 @@ function readJpeg(bytes) {
 function readWebP(bytes) {
   assert.equal(bytes.readUInt32LE(4) + 8, bytes.length, 'the RIFF size is the file size');
   const found = { format: 'webp', icc: null, exif: null, xmp: null, density: null, chunks: [] };
-  for (let at = 12; at + 8 <= bytes.length;) {
+  for (let at = 12; at + 8 <= bytes.length; ) {
     const type = bytes.toString('latin1', at, at + 4);
     const length = bytes.readUInt32LE(at + 4);
     const body = bytes.subarray(at + 8, at + 8 + length);
     found.chunks.push(type);
-    if (type === 'VP8X') Object.assign(found, { width: body.readUIntLE(4, 3) + 1, height: body.readUIntLE(7, 3) + 1, flags: body[0] });
+    if (type === 'VP8X')
+      Object.assign(found, { width: body.readUIntLE(4, 3) + 1, height: body.readUIntLE(7, 3) + 1, flags: body[0] });
     if (type === 'ICCP') found.icc = Buffer.from(body);
-    if (type === 'EXIF') found.exif = Buffer.from(body.toString('latin1', 0, 6) === 'Exif\0\0' ? body.subarray(6) : body);
+    if (type === 'EXIF')
+      found.exif = Buffer.from(body.toString('latin1', 0, 6) === 'Exif\0\0' ? body.subarray(6) : body);
     if (type === 'XMP ') found.xmp = body.toString('utf8');
     // A simple-format WebP has no VP8X: the size is in the bitstream's header.
     if (type === 'VP8 ' && found.width === undefined) {
@@ -392,8 +411,10 @@ function readExif(block) {
       const where = size > 4 ? u32(at + 8) : at + 8;
       let value;
       if (type === TYPE.ASCII) value = block.toString('latin1', where, where + count).replace(/\0+$/, '');
-      else if (type === TYPE.SHORT) value = count === 1 ? u16(where) : Array.from({ length: count }, (_, k) => u16(where + 2 * k));
-      else if (type === TYPE.LONG) value = count === 1 ? u32(where) : Array.from({ length: count }, (_, k) => u32(where + 4 * k));
+      else if (type === TYPE.SHORT)
+        value = count === 1 ? u16(where) : Array.from({ length: count }, (_, k) => u16(where + 2 * k));
+      else if (type === TYPE.LONG)
+        value = count === 1 ? u32(where) : Array.from({ length: count }, (_, k) => u32(where + 4 * k));
       else if (type === TYPE.RATIONAL) {
         const pairs = Array.from({ length: count }, (_, k) => u32(where + 8 * k) / u32(where + 8 * k + 4));
         value = count === 1 ? pairs[0] : pairs;
@@ -414,7 +435,10 @@ function readExif(block) {
 /** The GPS latitude's rational values as they lie in a block of either byte order. */
 function latitudeBytes(little) {
   const out = Buffer.alloc(24);
-  LATITUDE.flat().forEach((v, i) => (little ? out.writeUInt32LE(v, 4 * i) : out.writeUInt32BE(v, 4 * i)));
+  for (const [i, v] of LATITUDE.flat().entries()) {
+    if (little) out.writeUInt32LE(v, 4 * i);
+    else out.writeUInt32BE(v, 4 * i);
+  }
   return out;
 }
 
@@ -439,22 +463,31 @@ function assertFaithful(file, { width, height, location = false, littleEndian = 
   assert.deepEqual([exif.exif.get(0xa002), exif.exif.get(0xa003)], [width, height], 'PixelXDimension, PixelYDimension');
   assert.equal(exif.exif.get(0x9003), DATE, 'DateTimeOriginal');
   if (location) {
-    assert.deepEqual(exif.gps?.get(0x0002), LATITUDE.map(([n, d]) => n / d), 'GPSLatitude kept');
+    assert.deepEqual(
+      exif.gps?.get(0x0002),
+      LATITUDE.map(([n, d]) => n / d),
+      'GPSLatitude kept',
+    );
   } else {
     assert.equal(exif.gps, null, 'no GPS IFD');
     assert.equal(file.exif.indexOf(latitudeBytes(littleEndian)), -1, 'the latitude is wiped from the block');
   }
   assert.ok(file.xmp?.includes(XMP_MARKER), `${file.format}: XMP`);
   assert.match(file.xmp, /tiff:Orientation="1"/);
-  if (file.format === 'png') assert.deepEqual(file.density, { x: 11811, y: 11811, unit: 1 }, 'pHYs: 300 DPI in pixels per metre');
+  if (file.format === 'png')
+    assert.deepEqual(file.density, { x: 11811, y: 11811, unit: 1 }, 'pHYs: 300 DPI in pixels per metre');
   if (file.format === 'jpeg') assert.deepEqual(file.density, { unit: 1, x: 300, y: 300 }, 'JFIF: 300 DPI');
 }
 
 /** The size `page`'s browser decodes `bytes` to: the file is one it reads. */
-const decodedSize = (page, bytes) => page.evaluate(async (data) => {
-  const bitmap = await createImageBitmap(new Blob([new Uint8Array(data)]));
-  return [bitmap.width, bitmap.height];
-}, [...bytes]);
+const decodedSize = (page, bytes) =>
+  page.evaluate(
+    async (data) => {
+      const bitmap = await createImageBitmap(new Blob([new Uint8Array(data)]));
+      return [bitmap.width, bitmap.height];
+    },
+    [...bytes],
+  );
 
 const FORMATS = {
   png: { select: 'png', extension: 'png' },
@@ -470,8 +503,18 @@ const FORMATS = {
  * records (WebP has none: its 300 DPI is in EXIF).
  */
 const INPUTS = {
-  JPEG: { name: 'shop.jpg', type: 'image/jpeg', make: (page) => cameraJpeg(page, 64, 48), density: { unit: 1, x: 300, y: 300 } },
-  PNG: { name: 'shop.png', type: 'image/png', make: (page) => cameraPng(page, 64, 48), density: { x: 11811, y: 11811, unit: 1 } },
+  JPEG: {
+    name: 'shop.jpg',
+    type: 'image/jpeg',
+    make: (page) => cameraJpeg(page, 64, 48),
+    density: { unit: 1, x: 300, y: 300 },
+  },
+  PNG: {
+    name: 'shop.png',
+    type: 'image/png',
+    make: (page) => cameraPng(page, 64, 48),
+    density: { x: 11811, y: 11811, unit: 1 },
+  },
   WebP: { name: 'shop.webp', type: 'image/webp', make: (page) => cameraWebP(page, 64, 48), density: null },
 };
 
@@ -481,8 +524,11 @@ function assertCameraFixture(photo, input, density) {
   assert.deepEqual([file.width, file.height], [64, 48], `the ${input} fixture is stored 64×48`);
   assert.ok(file.icc?.equals(ICC), `the ${input} fixture's profile`);
   const exif = readExif(file.exif);
-  assert.deepEqual([exif.ifd0.get(0x0112), exif.ifd0.get(0x011a), exif.gps?.get(0x0002)], [6, 300, LATITUDE.map(([n, d]) => n / d)],
-    `the ${input} fixture's EXIF: orientation 6, 300 DPI, a latitude`);
+  assert.deepEqual(
+    [exif.ifd0.get(0x0112), exif.ifd0.get(0x011a), exif.gps?.get(0x0002)],
+    [6, 300, LATITUDE.map(([n, d]) => n / d)],
+    `the ${input} fixture's EXIF: orientation 6, 300 DPI, a latitude`,
+  );
   assert.ok(file.xmp?.includes(XMP_MARKER), `the ${input} fixture's XMP`);
   assert.deepEqual(file.density, density, `the ${input} fixture's own density`);
 }
@@ -493,7 +539,11 @@ for (const [input, { name: fileName, type, make, density }] of Object.entries(IN
     assert.equal(await page.inputValue('select[name="metadata"]'), 'no-location', 'all but location by default');
     const photo = await make(page);
     assertCameraFixture(photo, input, density);
-    assert.deepEqual((await decodedSize(page, photo)).sort((a, b) => a - b), [48, 64], `the browser reads the ${input} fixture`);
+    assert.deepEqual(
+      (await decodedSize(page, photo)).sort((a, b) => a - b),
+      [48, 64],
+      `the browser reads the ${input} fixture`,
+    );
     await h.setScale(page, 2);
 
     for (const [output, { select, extension, quality }] of Object.entries(FORMATS)) {
@@ -509,7 +559,9 @@ for (const [input, { name: fileName, type, make, density }] of Object.entries(IN
         const result = await h.upscaleAndDownload(page, index);
         assert.equal(result.name, `shop@2x.${extension}`);
         const file = readFile(result.bytes);
-        t.diagnostic(`${input} to ${output}: ${result.bytes.length} bytes${file.chunks ? `, chunks ${file.chunks.join(' ')}` : ''}`);
+        t.diagnostic(
+          `${input} to ${output}: ${result.bytes.length} bytes${file.chunks ? `, chunks ${file.chunks.join(' ')}` : ''}`,
+        );
         // Stored 64×48 on its side: 48×64 upright, 96×128 at 2×.
         assertFaithful(file, { width: 96, height: 128 });
         assert.deepEqual(await decodedSize(page, result.bytes), [96, 128], `the browser reads the ${output}`);
@@ -517,7 +569,10 @@ for (const [input, { name: fileName, type, make, density }] of Object.entries(IN
           assert.ok(file.lossy, 'a lossy (VP8) WebP');
           assert.deepEqual(file.chunks.slice(0, 2), ['VP8X', 'ICCP']);
         }
-        assert.equal(await item.locator('.metadata').textContent(), 'Metadata kept: colour profile, EXIF, XMP, 300 DPI.');
+        assert.equal(
+          await item.locator('.metadata').textContent(),
+          'Metadata kept: colour profile, EXIF, XMP, 300 DPI.',
+        );
       });
     }
     assert.deepEqual(errors, []);
@@ -539,7 +594,11 @@ test('"None" keeps nothing of the photo in PNG, JPEG and lossy WebP', async (t) 
     const file = readFile(result.bytes);
     assert.deepEqual([file.width, file.height], [96, 128], name);
     assert.deepEqual(await decodedSize(page, result.bytes), [96, 128], `the browser reads the ${name}`);
-    assert.deepEqual({ icc: file.icc, exif: file.exif, xmp: file.xmp }, { icc: null, exif: null, xmp: null }, `${name} keeps nothing`);
+    assert.deepEqual(
+      { icc: file.icc, exif: file.exif, xmp: file.xmp },
+      { icc: null, exif: null, xmp: null },
+      `${name} keeps nothing`,
+    );
     if (name === 'jpeg') assert.notDeepEqual(file.density, { unit: 1, x: 300, y: 300 }, 'no density from the original');
     else assert.equal(file.density, null, `${name}: no density`);
     assert.equal(await item.locator('.metadata').textContent(), 'Metadata kept: none.');
@@ -554,8 +613,10 @@ test('a print size: 8×10 in at 300 DPI on a 500×400 image is 3000×2400 pixels
   await page.selectOption('select[name="paper"]', '8x10in');
   assert.equal(await page.inputValue('input[name="dpi"]'), '300', 'DPI defaults to 300');
   assert.ok(await page.isHidden('#print-custom'), 'a named size needs no custom width and height');
-  assert.equal(await page.textContent('#print-note'),
-    '8×10 in at 300 DPI is 2400×3000 pixels, turned to match each image; the file says to print it at that size.');
+  assert.equal(
+    await page.textContent('#print-note'),
+    '8×10 in at 300 DPI is 2400×3000 pixels, turned to match each image; the file says to print it at that size.',
+  );
   // Even with no metadata kept, the print size's density is written.
   await page.selectOption('select[name="metadata"]', 'none');
   await h.addFile(page, 'poster.png', h.encodePng(500, 400, h.testImage(500, 400)));
@@ -567,7 +628,10 @@ test('a print size: 8×10 in at 300 DPI on a 500×400 image is 3000×2400 pixels
   assert.deepEqual(file.density, { x: 11811, y: 11811, unit: 1 });
   assert.equal(file.icc, null);
   assert.match(await page.locator('#queue li .metadata').textContent(), /^Metadata kept: 300 DPI\.$/);
-  assert.match(await page.locator('#queue li .made').textContent(), /^Made with 8×10 in at 300 DPI · PNG · no metadata\.$/);
+  assert.match(
+    await page.locator('#queue li .made').textContent(),
+    /^Made with 8×10 in at 300 DPI · PNG · no metadata\.$/,
+  );
 
   // A custom size: the menu shows its fields, the note its pixels; the choice is remembered.
   await page.selectOption('select[name="paper"]', 'custom');
@@ -577,14 +641,22 @@ test('a print size: 8×10 in at 300 DPI on a 500×400 image is 3000×2400 pixels
   await page.selectOption('select[name="printUnit"]', 'cm');
   await page.fill('input[name="dpi"]', '150');
   await page.selectOption('select[name="printFit"]', 'cover');
-  assert.equal(await page.textContent('#print-note'),
-    '20×25 cm at 150 DPI, filled and cropped is 1181×1476 pixels, turned to match each image; the file says to print it at that size.');
+  assert.equal(
+    await page.textContent('#print-note'),
+    '20×25 cm at 150 DPI, filled and cropped is 1181×1476 pixels, turned to match each image; the file says to print it at that size.',
+  );
   h.artifact('print-options.png', await page.locator('#options').screenshot());
   await page.reload();
   await page.waitForSelector('#loading[data-state="done"]');
   assert.ok(await page.isChecked('input[name="size"][value="print"]'));
-  assert.deepEqual(await Promise.all(['paper', 'printWidth', 'printHeight', 'printUnit', 'dpi', 'printFit', 'metadata']
-    .map((name) => page.inputValue(`[name="${name}"]`))), ['custom', '20', '25', 'cm', '150', 'cover', 'none']);
+  assert.deepEqual(
+    await Promise.all(
+      ['paper', 'printWidth', 'printHeight', 'printUnit', 'dpi', 'printFit', 'metadata'].map((name) =>
+        page.inputValue(`[name="${name}"]`),
+      ),
+    ),
+    ['custom', '20', '25', 'cm', '150', 'cover', 'none'],
+  );
 });
 
 test('formats: lossy WebP is offered where the browser encodes WebP, and AVIF is listed as unavailable with the reason', async (t) => {
@@ -592,8 +664,10 @@ test('formats: lossy WebP is offered where the browser encodes WebP, and AVIF is
   const option = (value) => page.locator(`select[name="format"] option[value="${value}"]`);
   assert.equal(await option('webp-lossy').isDisabled(), false);
   assert.ok(await option('avif').isDisabled(), 'AVIF is listed, not offered');
-  assert.match(await page.textContent('#format-note'),
-    /AVIF is written by the upres command line; browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download\./);
+  assert.match(
+    await page.textContent('#format-note'),
+    /AVIF is written by the upres command line; browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download\./,
+  );
   await page.selectOption('select[name="format"]', 'png');
   assert.ok(await page.isDisabled('input[name="quality"]'));
   assert.match(await page.textContent('#quality-note'), /Only JPEG and lossy WebP have a quality/);
@@ -612,8 +686,15 @@ test('formats: lossy WebP is offered where the browser encodes WebP, and AVIF is
   });
   const other = await app(t, { context });
   assert.ok(await other.page.locator('select[name="format"] option[value="webp-lossy"]').isDisabled());
-  assert.match(await other.page.textContent('#format-note'), /^Lossy WebP: this browser cannot encode WebP images, so WebP is lossless only here\./);
-  assert.equal(await other.page.inputValue('select[name="format"]'), 'webp', 'a remembered lossy WebP falls back to lossless');
+  assert.match(
+    await other.page.textContent('#format-note'),
+    /^Lossy WebP: this browser cannot encode WebP images, so WebP is lossless only here\./,
+  );
+  assert.equal(
+    await other.page.inputValue('select[name="format"]'),
+    'webp',
+    'a remembered lossy WebP falls back to lossless',
+  );
 });
 
 test('the worker never passes off another format as lossy WebP', async (t) => {
@@ -635,7 +716,10 @@ test('the worker never passes off another format as lossy WebP', async (t) => {
   await page.click('#start');
   const { status, text } = await h.settled(page, 0);
   assert.equal(status, 'failed');
-  assert.match(text, /Unsupported image: this browser cannot encode lossy WebP \(its encoder wrote image\/png\): choose WebP without a quality \(lossless\), JPEG or PNG/);
+  assert.match(
+    text,
+    /Unsupported image: this browser cannot encode lossy WebP \(its encoder wrote image\/png\): choose WebP without a quality \(lossless\), JPEG or PNG/,
+  );
 });
 
 // ---- The widget and the API ----------------------------------------------------------------
@@ -646,79 +730,117 @@ test('the API and the widget: metadata, print and lossy WebP options, capabiliti
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (error) => errors.push(error));
-  await context.route(`${env.origin}/admin/photos`, (route) => route.fulfill({
-    contentType: 'text/html',
-    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><script type="module" src="${h.PREFIX}upres.js"></script></head><body>
+  await context.route(`${env.origin}/admin/photos`, (route) =>
+    route.fulfill({
+      contentType: 'text/html',
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><script type="module" src="${h.PREFIX}upres.js"></script></head><body>
       <upres-upscaler id="colour" scale="2" format="jpeg" metadata="color"></upres-upscaler>
       <upres-upscaler id="print" print="A4@300" fit="cover"></upres-upscaler>
       <upres-upscaler id="bad-print" print="B5@300"></upres-upscaler>
       <upres-upscaler id="avif" format="avif"></upres-upscaler>
       <upres-upscaler id="two-sizes" scale="2" print="A4"></upres-upscaler>
     </body></html>`,
-  }));
+    }),
+  );
   await page.goto(`${env.origin}/admin/photos`);
   await page.waitForFunction(() => customElements.get('upres-upscaler'));
   const status = (id) => page.locator(`#${id} .status`).textContent();
-  assert.equal(await status('print'), 'Images are upscaled for printing A4 at 300 DPI, filled and cropped in this browser: nothing is uploaded.');
-  assert.match(await status('bad-print'), /^Invalid option: print must be WIDTHxHEIGHT with a unit \(in, cm or mm\) or a paper name \(A3, A4, .*\), then @DPI, e\.g\. "8x10in@300" or "A4@300", not "B5@300"$/);
-  assert.equal(await status('avif'), 'Invalid option: format "avif" cannot be written in a browser: AVIF is written by the upres command line; ' +
-    'browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download. Choose "png", "jpeg" or "webp"');
-  assert.equal(await status('two-sizes'), 'Invalid option: <upres-upscaler> takes one of the scale, long-edge and print attributes, not several');
+  assert.equal(
+    await status('print'),
+    'Images are upscaled for printing A4 at 300 DPI, filled and cropped in this browser: nothing is uploaded.',
+  );
+  assert.match(
+    await status('bad-print'),
+    /^Invalid option: print must be WIDTHxHEIGHT with a unit \(in, cm or mm\) or a paper name \(A3, A4, .*\), then @DPI, e\.g\. "8x10in@300" or "A4@300", not "B5@300"$/,
+  );
+  assert.equal(
+    await status('avif'),
+    'Invalid option: format "avif" cannot be written in a browser: AVIF is written by the upres command line; ' +
+      'browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download. Choose "png", "jpeg" or "webp"',
+  );
+  assert.equal(
+    await status('two-sizes'),
+    'Invalid option: <upres-upscaler> takes one of the scale, long-edge and print attributes, not several',
+  );
   // Attributes are properties too.
-  assert.deepEqual(await page.evaluate(() => {
-    const widget = document.getElementById('print');
-    widget.metadata = 'none';
-    return [widget.print, widget.fit, widget.getAttribute('metadata'), widget.longEdge];
-  }), ['A4@300', 'cover', 'none', null]);
+  assert.deepEqual(
+    await page.evaluate(() => {
+      const widget = document.getElementById('print');
+      widget.metadata = 'none';
+      return [widget.print, widget.fit, widget.getAttribute('metadata'), widget.longEdge];
+    }),
+    ['A4@300', 'cover', 'none', null],
+  );
 
   // Little-endian EXIF this time.
   const photo = [...(await cameraJpeg(page, 64, 48, true))];
-  const outcome = await page.evaluate(async ({ url, photo }) => {
-    const upres = await import(url);
-    const file = new File([new Uint8Array(photo)], 'shop.jpg', { type: 'image/jpeg' });
-    const bytes = async (blob) => [...new Uint8Array(await blob.arrayBuffer())];
-    const failure = (promise) => promise.then(() => 'resolved', (error) => `${error.name} (${error.kind}): ${error.message}`);
-    const capabilities = await upres.capabilities();
-    const webp = await upres.upscale(file, { scale: 2, format: 'webp', quality: 80 });
-    const everything = await upres.upscale(file, { scale: 2, format: 'png', metadata: 'all' });
-    const printed = await upres.upscale(new ImageData(40, 30), { target: { print: { paper: 'A6', dpi: 20 } } });
+  const outcome = await page.evaluate(
+    async ({ url, photo }) => {
+      const upres = await import(url);
+      const file = new File([new Uint8Array(photo)], 'shop.jpg', { type: 'image/jpeg' });
+      const bytes = async (blob) => [...new Uint8Array(await blob.arrayBuffer())];
+      const failure = (promise) =>
+        promise.then(
+          () => 'resolved',
+          (error) => `${error.name} (${error.kind}): ${error.message}`,
+        );
+      const capabilities = await upres.capabilities();
+      const webp = await upres.upscale(file, { scale: 2, format: 'webp', quality: 80 });
+      const everything = await upres.upscale(file, { scale: 2, format: 'png', metadata: 'all' });
+      const printed = await upres.upscale(new ImageData(40, 30), { target: { print: { paper: 'A6', dpi: 20 } } });
 
-    // The widget, given the photo through its own file picker.
-    const widget = document.getElementById('colour');
-    const done = new Promise((resolve) => {
-      widget.addEventListener('upres-done', async ({ detail }) =>
-        resolve({ name: detail.blob.name, type: detail.blob.type, metadata: detail.metadata, bytes: await bytes(detail.blob) }), { once: true });
-      widget.addEventListener('upres-error', ({ detail }) => resolve({ error: detail.message }), { once: true });
-    });
-    const picker = widget.shadowRoot.querySelector('input[type="file"]');
-    const transfer = new DataTransfer();
-    transfer.items.add(file);
-    picker.files = transfer.files;
-    picker.dispatchEvent(new Event('change'));
+      // The widget, given the photo through its own file picker.
+      const widget = document.getElementById('colour');
+      const done = new Promise((resolve) => {
+        widget.addEventListener(
+          'upres-done',
+          async ({ detail }) =>
+            resolve({
+              name: detail.blob.name,
+              type: detail.blob.type,
+              metadata: detail.metadata,
+              bytes: await bytes(detail.blob),
+            }),
+          { once: true },
+        );
+        widget.addEventListener('upres-error', ({ detail }) => resolve({ error: detail.message }), { once: true });
+      });
+      const picker = widget.shadowRoot.querySelector('input[type="file"]');
+      const transfer = new DataTransfer();
+      transfer.items.add(file);
+      picker.files = transfer.files;
+      picker.dispatchEvent(new Event('change'));
 
-    return {
-      capabilities,
-      webp: { name: webp.name, type: webp.type, bytes: await bytes(webp) },
-      everything: await bytes(everything),
-      printed: { type: printed.type, bytes: await bytes(printed) },
-      widget: await done,
-      errors: await Promise.all([
-        failure(upres.upscale(file, { format: 'avif' })),
-        failure(upres.upscale(file, { format: 'png', quality: 80 })),
-        failure(upres.upscale(file, { metadata: 'gps' })),
-        failure(upres.upscale(file, { target: { print: { width: 8, height: 10 } } })),
-        failure(upres.upscale(file, { target: { print: { paper: 'A4', dpi: 0 } } })),
-        failure(upres.upscale(file, { target: { print: 'A4', fit: 'cover' } })),
-      ]),
-    };
-  }, { url: `${h.PREFIX}upres.js`, photo });
+      return {
+        capabilities,
+        webp: { name: webp.name, type: webp.type, bytes: await bytes(webp) },
+        everything: await bytes(everything),
+        printed: { type: printed.type, bytes: await bytes(printed) },
+        widget: await done,
+        errors: await Promise.all([
+          failure(upres.upscale(file, { format: 'avif' })),
+          failure(upres.upscale(file, { format: 'png', quality: 80 })),
+          failure(upres.upscale(file, { metadata: 'gps' })),
+          failure(upres.upscale(file, { target: { print: { width: 8, height: 10 } } })),
+          failure(upres.upscale(file, { target: { print: { paper: 'A4', dpi: 0 } } })),
+          failure(upres.upscale(file, { target: { print: 'A4', fit: 'cover' } })),
+        ]),
+      };
+    },
+    { url: `${h.PREFIX}upres.js`, photo },
+  );
 
   t.diagnostic(JSON.stringify(outcome.capabilities.formats));
   assert.deepEqual(outcome.capabilities.formats, {
     png: { lossless: true, lossy: false },
     jpeg: { lossless: false, lossy: true },
     webp: { lossless: true, lossy: true },
-    avif: { lossless: false, lossy: false, reason: 'AVIF is written by the upres command line; browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download' },
+    avif: {
+      lossless: false,
+      lossy: false,
+      reason:
+        'AVIF is written by the upres command line; browsers have no AVIF encoder of their own, and ours would be a multi-megabyte download',
+    },
   });
 
   assert.equal(outcome.webp.name, 'shop@2x.webp');
@@ -727,7 +849,12 @@ test('the API and the widget: metadata, print and lossy WebP options, capabiliti
   assert.ok(webp.lossy, 'lossy (VP8)');
   assertFaithful(webp, { width: 96, height: 128, littleEndian: true });
 
-  assertFaithful(readFile(Buffer.from(outcome.everything)), { width: 96, height: 128, littleEndian: true, location: true });
+  assertFaithful(readFile(Buffer.from(outcome.everything)), {
+    width: 96,
+    height: 128,
+    littleEndian: true,
+    location: true,
+  });
 
   // A6 at 20 DPI: 83×117 pixels, turned to the landscape image; contained, 83 high.
   const printed = readFile(Buffer.from(outcome.printed.bytes));
@@ -738,7 +865,10 @@ test('the API and the widget: metadata, print and lossy WebP options, capabiliti
   const jpeg = readFile(Buffer.from(outcome.widget.bytes));
   assert.deepEqual([jpeg.width, jpeg.height], [96, 128]);
   assert.ok(jpeg.icc?.equals(ICC), 'the colour profile');
-  assert.deepEqual({ exif: jpeg.exif, xmp: jpeg.xmp, density: jpeg.density }, { exif: null, xmp: null, density: { unit: 1, x: 300, y: 300 } });
+  assert.deepEqual(
+    { exif: jpeg.exif, xmp: jpeg.xmp, density: jpeg.density },
+    { exif: null, xmp: null, density: { unit: 1, x: 300, y: 300 } },
+  );
   assert.match(await status('colour'), /^Upscaled to 96×128 px \(JPEG quality ≈ 90\b.*\)\.$/);
 
   const expected = [
@@ -749,7 +879,7 @@ test('the API and the widget: metadata, print and lossy WebP options, capabiliti
     /^RangeError \(parameter\): target\.print\.dpi must be a whole number from 1 to 10000, not 0$/,
     /^TypeError \(parameter\): target takes print alone: its dpi and fit go inside it/,
   ];
-  outcome.errors.forEach((error, i) => assert.match(error, expected[i]));
+  for (const [i, error] of outcome.errors.entries()) assert.match(error, expected[i]);
   assert.deepEqual(errors, []);
 });
 
@@ -769,11 +899,24 @@ test('upscale() refuses lossy WebP at once where the browser cannot encode WebP'
   const outcome = await page.evaluate(async (url) => {
     const upres = await import(url);
     const { formats } = await upres.capabilities();
-    const refused = await upres.upscale(new ImageData(8, 8), { format: 'webp', quality: 80 })
-      .then(() => 'resolved', (error) => `${error.kind}: ${error.message}`);
+    const refused = await upres.upscale(new ImageData(8, 8), { format: 'webp', quality: 80 }).then(
+      () => 'resolved',
+      (error) => `${error.kind}: ${error.message}`,
+    );
     return { webp: formats.webp, refused };
   }, `${h.PREFIX}upres.js`);
-  assert.deepEqual(outcome.webp, { lossless: true, lossy: false, reason: 'this browser cannot encode WebP images, so WebP is lossless only here' });
-  assert.equal(outcome.refused, 'unsupported: lossy WebP is not available: this browser cannot encode WebP images, so WebP is lossless only here; leave out quality for lossless WebP');
-  assert.deepEqual(requests.filter((path) => /\.(wasm|bpk)$/.test(path)), [], 'refused before any download');
+  assert.deepEqual(outcome.webp, {
+    lossless: true,
+    lossy: false,
+    reason: 'this browser cannot encode WebP images, so WebP is lossless only here',
+  });
+  assert.equal(
+    outcome.refused,
+    'unsupported: lossy WebP is not available: this browser cannot encode WebP images, so WebP is lossless only here; leave out quality for lossless WebP',
+  );
+  assert.deepEqual(
+    requests.filter((path) => /\.(wasm|bpk)$/.test(path)),
+    [],
+    'refused before any download',
+  );
 });

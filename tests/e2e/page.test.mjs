@@ -21,32 +21,42 @@ const app = (t, options) => h.openAppFor(t, env, options);
 /** Chooses `count` copies of a `width`×`height` JPEG (stripes on a gradient, made by the page's
  *  canvas) through the file picker, as one choice: `${prefix}-1.jpg`, `${prefix}-2.jpg`, … */
 async function chooseJpegs(page, count, width, height, prefix = 'photo') {
-  await page.evaluate(async ({ count, width, height, prefix }) => {
-    const canvas = new OffscreenCanvas(width, height);
-    const context = canvas.getContext('2d');
-    const gradient = context.createLinearGradient(0, 0, width, height);
-    gradient.addColorStop(0, '#2a6');
-    gradient.addColorStop(1, '#c52');
-    context.fillStyle = gradient;
-    context.fillRect(0, 0, width, height);
-    context.fillStyle = '#fff';
-    for (let x = 0; x < width; x += 64) context.fillRect(x, 0, 8, height);
-    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
-    const transfer = new DataTransfer();
-    for (let i = 1; i <= count; i++) transfer.items.add(new File([blob], `${prefix}-${i}.jpg`, { type: 'image/jpeg' }));
-    const input = document.getElementById('files');
-    input.files = transfer.files;
-    input.dispatchEvent(new Event('change', { bubbles: true }));
-  }, { count, width, height, prefix });
+  await page.evaluate(
+    async ({ count, width, height, prefix }) => {
+      const canvas = new OffscreenCanvas(width, height);
+      const context = canvas.getContext('2d');
+      const gradient = context.createLinearGradient(0, 0, width, height);
+      gradient.addColorStop(0, '#2a6');
+      gradient.addColorStop(1, '#c52');
+      context.fillStyle = gradient;
+      context.fillRect(0, 0, width, height);
+      context.fillStyle = '#fff';
+      for (let x = 0; x < width; x += 64) context.fillRect(x, 0, 8, height);
+      const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+      const transfer = new DataTransfer();
+      for (let i = 1; i <= count; i++)
+        transfer.items.add(new File([blob], `${prefix}-${i}.jpg`, { type: 'image/jpeg' }));
+      const input = document.getElementById('files');
+      input.files = transfer.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    },
+    { count, width, height, prefix },
+  );
 }
 
 const statuses = (page) => page.$$eval('#queue li', (lis) => lis.map((li) => li.dataset.status));
 
 /** Waits until nothing is being checked, waits or runs. */
 async function batchOver(page) {
-  await page.waitForFunction(() => document.getElementById('job').hidden &&
-    [...document.querySelectorAll('#queue li')].every((li) => !['checking', 'queued', 'working'].includes(li.dataset.status)),
-  null, { timeout: 600_000 });
+  await page.waitForFunction(
+    () =>
+      document.getElementById('job').hidden &&
+      [...document.querySelectorAll('#queue li')].every(
+        (li) => !['checking', 'queued', 'working'].includes(li.dataset.status),
+      ),
+    null,
+    { timeout: 600_000 },
+  );
 }
 
 test('eight large photos, Upscale clicked while they are still being checked: all eight are made and zipped', async (t) => {
@@ -66,7 +76,10 @@ test('eight large photos, Upscale clicked while they are still being checked: al
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-all')]);
   const entries = unzipSync(new Uint8Array(readFileSync(await download.path())));
-  assert.deepEqual(Object.keys(entries).sort(), Array.from({ length: 8 }, (_, i) => `photo-${i + 1}@1280px.png`).sort());
+  assert.deepEqual(
+    Object.keys(entries).sort(),
+    Array.from({ length: 8 }, (_, i) => `photo-${i + 1}@1280px.png`).sort(),
+  );
 });
 
 test('an image too large at 4× names the scale that fits, and runs once the scale changes', async (t) => {
@@ -78,8 +91,10 @@ test('an image too large at 4× names the scale that fits, and runs once the sca
   await batchOver(page);
   const item = page.locator('#queue li').nth(0);
   assert.equal(await item.getAttribute('data-status'), 'refused');
-  assert.match(await item.textContent(),
-    /Too large: the output would be 16000×12800 = 204\.8 megapixels, over the limit of 200\.0 megapixels\. 3× fits: 12000×9600 pixels\./);
+  assert.match(
+    await item.textContent(),
+    /Too large: the output would be 16000×12800 = 204\.8 megapixels, over the limit of 200\.0 megapixels\. 3× fits: 12000×9600 pixels\./,
+  );
   assert.ok(await page.isDisabled('#start'), 'the same settings would be refused again');
 
   await h.setScale(page, 2);
@@ -87,7 +102,9 @@ test('an image too large at 4× names the scale that fits, and runs once the sca
   assert.match(await item.textContent(), /The settings have changed since: Upscale tries it again with these\./);
   await page.click('#start');
   // It runs: the network's first tile is done. A 2× of 12.8 megapixels takes long: cancelled.
-  await page.waitForFunction(() => /^Tile [1-9]\d*\//.test(document.querySelector('#job-status').textContent), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /^Tile [1-9]\d*\//.test(document.querySelector('#job-status').textContent), null, {
+    timeout: 120_000,
+  });
   assert.equal(await item.getAttribute('data-status'), 'working');
   await page.click('#cancel');
   await batchOver(page);
@@ -132,7 +149,10 @@ test('an invalid long edge is marked and said, Upscale waits, and the last valid
   // Smaller than the image: it is only resized, and says so before and after.
   const item = await h.addFile(page, 'photo.png', photo(400, 300));
   await page.fill('input[name="longEdge"]', '200');
-  assert.match(await item.locator('.warning').textContent(), /^These settings make it smaller, not larger: the size asked for is no larger than the image, so no model sharpens it\.$/);
+  assert.match(
+    await item.locator('.warning').textContent(),
+    /^These settings make it smaller, not larger: the size asked for is no larger than the image, so no model sharpens it\.$/,
+  );
   await page.click('#start');
   assert.equal((await h.settled(page, 0)).status, 'done');
   assert.match(await item.textContent(), /200×150/);
@@ -147,13 +167,28 @@ test('the embed never offers a text file named .jpg as the original: the form st
   page.on('request', (request) => request.method() === 'POST' && posts.push(request.url()));
   await page.goto(`${env.url}embed-demo.html`);
   await page.evaluate(() => {
-    window.failed = new Promise((resolve) => document.addEventListener('upres-error', ({ detail }) => resolve(detail.message), { once: true }));
+    window.failed = new Promise((resolve) =>
+      document.addEventListener('upres-error', ({ detail }) => resolve(detail.message), { once: true }),
+    );
   });
-  await page.setInputFiles('#product-photo', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('Order 12 aprons by Friday.\n') });
+  await page.setInputFiles('#product-photo', {
+    name: 'notes.jpg',
+    mimeType: 'image/jpeg',
+    buffer: Buffer.from('Order 12 aprons by Friday.\n'),
+  });
   assert.match(await page.evaluate(() => window.failed), /not an image/);
-  assert.ok(await page.isHidden('upres-upscaler button.original'), 'no “Use the original” for a file that is not an image');
-  assert.match(await page.$eval('#product-photo', (input) => input.validationMessage), /^This file cannot be used as an image: .*Choose an image file\.$/);
-  assert.match(await page.locator('upres-upscaler .status').textContent(), /The form will not send it: choose an image file\.$/);
+  assert.ok(
+    await page.isHidden('upres-upscaler button.original'),
+    'no “Use the original” for a file that is not an image',
+  );
+  assert.match(
+    await page.$eval('#product-photo', (input) => input.validationMessage),
+    /^This file cannot be used as an image: .*Choose an image file\.$/,
+  );
+  assert.match(
+    await page.locator('upres-upscaler .status').textContent(),
+    /The form will not send it: choose an image file\.$/,
+  );
   await page.click('button[type="submit"]');
   assert.equal(await page.$eval('form', (form) => form.checkValidity()), false);
   assert.deepEqual(posts, [], 'the form was not sent');
@@ -177,16 +212,30 @@ for (const [layout, options] of Object.entries(LAYOUTS)) {
       { name: 'shirt.png', mimeType: 'image/png', buffer: photo(120, 90) },
       { name: 'mug.png', mimeType: 'image/png', buffer: photo(90, 120) },
     ]);
-    await page.waitForFunction(() => [...document.querySelectorAll('#queue li')].every((li) => li.dataset.status === 'ready'));
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#queue li')].every((li) => li.dataset.status === 'ready'),
+    );
     const seen = await page.evaluate(() => {
       const box = document.getElementById('start').getBoundingClientRect();
       const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
-      return { scrollY, width: document.documentElement.scrollWidth, top: box.top, bottom: box.bottom, onTop: top?.id === 'start' };
+      return {
+        scrollY,
+        width: document.documentElement.scrollWidth,
+        top: box.top,
+        bottom: box.bottom,
+        onTop: top?.id === 'start',
+      };
     });
     t.diagnostic(JSON.stringify(seen));
     assert.equal(seen.scrollY, 0, 'nothing was scrolled');
-    assert.ok(seen.width <= options.viewport.width, `the page is ${seen.width} px wide: a wider one moves the bar off screen`);
-    assert.ok(seen.top >= 0 && seen.bottom <= options.viewport.height, `Upscale at ${seen.top}–${seen.bottom} px in a ${options.viewport.height} px view`);
+    assert.ok(
+      seen.width <= options.viewport.width,
+      `the page is ${seen.width} px wide: a wider one moves the bar off screen`,
+    );
+    assert.ok(
+      seen.top >= 0 && seen.bottom <= options.viewport.height,
+      `Upscale at ${seen.top}–${seen.bottom} px in a ${options.viewport.height} px view`,
+    );
     assert.ok(seen.onTop, 'nothing covers Upscale');
     assert.ok(await page.isHidden('#format-note'), 'why some formats are missing is one click away');
     h.artifact(`layout-${layout}-chosen.png`, await page.screenshot());
@@ -211,15 +260,24 @@ test('plain words first: what the model did to the picture, the precise terms on
   const { page } = await app(t);
   await h.setScale(page, 2);
   const text = await h.addFile(page, 'notes.png', Buffer.from('just some text, not an image'));
-  assert.match(await text.textContent(), /Can’t read this file: not an image: upres reads PNG, JPEG, WebP, BMP, GIF and TIFF files, and this is none of them/);
+  assert.match(
+    await text.textContent(),
+    /Can’t read this file: not an image: upres reads PNG, JPEG, WebP, BMP, GIF and TIFF files, and this is none of them/,
+  );
   assert.doesNotMatch(await text.textContent(), /signature/);
   await h.addFile(page, 'photo.jpg', await h.jpegInPage(page, 64, 48, 0.5), 'image/jpeg');
   await page.click('#start');
   assert.equal((await h.settled(page, 1)).status, 'done');
   const item = page.locator('#queue li').nth(1);
-  assert.equal(await item.locator('.plain').innerText(),
-    'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.');
-  assert.doesNotMatch(await item.innerText(), /JPEG quality ≈|compression-aware/, 'the precise terms are one click away');
+  assert.equal(
+    await item.locator('.plain').innerText(),
+    'Enlarged by the model for compressed photos: it smooths JPEG blocks away rather than sharpening them.',
+  );
+  assert.doesNotMatch(
+    await item.innerText(),
+    /JPEG quality ≈|compression-aware/,
+    'the precise terms are one click away',
+  );
   await item.locator('.more summary').click();
   assert.match(await item.locator('.route').innerText(), /JPEG quality ≈ 50\b.*compression-aware/);
 });
@@ -239,15 +297,19 @@ test('white letters on a transparent logo at 4× keep white edges: the colour un
   await h.addFile(page, 'logo.png', Buffer.from(logo));
   const { bytes } = await h.upscaleAndDownload(page, 0);
   // The darkest of the result's fully opaque pixels: white letters have no darker ones.
-  const darkest = await page.evaluate(async (data) => {
-    const bitmap = await createImageBitmap(new Blob([new Uint8Array(data)]), { premultiplyAlpha: 'none' });
-    const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
-    context.drawImage(bitmap, 0, 0);
-    const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
-    let min = 255;
-    for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] === 255) min = Math.min(min, pixels[i], pixels[i + 1], pixels[i + 2]);
-    return min;
-  }, [...bytes]);
+  const darkest = await page.evaluate(
+    async (data) => {
+      const bitmap = await createImageBitmap(new Blob([new Uint8Array(data)]), { premultiplyAlpha: 'none' });
+      const context = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
+      context.drawImage(bitmap, 0, 0);
+      const pixels = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+      let min = 255;
+      for (let i = 0; i < pixels.length; i += 4)
+        if (pixels[i + 3] === 255) min = Math.min(min, pixels[i], pixels[i + 1], pixels[i + 2]);
+      return min;
+    },
+    [...bytes],
+  );
   t.diagnostic(`darkest opaque pixel: ${darkest}`);
   assert.ok(darkest >= 245, `an opaque pixel of the white letters is ${darkest} of 255: a dark outline`);
 });

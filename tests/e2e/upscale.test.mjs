@@ -22,7 +22,12 @@ for (const backend of ['cpu', 'webgpu']) {
         t.after(() => app.context.close());
         t.diagnostic(`cold start to a running ${backend} backend: ${Date.now() - started} ms`);
         const status = await app.page.textContent('#backend-status');
-        assert.match(status, backend === 'cpu' ? /Running on the CPU \(WebAssembly\): you chose the CPU/ : /Running on WebGPU: .*you chose WebGPU/);
+        assert.match(
+          status,
+          backend === 'cpu'
+            ? /Running on the CPU \(WebAssembly\): you chose the CPU/
+            : /Running on WebGPU: .*you chose WebGPU/,
+        );
 
         const png = h.encodePng(SIZE, SIZE, h.testImage(SIZE, SIZE));
         await h.addFile(app.page, 'fixture.png', png);
@@ -33,7 +38,9 @@ for (const backend of ['cpu', 'webgpu']) {
         const browser = h.decodePng(result.bytes);
         assert.deepEqual([browser.width, browser.height], [SIZE * scale, SIZE * scale]);
         const db = h.psnr(browser, h.nativeUpscale(png, scale));
-        t.diagnostic(`${backend} ${SIZE}² ×${scale}: ${result.milliseconds} ms in the browser; PSNR against native ${db.toFixed(1)} dB`);
+        t.diagnostic(
+          `${backend} ${SIZE}² ×${scale}: ${result.milliseconds} ms in the browser; PSNR against native ${db.toFixed(1)} dB`,
+        );
         assert.ok(db >= 45, `PSNR ${db.toFixed(2)} dB between the browser and the native CLI`);
         assert.deepEqual(app.errors, []);
       });

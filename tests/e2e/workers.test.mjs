@@ -32,7 +32,9 @@ test('tiles spread over 3 workers make the same file as one worker, the JPEG mod
   const jpeg = await h.jpegInPage(page, 160, 120, 0.5);
   const one = await upscaleWith(t, 1, 'photo.jpg', jpeg, 'image/jpeg', 8);
   const three = await upscaleWith(t, 3, 'photo.jpg', jpeg, 'image/jpeg', 8);
-  t.diagnostic(`1 worker: ${one.milliseconds} ms; 3 workers: ${three.milliseconds} ms (on ${(await page.evaluate(() => navigator.hardwareConcurrency))} cores)`);
+  t.diagnostic(
+    `1 worker: ${one.milliseconds} ms; 3 workers: ${three.milliseconds} ms (on ${await page.evaluate(() => navigator.hardwareConcurrency)} cores)`,
+  );
   assert.match(await three.page.textContent('#backend-status'), /; 3 workers compute tiles at once\.$/);
   assert.doesNotMatch(await one.page.textContent('#backend-status'), /workers/);
   assert.match(await three.page.locator('#queue li .route').textContent(), /compression-aware/);
@@ -42,45 +44,65 @@ test('tiles spread over 3 workers make the same file as one worker, the JPEG mod
 
 test('cancel stops every tile worker within a tile, and the next job runs', async (t) => {
   const { page } = await h.openAppFor(t, env, { serviceWorkers: 'block' });
-  const outcome = await page.evaluate(async ({ big, small }) => {
-    const { Upres } = await import('./engine.js');
-    const upres = new Upres({ workers: 2 });
-    const never = new AbortController().signal;
-    await upres.load(never, () => {});
-    await upres.start(never, 'cpu');
-    const png = (bytes) => new Blob([new Uint8Array(bytes)], { type: 'image/png' });
-    const job = { target: { scale: 4 }, format: 'png', input: 'auto', metadata: 'none' };
+  const outcome = await page.evaluate(
+    async ({ big, small }) => {
+      const { Upres } = await import('./engine.js');
+      const upres = new Upres({ workers: 2 });
+      const never = new AbortController().signal;
+      await upres.load(never, () => {});
+      await upres.start(never, 'cpu');
+      const png = (bytes) => new Blob([new Uint8Array(bytes)], { type: 'image/png' });
+      const job = { target: { scale: 4 }, format: 'png', input: 'auto', metadata: 'none' };
 
-    const cancel = new AbortController();
-    const reports = [];
-    let abortedAt = 0;
-    const error = await upres.upscale(cancel.signal, png(big), job, ({ done }) => {
-      reports.push({ done, at: performance.now() });
-      if (done === 6) {
-        abortedAt = performance.now();
-        cancel.abort();
+      const cancel = new AbortController();
+      const reports = [];
+      let abortedAt = 0;
+      const error = await upres
+        .upscale(cancel.signal, png(big), job, ({ done }) => {
+          reports.push({ done, at: performance.now() });
+          if (done === 6) {
+            abortedAt = performance.now();
+            cancel.abort();
+          }
+        })
+        .then(
+          () => null,
+          (e) => e.name,
+        );
+      const busy = [];
+      for (let status; !status || status.busy > 0; ) {
+        status = await upres.tileWorkers(never);
+        busy.push({ busy: status.busy, after: performance.now() - abortedAt });
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
-    }).then(() => null, (e) => e.name);
-    const busy = [];
-    for (let status; !status || status.busy > 0;) {
-      status = await upres.tileWorkers(never);
-      busy.push({ busy: status.busy, after: performance.now() - abortedAt });
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const next = await upres.upscale(never, png(small), job, () => {});
-    return { error, reports, abortedAt, busy, next: [next.width, next.height], status: await upres.tileWorkers(never) };
-  }, { big: [...photo(1024, 768)], small: [...photo(64, 48)] });
+      const next = await upres.upscale(never, png(small), job, () => {});
+      return {
+        error,
+        reports,
+        abortedAt,
+        busy,
+        next: [next.width, next.height],
+        status: await upres.tileWorkers(never),
+      };
+    },
+    { big: [...photo(1024, 768)], small: [...photo(64, 48)] },
+  );
 
   const { reports, abortedAt, busy } = outcome;
   // Two tiles finish per tile time: a report comes every half tile.
   const before = reports.filter(({ at }) => at <= abortedAt);
   const tile = (2 * (before.at(-1).at - before[0].at)) / (before.length - 1);
   const stopped = busy.at(-1).after;
-  t.diagnostic(`a tile takes ${tile.toFixed(0)} ms; ${reports.length - before.length} report(s) after the cancel; no worker computing ${stopped.toFixed(0)} ms after it (${busy.map((b) => b.busy).join(' ')}); ${outcome.status.memory} bytes of wasm memory in a tile worker`);
+  t.diagnostic(
+    `a tile takes ${tile.toFixed(0)} ms; ${reports.length - before.length} report(s) after the cancel; no worker computing ${stopped.toFixed(0)} ms after it (${busy.map((b) => b.busy).join(' ')}); ${outcome.status.memory} bytes of wasm memory in a tile worker`,
+  );
   assert.equal(outcome.error, 'AbortError');
   assert.ok(reports.length - before.length <= 1, `${reports.length - before.length} tiles reported after the cancel`);
   assert.ok(reports.at(-1).done < 48, 'the job was cut short');
-  assert.ok(stopped < 1.5 * tile + 200, `a worker was still computing ${stopped.toFixed(0)} ms after the cancel (a tile takes ${tile.toFixed(0)} ms)`);
+  assert.ok(
+    stopped < 1.5 * tile + 200,
+    `a worker was still computing ${stopped.toFixed(0)} ms after the cancel (a tile takes ${tile.toFixed(0)} ms)`,
+  );
   assert.deepEqual(outcome.next, [256, 192]);
   assert.equal(outcome.status.workers, 2);
   assert.ok(outcome.status.memory > 0, 'a tile worker reports its memory');
@@ -99,11 +121,15 @@ const FAULTS = {
 async function sabotaged(t, fault, which, nth) {
   const context = await env.browser.newContext({ serviceWorkers: 'block' });
   t.after(() => context.close());
-  const started = await h.watchTileWorkers(t, context, `
+  const started = await h.watchTileWorkers(
+    t,
+    context,
+    `
     let tiles = 0;
     self.addEventListener('message', (event) => {
       if (event.data.type === 'tile' && (${which}) && ++tiles === ${nth}) { ${fault} }
-    });`);
+    });`,
+  );
   return { context, started };
 }
 
@@ -132,6 +158,9 @@ test('a tile that fails in every tile worker fails the job, saying so', async (t
   const { status, text } = await h.settled(page, 0);
   t.diagnostic(text);
   assert.equal(status, 'failed');
-  assert.match(text, /The compute backend failed: a tile worker failed: a tile failed in 3 tile workers in a row \(the last one: .+\)/);
+  assert.match(
+    text,
+    /The compute backend failed: a tile worker failed: a tile failed in 3 tile workers in a row \(the last one: .+\)/,
+  );
   assert.ok(started() >= 3, `${started()} tile workers started`);
 });
