@@ -51,21 +51,25 @@ const upres = (() => {
  * result was made with ({ key, label, format }).
  */
 const items = [];
-let options = loadOptions();
-/** The size fields in use that hold no valid number, { name: what it takes, in words }: Upscale
- *  waits until they are fixed. */
-let problems = {};
-/** What this browser can write (job.js's formatSupport()); null until it is known. */
-let formats = null;
-let engineReady = false;
-/** The latest start of the engine, `{ done }` (a promise): a change of backend starts it again. */
-let engineStart = null;
-/** The image being upscaled and the controller that cancels it; null between images. */
-let running = null;
-/** Whether the queue is being worked through (until no image is queued). */
-let working = false;
-/** The image whose result the comparison shows. */
-let shown = null;
+/** The page's state besides the queue: everything the handlers below change. */
+const state = {
+  /** The settings, as options.js keeps them. */
+  options: loadOptions(),
+  /** The size fields in use that hold no valid number, { name: what it takes, in words }: Upscale
+   *  waits until they are fixed. */
+  problems: {},
+  /** What this browser can write (job.js's formatSupport()); null until it is known. */
+  formats: null,
+  engineReady: false,
+  /** The latest start of the engine, `{ done }` (a promise): a change of backend starts it again. */
+  engineStart: null,
+  /** The image being upscaled and the controller that cancels it; null between images. */
+  running: null,
+  /** Whether the queue is being worked through (until no image is queued). */
+  working: false,
+  /** The image whose result the comparison shows. */
+  shown: null,
+};
 
 function showMessage(text) {
   $('message').textContent = text ?? '';
@@ -88,7 +92,7 @@ const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 // ---- Options -------------------------------------------------------------------------------
 
 /** The job the current options ask for, as a key to compare results' settings with. */
-const currentKey = () => JSON.stringify(pageJob(options));
+const currentKey = () => JSON.stringify(pageJob(state.options));
 
 /** The papers of job.js in the print size menu, before "Custom size": paper, then photo prints. */
 function listPapers() {
@@ -113,48 +117,51 @@ function listPapers() {
  * the person leaves it.
  */
 function showOptions(editing = null) {
-  for (const [name, value] of Object.entries(options)) {
+  for (const [name, value] of Object.entries(state.options)) {
     const field = form.elements[name];
     // What the person typed stays until they fix it, marked, never replaced by another number.
-    if (field === editing || name in problems) continue;
+    if (field === editing || name in state.problems) continue;
     if (field instanceof RadioNodeList) field.value = value;
     else if (field) field.value = String(value);
   }
-  const lossy = hasQuality(options);
-  $('quality-value').textContent = String(options.quality);
+  const lossy = hasQuality(state.options);
+  $('quality-value').textContent = String(state.options.quality);
   form.elements.quality.disabled = !lossy;
   $('quality-note').textContent = lossy
     ? 'Higher keeps more detail and makes larger files.'
     : 'Only JPEG and lossy WebP have a quality: PNG and lossless WebP keep every pixel as it is.';
 
-  $('print-custom').hidden = options.paper !== 'custom';
-  const { print } = pageJob({ ...options, size: 'print' }).target;
+  $('print-custom').hidden = state.options.paper !== 'custom';
+  const { print } = pageJob({ ...state.options, size: 'print' }).target;
   const [width, height] = printPixels(print);
   $('print-note').textContent =
     `${describePrint(print)} is ${width}×${height} pixels, turned to match each image; ` +
     'the file says to print it at that size.';
   for (const name of Object.keys(NUMBERS)) {
-    if (name in problems) form.elements[name].setAttribute('aria-invalid', 'true');
+    if (name in state.problems) form.elements[name].setAttribute('aria-invalid', 'true');
     else form.elements[name].removeAttribute('aria-invalid');
   }
-  $('size-problem').textContent = Object.values(problems).join(' ');
-  $('size-problem').hidden = Object.keys(problems).length === 0;
+  $('size-problem').textContent = Object.values(state.problems).join(' ');
+  $('size-problem').hidden = Object.keys(state.problems).length === 0;
   $('metadata-note').textContent = {
     'no-location':
       'The colour profile, camera, date, copyright and DPI go with each image; where a photo was taken (GPS) does not.',
     all: 'Everything goes with each image, including where a photo was taken (GPS).',
     color: 'Only what changes how the image looks and prints: its colour profile and DPI.',
     none: 'Nothing from the original: no colour profile, camera details or location (a print size still sets the DPI).',
-  }[options.metadata];
+  }[state.options.metadata];
 }
 
 /** Says which formats this browser cannot write, and why; lossy WebP is offered only where the
  *  browser has a WebP encoder. */
 function showFormats() {
   const lossyWebP = form.elements.format.querySelector('option[value="webp-lossy"]');
-  lossyWebP.disabled = !formats.webp.lossy;
+  lossyWebP.disabled = !state.formats.webp.lossy;
   if (lossyWebP.disabled) lossyWebP.textContent = 'WebP (lossy): not in this browser';
-  const reasons = [!formats.webp.lossy && `Lossy WebP: ${formats.webp.reason}.`, `${formats.avif.reason}.`];
+  const reasons = [
+    !state.formats.webp.lossy && `Lossy WebP: ${state.formats.webp.reason}.`,
+    `${state.formats.avif.reason}.`,
+  ];
   $('format-note').textContent = reasons.filter(Boolean).join(' ');
 }
 
@@ -226,21 +233,21 @@ const SIZE_KIND = {
 };
 
 form.addEventListener('input', (event) => {
-  const backendBefore = options.backend;
+  const backendBefore = state.options.backend;
   const read = readOptions();
   read.size = SIZE_KIND[event.target.name] ?? read.size;
   // An invalid number is said and kept out of the options, which hold the last valid one: a
   // size not in use takes it back, one in use stops Upscale until it is fixed.
-  problems = {};
+  state.problems = {};
   for (const [name, { valid, says }] of Object.entries(NUMBERS)) {
     if (valid(read[name], read)) continue;
-    if (inUse(name, read)) problems[name] = says(read);
-    read[name] = options[name];
+    if (inUse(name, read)) state.problems[name] = says(read);
+    read[name] = state.options[name];
   }
   saveOptions(read);
-  options = loadOptions();
+  state.options = loadOptions();
   showOptions(event.target);
-  if (options.backend !== backendBefore) startEngine();
+  if (state.options.backend !== backendBefore) startEngine();
   // Which results the new settings make out of date, which warnings apply.
   for (const item of items) render(item);
   updateButtons();
@@ -253,7 +260,7 @@ form.addEventListener('submit', (event) => event.preventDefault());
 function showAlphaWarning() {
   const transparent = items.filter((item) => item.transparent);
   const warning = $('alpha-warning');
-  warning.hidden = options.format !== 'jpeg' || transparent.length === 0;
+  warning.hidden = state.options.format !== 'jpeg' || transparent.length === 0;
   if (warning.hidden) return;
   const which = transparent.length === 1 ? `“${transparent[0].file.name}” has` : `${transparent.length} images have`;
   warning.textContent =
@@ -376,16 +383,20 @@ function render(item) {
     more.append(element('summary', '', 'Details'), element('small', 'route', result.route));
     li.append(more);
     li.append(element('small', 'metadata', `Metadata kept: ${result.metadata.replace(/^no metadata/, 'none')}.`));
-    const now = isStale(item) ? `; the settings are now ${describeSettings(options)}` : '';
+    const now = isStale(item) ? `; the settings are now ${describeSettings(state.options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
   }
-  if (info && !['done', 'invalid', 'refused'].includes(status) && enlargement(pageJob(options).target, info) <= 1) {
+  if (
+    info &&
+    !['done', 'invalid', 'refused'].includes(status) &&
+    enlargement(pageJob(state.options).target, info) <= 1
+  ) {
     li.append(element('small', 'warning', `These settings make it smaller, not larger: ${NO_MODEL}`));
   }
   if (status === 'refused' && isWaiting(item)) {
     li.append(element('small', 'retry', 'The settings have changed since: Upscale tries it again with these.'));
   }
-  const jpeg = status === 'done' ? made.format === 'jpeg' : options.format === 'jpeg';
+  const jpeg = status === 'done' ? made.format === 'jpeg' : state.options.format === 'jpeg';
   if (item.transparent && jpeg && !['invalid', 'refused'].includes(status)) {
     li.append(
       element(
@@ -419,8 +430,8 @@ function render(item) {
       render(item);
       runQueue();
     };
-    button('rerun', 'Run again with these settings', describeSettings(options), rerun);
-    actions.lastChild.disabled = !engineReady || Object.keys(problems).length > 0;
+    button('rerun', 'Run again with these settings', describeSettings(state.options), rerun);
+    actions.lastChild.disabled = !state.engineReady || Object.keys(state.problems).length > 0;
   }
   button('remove', 'Remove', null, () => remove(item));
   li.append(actions);
@@ -435,11 +446,11 @@ function remove(item) {
   if (index < 0) return;
   const hadFocus = item.li.contains(document.activeElement);
   item.removed = true;
-  if (running?.item === item) running.controller.abort();
+  if (state.running?.item === item) state.running.controller.abort();
   items.splice(index, 1);
   item.li.remove();
-  if (shown === item) {
-    shown = null;
+  if (state.shown === item) {
+    state.shown = null;
     $('result').hidden = true;
   }
   URL.revokeObjectURL(item.originalUrl);
@@ -479,16 +490,16 @@ const isWaiting = (item) =>
   (item.status === 'refused' && item.refusedKey !== currentKey());
 
 function updateButtons() {
-  const blocked = Object.keys(problems).length > 0;
-  $('start').disabled = !engineReady || blocked || !items.some(isWaiting);
+  const blocked = Object.keys(state.problems).length > 0;
+  $('start').disabled = !state.engineReady || blocked || !items.some(isWaiting);
   $('start-note').textContent = blocked ? 'Upscale waits for a valid size (see Size).' : '';
-  $('cancel').disabled = running === null;
+  $('cancel').disabled = state.running === null;
   $('cancel-all').hidden = !items.some((item) => item.status === 'queued');
   $('rerun-all').hidden = !items.some(isStale);
-  $('rerun-all').disabled = !engineReady || blocked;
+  $('rerun-all').disabled = !state.engineReady || blocked;
   $('clear-finished').hidden = !items.some((item) => item.status === 'done');
   $('download-all').disabled = !items.some((item) => item.result);
-  form.elements.backend.disabled = working;
+  form.elements.backend.disabled = state.working;
   showAlphaWarning();
 }
 
@@ -508,7 +519,7 @@ $('rerun-all').addEventListener('click', () => {
   runQueue();
 });
 
-$('cancel').addEventListener('click', () => running?.controller.abort());
+$('cancel').addEventListener('click', () => state.running?.controller.abort());
 
 $('cancel-all').addEventListener('click', () => {
   for (const item of items.filter(({ status }) => status === 'queued')) {
@@ -516,7 +527,7 @@ $('cancel-all').addEventListener('click', () => {
     Object.assign(item, item.result ? { status: 'done', note: item.result.summary } : unfinished);
     render(item);
   }
-  running?.controller.abort();
+  state.running?.controller.abort();
   updateButtons();
 });
 
@@ -529,15 +540,15 @@ $('clear-finished').addEventListener('click', () => {
  *  result. Images queued meanwhile join in. */
 async function runQueue() {
   updateButtons();
-  if (working) return;
-  working = true;
+  if (state.working) return;
+  state.working = true;
   showMessage(null);
   let last = null;
   const next = () => items.find(({ status }) => status === 'queued');
   for (let item = next(); item; item = next()) {
     if (await upscale(item)) last = item;
   }
-  working = false;
+  state.working = false;
   $('job').hidden = true;
   updateButtons();
   if (last && !last.removed) reveal(last);
@@ -545,11 +556,11 @@ async function runQueue() {
 
 /** Upscales one image with the current settings; resolves to whether it made a result. */
 async function upscale(item) {
-  const settings = options;
+  const settings = state.options;
   const job = pageJob(settings);
   const controller = new AbortController();
   const earlier = item.result;
-  running = { item, controller };
+  state.running = { item, controller };
   Object.assign(item, { status: 'working', note: earlier ? 'Running again…' : 'Upscaling…', error: false });
   render(item);
   $('job').hidden = false;
@@ -607,7 +618,7 @@ async function upscale(item) {
     render(item);
     return false;
   } finally {
-    running = null;
+    state.running = null;
     updateButtons();
   }
 }
@@ -649,7 +660,7 @@ function startPreview() {
 
 function showResult(item) {
   const { result } = item;
-  shown = item;
+  state.shown = item;
   $('result').hidden = false;
   $('result-title').textContent = `Result: ${item.file.name}`;
   const compare = $('compare');
@@ -674,7 +685,7 @@ async function reveal(item, asked = false) {
   $('result-title').focus({ preventScroll: true });
   // Scrolled once the picture has its size, which decides where the page can scroll to.
   await $('compare').loaded();
-  if (shown === item) $('result').scrollIntoView({ block: 'start' });
+  if (state.shown === item) $('result').scrollIntoView({ block: 'start' });
 }
 
 $('download-all').addEventListener('click', async () => {
@@ -715,24 +726,24 @@ upres.addEventListener('backend', (/** @type {CustomEvent} */ { detail }) => {
 function startEngine() {
   const start = {};
   start.done = startEngineAs(start);
-  engineStart = start;
+  state.engineStart = start;
   return start.done;
 }
 
 async function startEngineAs(start) {
-  engineReady = false;
+  state.engineReady = false;
   updateButtons();
   delete document.body.dataset.backend;
   $('backend-status').textContent = 'Starting…';
   $('backend-summary').textContent = 'Starting…';
   try {
-    await upres.start(new AbortController().signal, options.backend);
+    await upres.start(new AbortController().signal, state.options.backend);
     // Replaced by a start on another backend: that one says how it went.
-    if (engineStart !== start) return engineStart.done;
-    engineReady = true;
+    if (state.engineStart !== start) return state.engineStart.done;
+    state.engineReady = true;
     $('load-status').textContent = 'Ready.';
   } catch (error) {
-    if (engineStart !== start) return engineStart.done;
+    if (state.engineStart !== start) return state.engineStart.done;
     $('backend-status').textContent = '';
     $('backend-summary').textContent = '';
     showMessage(`The upscaler could not start: ${error.message}`);
@@ -762,12 +773,12 @@ async function main() {
   listPapers();
   showOptions();
   updateButtons();
-  formats = await formatSupport();
+  state.formats = await formatSupport();
   showFormats();
-  if (options.format === 'webp-lossy' && !formats.webp.lossy) {
+  if (state.options.format === 'webp-lossy' && !state.formats.webp.lossy) {
     // Remembered from a browser that could: lossless WebP is the nearest this one can write.
-    saveOptions({ ...options, format: 'webp' });
-    options = loadOptions();
+    saveOptions({ ...state.options, format: 'webp' });
+    state.options = loadOptions();
     showOptions();
   }
   const problem = unsupportedBrowser();
