@@ -252,15 +252,7 @@ mod tests {
             input,
             jpeg_qualities,
             look,
-            training: Training {
-                data: String::new(),
-                backend: String::new(),
-                steps: 0,
-                batch: 0,
-                patch: 0,
-                wall_seconds: 0.0,
-                notes: String::new(),
-            },
+            training: Training::default(),
             evaluation: Vec::new(),
         }
     }

@@ -49,7 +49,7 @@ pub struct ModelCard {
 }
 
 /// How a model was trained.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Training {
     pub data: String,
     pub backend: String,

@@ -237,9 +237,15 @@ impl Checkpoint {
         if let Some(saved) = saved {
             state = saved;
             net = net.load_record(read_record(&dir.join("net.bpk"))?);
-            optimizer = optimizer
-                .load(dir.join("optimizer.bpk"))
-                .map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+            // The repository keeps a run's network and state but not Adam's moments (twice
+            // the network's size, re-estimated within a few hundred steps): see
+            // training/README.md.
+            let moments = dir.join("optimizer.bpk");
+            if moments.exists() {
+                optimizer = optimizer.load(moments).map_err(|e| Error::Model(format!("optimizer checkpoint: {e}")))?;
+            } else {
+                eprintln!("{} has no optimizer state: Adam's moments start afresh", dir.display());
+            }
             eprintln!("resuming at step {} (best {:.3} dB)", state.step, state.best_score);
             if let Some(init) = &options.init_from {
                 eprintln!("--init-from {} left alone: a resumed run keeps its own layers", init.display());

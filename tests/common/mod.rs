@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz_case;
+pub mod fuzz_parsers;
 
 use std::path::PathBuf;
 
@@ -64,11 +65,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
         training: Training {
             data: "none: random weights for tests".into(),
             backend: "cpu".into(),
-            steps: 0,
-            batch: 0,
-            patch: 0,
-            wall_seconds: 0.0,
-            notes: String::new(),
+            ..Training::default()
         },
         evaluation: Vec::new(),
     };

@@ -85,11 +85,16 @@ fn training_writes_the_model_and_resumes_from_its_checkpoint() {
     assert_eq!(card.training.steps, 5);
     assert!(card.training.wall_seconds >= 1000.0, "the second run goes on from the checkpoint's state");
     assert_eq!(checkpoint_step(&scratch), 5);
+    // What the repository keeps of a run (training/README.md) is enough to resume it.
+    std::fs::remove_file(scratch.join("train/tiny-x2/optimizer.bpk")).expect("optimizer state");
+    let card = train(&options(&scratch, &data, 4, 6), &backend).expect("resumed without the optimizer's state");
+    assert_eq!(card.training.steps, 6);
+    assert!(scratch.join("train/tiny-x2/optimizer.bpk").exists(), "the state is saved again");
 
     let error = train(&options(&scratch, &data, 8, 7), &backend).expect_err("other architecture");
     let message = error.to_string();
     assert!(message.contains("4 channels × 1 hidden layers") && message.contains("--channels 4"), "{message}");
-    assert_eq!(checkpoint_step(&scratch), 5, "the refused run leaves the checkpoint alone");
+    assert_eq!(checkpoint_step(&scratch), 6, "the refused run leaves the checkpoint alone");
     std::fs::remove_dir_all(&scratch).ok();
 }
 
