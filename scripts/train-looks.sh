@@ -12,6 +12,9 @@
 # MIX=real-esrgan TEACHER_WEIGHT=0.9 to step 1500; then STEPS=12000 TEACHER_WEIGHT=1.0
 # VALIDATE_EVERY=250 (MIX=photo) to step 3000, of which the weights saved at step 2000 were
 # judged best on RealSRSet and shipped (81 min on 2 cores to there). training/ holds step 3000.
+# Tried and not kept: --edge-weight 1.0 (L1 on neighbour differences too) from step 3000 with
+# LR 1e-4: after 250 and 500 steps RealSRSet BRISQUE 59.0 and 59.8, NIQE 16.2 and 16.3, and PSNR-Y
+# on the real-LR sets no better (Set14 24.91, 24.77 dB; B100 24.88, 24.73).
 # Runs at low priority so that builds and timing-sensitive tests stay reliable; checkpoints go to
 # training/NAME and a second run resumes where the first stopped (MINUTES caps one sitting); the
 # model is written to training/ (OUT) until it is judged and copied to models/, which the CLI and
