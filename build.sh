@@ -10,7 +10,8 @@
 #   ./build.sh cli      build the native command line (target/release/upres)
 #   ./build.sh sizes    print the web app's file sizes (raw and gzip) as a Markdown table
 #   ./build.sh models-readme   regenerate models/README.md from the cards and a fresh `upres eval`
-#   ./build.sh fuzz     fuzz the pipeline for ${FUZZ_MINUTES:-10} minutes (cargo-fuzz; see fuzz/README.md)
+#   ./build.sh fuzz [TARGET]   fuzz the pipeline, or TARGET (also $FUZZ_TARGET): exif, container or
+#                              dqt, for ${FUZZ_MINUTES:-10} minutes (cargo-fuzz; see fuzz/README.md)
 #   ./build.sh bench-browser   time the built www/ against UpscalerJS in headless Chromium, score the
 #                              peers with `upres eval --outputs`, regenerate BENCHMARKS.md (extra
 #                              arguments go to scripts/bench-browser.mjs)
@@ -127,22 +128,35 @@ build_module() {
 
 
 run_fuzzer() {
+    local target=$1 seeds corpus=fuzz/corpus/$1
+    case "$target" in
+        pipeline | exif | container | dqt) ;;
+        *)
+            echo "fuzz: no target '$target'; there are pipeline (the default), exif, container and dqt" >&2
+            exit 2
+            ;;
+    esac
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-    # Seeds: the hostile corpus, written by the test that checks it, each file behind the three
-    # bytes that choose the job (0x60: 2×, PNG, tiles sized by the memory budget).
-    local seeds corpus=fuzz/corpus/pipeline
     seeds=$(mktemp -d)
-    UPRES_CORPUS_DIR="$seeds" cargo test --test hostile -- --exact every_hostile_file_gives_an_image_or_a_specific_error
     mkdir -p "$corpus"
-    for file in "$seeds"/*; do
-        [ "$(basename "$file")" = manifest.json ] && continue
-        { printf '\140\000\000'; cat "$file"; } > "$corpus/seed-$(basename "$file")"
-    done
+    if [ "$target" = pipeline ]; then
+        # Seeds: the hostile corpus, written by the test that checks it, each file behind the three
+        # bytes that choose the job (0x60: 2×, PNG, tiles sized by the memory budget).
+        UPRES_CORPUS_DIR="$seeds" cargo test --test hostile -- --exact every_hostile_file_gives_an_image_or_a_specific_error
+        for file in "$seeds"/*; do
+            [ "$(basename "$file")" = manifest.json ] && continue
+            { printf '\140\000\000'; cat "$file"; } > "$corpus/seed-$(basename "$file")"
+        done
+    else
+        # Seeds: files of every kind the parser reads, written by the test that checks them.
+        UPRES_FUZZ_SEEDS="$seeds" cargo test --test suite -- --exact regression::the_parser_targets_seeds_pass_their_checks
+        cp "$seeds/$target"/* "$corpus/"
+    fi
     rm -rf "$seeds"
     # cargo-fuzz passes nightly-only flags (sanitizer, coverage instrumentation); RUSTC_BOOTSTRAP
     # lets the stable toolchain take them. Its own target folder: every crate is instrumented.
     # A single allocation over 256 MiB is a bug at the fuzzer's small limits, as is a run over 30 s.
-    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --target-dir "$target_dir/fuzz" pipeline "$corpus" -- \
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --target-dir "$target_dir/fuzz" "$target" "$corpus" -- \
         -max_total_time=$((${FUZZ_MINUTES:-10} * 60)) -max_len=65536 -malloc_limit_mb=256 -rss_limit_mb=2048 \
         -timeout=30 -print_final_stats=1
 }
@@ -253,7 +267,7 @@ case "$cmd" in
         node scripts/benchmarks-md.mjs
         ;;
     fuzz)
-        run_fuzzer
+        run_fuzzer "${2:-${FUZZ_TARGET:-pipeline}}"
         ;;
     lint-js)
         lint_js

@@ -73,6 +73,10 @@ impl Decoded {
 /// `limits.max_input_pixels`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let format = sniff(bytes)?;
+    // A WebP that announces metadata it lacks is read without it, not refused.
+    let repaired =
+        if format == ImageFormat::WebP { container::webp_without_missing_metadata_flags(bytes) } else { None };
+    let bytes = repaired.as_deref().unwrap_or(bytes);
     // Where the format puts the size at a fixed place, it is checked before the decoder is built.
     // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut
     // short after its header would be called corrupt even when the header already shows that it
@@ -446,7 +450,8 @@ impl OutputFormat {
 /// Encodes an image, with optional alpha of the same size, to the bytes of a file that carries
 /// `metadata` (its colour profile, EXIF, XMP and density, each where the format has a place for it:
 /// AVIF keeps no XMP here, and WebP and AVIF keep the density in EXIF only, so without EXIF they
-/// get a block that holds just the density).
+/// get a block that holds just the density). What does not fit one JPEG segment (EXIF or XMP
+/// over 64 KiB) is left out of a JPEG.
 ///
 /// JPEG has no alpha channel, so a transparent image is composited over white, which is how
 /// most viewers show transparency.
@@ -527,23 +532,26 @@ where
     P: image::PixelWithColorType<Subpixel = u8>,
 {
     let mut out = Vec::new();
-    let tagged = |encoder: &mut dyn ImageEncoderMetadata| {
+    // EXIF over `exif_room` bytes does not fit where the format keeps it, and is left out.
+    let tagged = |encoder: &mut dyn ImageEncoderMetadata, exif_room: usize| {
         if let Some(icc) = &metadata.icc {
             encoder.icc(icc.clone());
         }
-        if let Some(exif) = &metadata.exif {
+        if let Some(exif) = metadata.exif.as_ref().filter(|exif| exif.len() <= exif_room) {
             encoder.exif(exif.clone());
         }
     };
     match format {
         OutputFormat::Png => {
             let mut encoder = PngEncoder::new(&mut out);
-            tagged(&mut encoder);
+            tagged(&mut encoder, usize::MAX);
             image.write_with_encoder(encoder)?;
         }
         OutputFormat::Jpeg { quality } => {
             let mut encoder = JpegEncoder::new_with_quality(&mut out, quality);
-            tagged(&mut encoder);
+            // One APP1 segment: 65 535 bytes with its length field and `Exif\0\0` (the encoder
+            // would write a longer one with its length wrapped around, breaking the file).
+            tagged(&mut encoder, 0xFFFF - 2 - 6);
             if let Some(dpi) = metadata.dpi {
                 encoder.set_pixel_density(PixelDensity::dpi(dpi.round().clamp(1.0, f64::from(u16::MAX)) as u16));
             }

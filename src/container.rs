@@ -1,6 +1,11 @@
 //! Metadata into files the encoders wrote: the chunks, segments and boxes each format keeps it in,
 //! where the encoder itself cannot write them (density and XMP in PNG, XMP in JPEG, everything in
-//! WebP, which libwebp and the browser write bare, and the colour profile in AVIF).
+//! WebP, which libwebp and the browser write bare, and the colour profile in AVIF). And one repair
+//! on the way in: a WebP header that promises metadata the file lacks.
+//!
+//! The writers expect an encoder's output but must not panic on anything else (the fuzz target
+//! `container` feeds them hostile bytes): what they do not understand they hand back unchanged
+//! or refuse with `None`.
 
 use std::ops::Range;
 
@@ -48,10 +53,12 @@ pub fn jpeg(bytes: Vec<u8>, xmp: Option<&[u8]>) -> Vec<u8> {
     // Walk the APPn segments after SOI; insert before the first that is not one.
     let mut at = 2;
     while let Some([0xFF, marker, high, low]) = bytes.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
-        if !(0xE0..=0xEF).contains(&marker) {
+        let next = at + 2 + usize::from(u16::from_be_bytes([high, low]));
+        // A segment that runs past the end is no APPn the encoder wrote: insert before it.
+        if !(0xE0..=0xEF).contains(&marker) || next > bytes.len() {
             break;
         }
-        at += 2 + usize::from(u16::from_be_bytes([high, low]));
+        at = next;
     }
     let mut segment = vec![0xFF, 0xE1];
     segment.extend_from_slice(&((NAMESPACE.len() + xmp.len() + 2) as u16).to_be_bytes());
@@ -130,6 +137,45 @@ pub fn webp(bytes: &[u8], width: u32, height: u32, alpha: bool, extras: WebPExtr
     Some(out)
 }
 
+/// A WebP whose `VP8X` header announces EXIF or XMP that none of its chunks holds, with those
+/// flags cleared; `None` when the header promises nothing missing (or there is no `VP8X`). The
+/// `image` crate refuses such a file outright, where browsers show it: a writer that dropped the
+/// metadata but not its flag is no reason to refuse the picture, which is read without it.
+pub fn webp_without_missing_metadata_flags(bytes: &[u8]) -> Option<Vec<u8>> {
+    // RIFF header (12 bytes), the VP8X chunk's header (8), then its flags byte.
+    const FLAGS_AT: usize = 20;
+    const EXIF_FLAG: u8 = 0x08;
+    const XMP_FLAG: u8 = 0x04;
+    if bytes.get(..4)? != b"RIFF" || bytes.get(8..16)? != b"WEBPVP8X" {
+        return None;
+    }
+    let flags = *bytes.get(FLAGS_AT)?;
+    let (mut exif, mut xmp) = (false, false);
+    let mut at: usize = 12;
+    // A chunk counts as there when its header is, as the decoder counts it.
+    while let Some(header) = bytes.get(at..at.checked_add(8)?) {
+        let size = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
+        match &header[..4] {
+            b"EXIF" => exif = true,
+            b"XMP " => xmp = true,
+            _ => {}
+        }
+        at = at.checked_add(8)?.checked_add(size)?.checked_add(size % 2)?;
+    }
+    let mut cleared = flags;
+    if !exif {
+        cleared &= !EXIF_FLAG;
+    }
+    if !xmp {
+        cleared &= !XMP_FLAG;
+    }
+    (cleared != flags).then(|| {
+        let mut out = bytes.to_vec();
+        out[FLAGS_AT] = cleared;
+        out
+    })
+}
+
 fn riff_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(kind);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
@@ -176,16 +222,22 @@ pub fn avif_icc(bytes: &[u8], icc: &[u8]) -> Option<Vec<u8>> {
     if !wide_index && index > 0x7F || index > 0x7FFF {
         return None;
     }
+    // Read within the box only: what lies past it is another box's.
+    let ipma_bytes = &bytes[..ipma.body.end];
     let mut at = ipma.body.start + 4;
-    let entries = read_u32(bytes, at)?;
+    let entries = read_u32(ipma_bytes, at)?;
     at += 4;
     let mut count_at = None;
     let mut association_end = 0;
     for _ in 0..entries {
-        let (item, width) = if version < 1 { (u32::from(read_u16(bytes, at)?), 2) } else { (read_u32(bytes, at)?, 4) };
+        let (item, width) =
+            if version < 1 { (u32::from(read_u16(ipma_bytes, at)?), 2) } else { (read_u32(ipma_bytes, at)?, 4) };
         at += width;
-        let count = usize::from(*bytes.get(at)?);
+        let count = usize::from(*ipma_bytes.get(at)?);
         let end = at + 1 + count * if wide_index { 2 } else { 1 };
+        if end > ipma.body.end {
+            return None;
+        }
         if item == primary {
             count_at = Some(at);
             association_end = end;
@@ -259,6 +311,10 @@ fn shift_iloc(out: &mut [u8], body: Range<usize>, from: usize, by: usize) -> Opt
     let (offset_size, length_size, base_size) =
         (usize::from(sizes >> 4), usize::from(sizes & 15), usize::from(more >> 4));
     let index_size = if version >= 1 { usize::from(more & 15) } else { 0 };
+    // ISO/IEC 14496-12 allows 0, 4 or 8 bytes for each (index_size 0, 4 or 8 as well).
+    if [offset_size, length_size, base_size, index_size].iter().any(|size| ![0, 4, 8].contains(size)) {
+        return None;
+    }
     at += 2;
     let items = if version < 2 {
         let n = u32::from(read_u16(out, at)?);
@@ -284,15 +340,15 @@ fn shift_iloc(out: &mut [u8], body: Range<usize>, from: usize, by: usize) -> Opt
         at += base_size;
         let extents = read_u16(out, at)?;
         at += 2;
-        let shifts_base = method == 0 && base_size > 0 && base as usize >= from;
+        let shifts_base = method == 0 && base_size > 0 && base >= from as u64;
         if shifts_base {
-            write_sized(out, base_at, base_size, base + by as u64)?;
+            write_sized(out, base_at, base_size, base.checked_add(by as u64)?)?;
         }
         for _ in 0..extents {
             at += index_size;
             let offset = read_sized(out, at, offset_size)?;
-            if method == 0 && !shifts_base && offset_size > 0 && base + offset >= from as u64 {
-                write_sized(out, at, offset_size, offset + by as u64)?;
+            if method == 0 && !shifts_base && offset_size > 0 && base.checked_add(offset)? >= from as u64 {
+                write_sized(out, at, offset_size, offset.checked_add(by as u64)?)?;
             }
             at += offset_size + length_size;
         }

@@ -25,6 +25,9 @@ mod tag {
     pub const PIXEL_Y_DIMENSION: u16 = 0xA003;
 }
 
+/// Byte order, 42 and the offset of IFD0.
+const HEADER: Range<usize> = 0..8;
+
 const SHORT: u16 = 3;
 const LONG: u16 = 4;
 const RATIONAL: u16 = 5;
@@ -129,8 +132,10 @@ impl<'a> Exif<'a> {
         };
 
         // Everything that stays referenced: where the output may be cut short.
-        let mut kept: Vec<Range<usize>> = vec![0..8, ifd0.span.clone()];
+        let mut kept: Vec<Range<usize>> = vec![HEADER, ifd0.span.clone()];
         let mut wiped: Vec<Range<usize>> = Vec::new();
+        // The structures the output walks as they are: the header, and the IFDs kept in place.
+        let mut structures = vec![HEADER];
         let dropped_tags = |tag: u16| {
             matches!(tag, tag::ORIENTATION | tag::X_RESOLUTION | tag::Y_RESOLUTION | tag::RESOLUTION_UNIT)
                 || (tag == tag::GPS_IFD && !rewrite.keep_location)
@@ -144,7 +149,12 @@ impl<'a> Exif<'a> {
                 for e in &gps.entries {
                     ranges.extend(self.value_range(e)?);
                 }
-                if rewrite.keep_location { kept.extend(ranges) } else { wiped.extend(ranges) }
+                if rewrite.keep_location {
+                    structures.push(gps.span);
+                    kept.extend(ranges);
+                } else {
+                    wiped.extend(ranges);
+                }
             } else if !dropped_tags(entry.tag) {
                 kept.extend(values);
             }
@@ -157,6 +167,7 @@ impl<'a> Exif<'a> {
                     && let Some(interop) = self.ifd(self.u32_from(entry.raw))
                 {
                     kept.push(interop.span.clone());
+                    structures.push(interop.span.clone());
                     for e in &interop.entries {
                         kept.extend(self.value_range(e)?);
                     }
@@ -183,23 +194,36 @@ impl<'a> Exif<'a> {
         let end = kept.iter().map(|r| r.end).max().unwrap_or(8);
         let mut out = self.bytes[..end].to_vec();
         for range in wiped {
-            let range = range.start.min(end)..range.end.min(end);
-            out[range].fill(0);
+            out[range.start.min(end)..range.end.min(end)].fill(0);
+        }
+        // A thumbnail or GPS value said to lie over the header or a kept IFD is a lie about
+        // where it lies: wiping those bytes would leave a block that no reader can walk.
+        for structure in structures {
+            out[structure.clone()].copy_from_slice(&self.bytes[structure]);
         }
         let mut writer = Writer { out, little_endian: self.little_endian };
 
+        // An IFD counts its entries in 16 bits; ours adds a few to the original's.
+        let fits = |entries: &[Entry]| entries.len() <= usize::from(u16::MAX);
+
         // The new Exif IFD first, so that IFD0 can point at it.
-        let exif_offset = exif_ifd.map(|exif_ifd| {
-            let mut entries: Vec<Entry> = exif_ifd
-                .entries
-                .iter()
-                .filter(|e| !matches!(e.tag, tag::PIXEL_X_DIMENSION | tag::PIXEL_Y_DIMENSION))
-                .copied()
-                .collect();
-            entries.push(writer.long(tag::PIXEL_X_DIMENSION, rewrite.width));
-            entries.push(writer.long(tag::PIXEL_Y_DIMENSION, rewrite.height));
-            writer.ifd(entries)
-        });
+        let exif_offset = match exif_ifd {
+            Some(exif_ifd) => {
+                let mut entries: Vec<Entry> = exif_ifd
+                    .entries
+                    .iter()
+                    .filter(|e| !matches!(e.tag, tag::PIXEL_X_DIMENSION | tag::PIXEL_Y_DIMENSION))
+                    .copied()
+                    .collect();
+                entries.push(writer.long(tag::PIXEL_X_DIMENSION, rewrite.width));
+                entries.push(writer.long(tag::PIXEL_Y_DIMENSION, rewrite.height));
+                if !fits(&entries) {
+                    return None;
+                }
+                Some(writer.ifd(entries))
+            }
+            None => None,
+        };
 
         let mut entries: Vec<Entry> = ifd0.entries.iter().filter(|e| !dropped_tags(e.tag)).copied().collect();
         entries.push(writer.short(tag::ORIENTATION, 1));
@@ -211,6 +235,9 @@ impl<'a> Exif<'a> {
         }
         if !rewrite.keep_location {
             entries.retain(|e| e.tag != tag::GPS_IFD);
+        }
+        if !fits(&entries) {
+            return None;
         }
         let ifd0_offset = writer.ifd(entries);
         let header = writer.u32_bytes(ifd0_offset);
@@ -259,12 +286,14 @@ impl<'a> Exif<'a> {
         if entry.kind == SHORT { u32::from(self.short_value(entry)) } else { self.u32_from(entry.raw) }
     }
 
+    // Offsets are 32-bit: checked, since on a 32-bit target (wasm32) one near the top plus a
+    // field's width would wrap around to the start.
     fn u16_at(&self, at: usize) -> Option<u16> {
-        Some(self.u16_from(self.bytes.get(at..at + 2)?.try_into().ok()?))
+        Some(self.u16_from(self.bytes.get(at..at.checked_add(2)?)?.try_into().ok()?))
     }
 
     fn u32_at(&self, at: usize) -> Option<u32> {
-        Some(self.u32_from(self.bytes.get(at..at + 4)?.try_into().ok()?))
+        Some(self.u32_from(self.bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
     }
 
     fn u16_from(&self, bytes: [u8; 2]) -> u16 {

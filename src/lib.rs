@@ -8,14 +8,14 @@
 //! constant-shape tiles ([`tiling`]), runs the [`model`] on each (on the [`backend`] chosen: wgpu
 //! or the CPU), stitches, resizes down with Lanczos3 where a target size asks for it
 //! ([`resample`]) and hands the result back to [`codec`] to encode, with the source's colour
-//! profile, EXIF and density as the user chose ([`metadata`], [`exif`]).
+//! profile, EXIF and density as the user chose ([`metadata`], [`exif`], [`container`]).
 //! [`weights`] loads and verifies shipped models; [`metrics`] and [`eval`] score them by the
 //! standard protocol; `train` makes them.
 
 pub mod backend;
 pub mod codec;
 pub mod compact;
-mod container;
+pub mod container;
 pub mod error;
 pub mod eval;
 pub mod exif;

@@ -56,9 +56,10 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Takes what a decoder found. The density comes from the container (JFIF, pHYs) or else
-    /// from EXIF. A profile for another colour model than the RGB the pipeline works in (a CMYK
-    /// or grey profile) would be wrong for the output, so it is dropped here, and said.
+    /// Takes what a decoder found. The density comes from the container (JFIF, pHYs, a TIFF's
+    /// tags) or else from EXIF. A profile for another colour model than the RGB the pipeline works
+    /// in (a CMYK or grey profile) would be wrong for the output, so it is dropped here, and said;
+    /// so is an XMP packet that is not text.
     pub fn from_source(icc: Option<Vec<u8>>, exif: Option<Vec<u8>>, xmp: Option<Vec<u8>>, dpi: Option<f64>) -> Self {
         let exif = exif.map(|block| match block.strip_prefix(b"Exif\0\0") {
             Some(tiff) => tiff.to_vec(),
@@ -66,6 +67,14 @@ impl Metadata {
         });
         let dpi = dpi.or_else(|| exif.as_deref().and_then(Exif::parse).and_then(|e| e.dpi()));
         let mut dropped = Vec::new();
+        // XMP is UTF-8 text (PNG's iTXt holds nothing else); an empty packet says nothing.
+        let xmp = xmp.filter(|packet| !packet.is_empty()).filter(|packet| {
+            let text = std::str::from_utf8(packet).is_ok();
+            if !text {
+                dropped.push("the XMP packet (it is not UTF-8 text)".to_owned());
+            }
+            text
+        });
         let icc = icc.filter(|profile| match profile.get(16..20) {
             Some(b"RGB ") => true,
             space => {
@@ -180,7 +189,8 @@ fn upright_xmp(xmp: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The density a PNG's pHYs chunk or a JPEG's JFIF header records, in pixels per inch.
+/// The density a PNG's pHYs chunk, a JPEG's JFIF header or a TIFF's resolution tags record, in
+/// pixels per inch.
 pub fn container_dpi(bytes: &[u8]) -> Option<f64> {
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         let mut at = 8;
@@ -210,6 +220,10 @@ pub fn container_dpi(bytes: &[u8]) -> Option<f64> {
             2 if x > 0.0 => Some(x * 2.54),
             _ => None,
         }
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        // EXIF is TIFF's structure borrowed: a TIFF file keeps its density in the same tags of
+        // its first IFD, the page that is decoded.
+        Exif::parse(bytes)?.dpi()
     } else {
         None
     }
@@ -225,6 +239,14 @@ mod tests {
         assert_eq!(upright_xmp(attribute), br#"<rdf:Description tiff:Orientation="1" tiff:Make="X"/>"#);
         let element = b"<tiff:Orientation>8</tiff:Orientation><tiff:OrientationX/>";
         assert_eq!(upright_xmp(element), b"<tiff:Orientation>1</tiff:Orientation><tiff:OrientationX/>");
+    }
+
+    #[test]
+    fn xmp_that_is_not_text_is_dropped_and_said() {
+        let binary = Metadata::from_source(None, None, Some(vec![0x3C, 0xFF, 0xFE]), None);
+        assert_eq!((binary.xmp, binary.dropped.len()), (None, 1));
+        assert_eq!(Metadata::from_source(None, None, Some(Vec::new()), None), Metadata::default());
+        assert!(Metadata::from_source(None, None, Some(b"<x/>".to_vec()), None).xmp.is_some());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use image::{ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use upres::backend::Backend;
 use upres::codec::{self, OutputFormat};
 use upres::job::Job;
+use upres::limits::Limits;
 use upres::metadata::{Metadata, MetadataChoice};
 use upres::plan::{Fit, PrintSize, Target};
 use upres::route::InputChoice;
@@ -38,7 +39,7 @@ fn icc_profile() -> Vec<u8> {
 
 /// A phone photo's EXIF: camera, date, copyright, taken sideways (orientation 6), 300 DPI, a GPS
 /// position and a thumbnail.
-fn camera_exif() -> Vec<u8> {
+pub(crate) fn camera_exif() -> Vec<u8> {
     let ascii = |tag: Tag, text: &str| Field { tag, ifd_num: In::PRIMARY, value: Value::Ascii(vec![text.into()]) };
     let rational = |tag: Tag, values: &[u32]| Field {
         tag,
@@ -74,7 +75,7 @@ fn tagged_source() -> Metadata {
 }
 
 /// A 24×16 image stored sideways (EXIF orientation 6, so 16×24 upright) carrying everything.
-fn tagged_input(format: OutputFormat) -> Vec<u8> {
+pub(crate) fn tagged_input(format: OutputFormat) -> Vec<u8> {
     codec::encode(&common::pattern(24, 16), None, format, &tagged_source()).expect("the fixture encodes")
 }
 
@@ -378,4 +379,96 @@ fn damaged_exif_never_fails_a_job() {
         }
     }
     assert!(rewritten > block.len() / 2, "most damage leaves a block worth keeping ({rewritten})");
+}
+
+/// The chunks of a RIFF WebP, rebuilt without those of `kind`.
+pub(crate) fn without_chunk(webp: &[u8], kind: &[u8; 4]) -> Vec<u8> {
+    let mut body = b"WEBP".to_vec();
+    let mut at = 12;
+    while at < webp.len() {
+        let size = u32::from_le_bytes(webp[at + 4..at + 8].try_into().unwrap()) as usize;
+        let end = at + 8 + size + size % 2;
+        if &webp[at..at + 4] != kind {
+            body.extend_from_slice(&webp[at..end]);
+        }
+        at = end;
+    }
+    [b"RIFF".as_slice(), &(body.len() as u32).to_le_bytes(), &body].concat()
+}
+
+#[test]
+fn a_webp_that_announces_metadata_it_lacks_is_read_without_it() {
+    // Its VP8X header still flags EXIF and XMP (a tool dropped the chunks, not the flags).
+    let source = Metadata::from_source(None, Some(common::exif_orientation(1, true)), Some(XMP.into()), None);
+    let tagged = codec::encode(&common::pattern(12, 8), None, OutputFormat::WebP { quality: None }, &source).unwrap();
+    assert_eq!(tagged[20] & 0x0C, 0x0C, "the fixture flags EXIF and XMP");
+    let no_exif = without_chunk(&tagged, b"EXIF");
+    let neither = without_chunk(&no_exif, b"XMP ");
+    for (bytes, exif, xmp) in
+        [(&no_exif, false, true), (&without_chunk(&tagged, b"XMP "), true, false), (&neither, false, false)]
+    {
+        assert_eq!(bytes[20] & 0x0C, 0x0C, "the flags are left as the file has them");
+        let decoded = codec::decode(bytes, &Limits::default()).expect("decoded without the missing metadata");
+        assert_eq!(decoded.rgb, common::pattern(12, 8));
+        assert_eq!((decoded.metadata.exif.is_some(), decoded.metadata.xmp.is_some()), (exif, xmp));
+    }
+}
+
+/// A TIFF as the `image` crate writes it, its resolution tags set to `numerator`/`denominator`
+/// per `unit` (2 inch, 3 centimetre).
+pub(crate) fn tiff_with_resolution(numerator: u32, denominator: u32, unit: u16) -> Vec<u8> {
+    let mut tiff = common::file(common::pattern(24, 16), ImageFormat::Tiff);
+    assert_eq!(&tiff[..4], b"II*\0", "little-endian, as the fixture expects");
+    let u32_at = |tiff: &[u8], at: usize| u32::from_le_bytes(tiff[at..at + 4].try_into().unwrap()) as usize;
+    let ifd = u32_at(&tiff, 4);
+    let count = usize::from(u16::from_le_bytes([tiff[ifd], tiff[ifd + 1]]));
+    let mut set = 0;
+    for entry in (0..count).map(|i| ifd + 2 + 12 * i) {
+        match u16::from_le_bytes([tiff[entry], tiff[entry + 1]]) {
+            0x011A | 0x011B => {
+                let value = u32_at(&tiff, entry + 8);
+                tiff[value..value + 4].copy_from_slice(&numerator.to_le_bytes());
+                tiff[value + 4..value + 8].copy_from_slice(&denominator.to_le_bytes());
+                set += 1;
+            }
+            0x0128 => {
+                tiff[entry + 8..entry + 10].copy_from_slice(&unit.to_le_bytes());
+                set += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(set, 3, "the encoder writes XResolution, YResolution and ResolutionUnit");
+    tiff
+}
+
+#[test]
+fn a_tiff_keeps_its_resolution_per_inch_or_per_centimetre() {
+    let upscaler = upscaler();
+    for (tiff, unit) in [(tiff_with_resolution(300, 1, 2), "inch"), (tiff_with_resolution(11811, 100, 3), "cm")] {
+        let decoded = codec::decode(&tiff, &Limits::default()).unwrap();
+        assert!(decoded.metadata.dpi.is_some_and(|dpi| (dpi - 300.0).abs() < 0.01), "{unit}: {:?}", decoded.metadata);
+        for format in [OutputFormat::Png, OutputFormat::Jpeg { quality: 85 }, OutputFormat::WebP { quality: None }] {
+            let output = run(&upscaler, &tiff, Target::Scale(2), format, MetadataChoice::default());
+            let carried = Carried::read(&output.bytes);
+            let dpi = carried.container_dpi.or(carried.exif_dpi());
+            assert!(dpi.is_some_and(|dpi| (dpi - 300.0).abs() < 0.05), "{unit} → {}: {dpi:?}", format.name());
+        }
+    }
+    // "No unit" (what the encoder writes by default) records no density.
+    let unitless = codec::decode(&tiff_with_resolution(300, 1, 1), &Limits::default()).unwrap();
+    assert_eq!(unitless.metadata.dpi, None);
+}
+
+#[test]
+fn exif_over_one_jpeg_segment_is_left_out_of_a_jpeg_not_written_broken() {
+    // A PNG's eXIf chunk may hold more than a JPEG's APP1 segment (65 527 bytes of EXIF).
+    let mut exif = camera_exif();
+    exif.resize(70_000, 0);
+    let metadata = Metadata { exif: Some(exif.clone()), ..Metadata::default() };
+    let jpeg = codec::encode(&common::pattern(8, 8), None, OutputFormat::Jpeg { quality: 90 }, &metadata).unwrap();
+    let decoded = codec::decode(&jpeg, &Limits::default()).expect("the JPEG reads");
+    assert_eq!(decoded.metadata.exif, None);
+    let png = codec::encode(&common::pattern(8, 8), None, OutputFormat::Png, &metadata).unwrap();
+    assert_eq!(codec::decode(&png, &Limits::default()).unwrap().metadata.exif, Some(exif), "PNG has the room");
 }
