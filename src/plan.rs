@@ -76,9 +76,20 @@ impl PrintSize {
                 PAPERS.iter().map(|(name, ..)| name.to_uppercase()).collect::<Vec<_>>().join(", ")
             ))
         };
+        // Plain decimals only, as people write sizes (and as the page reads them): Rust's own
+        // parsers would also take "1e1", "inf" or "+300".
+        let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let decimal = |v: &str| {
+            let v = v.trim();
+            let (whole, fraction) = v.split_once('.').unwrap_or((v, "0"));
+            if digits(whole) && digits(fraction) { v.parse::<f64>().map_err(|_| invalid()) } else { Err(invalid()) }
+        };
         let lower = text.trim().to_ascii_lowercase();
         let (size, dpi) = match lower.split_once('@') {
-            Some((size, dpi)) => (size.trim(), dpi.trim_end_matches("dpi").trim().parse().map_err(|_| invalid())?),
+            Some((size, dpi)) => {
+                let dpi = dpi.strip_suffix("dpi").unwrap_or(dpi).trim();
+                (size.trim(), if digits(dpi) { dpi.parse().map_err(|_| invalid())? } else { return Err(invalid()) })
+            }
             None => (lower.as_str(), DEFAULT_DPI),
         };
         let (width_mm, height_mm) = match PAPERS.iter().find(|(name, ..)| *name == size) {
@@ -89,7 +100,7 @@ impl PrintSize {
                     .find_map(|&(unit, mm)| size.strip_suffix(unit).map(|n| (n, mm)))
                     .ok_or_else(invalid)?;
                 let (width, height) = number.split_once(['x', '×']).ok_or_else(invalid)?;
-                let side = |v: &str| v.trim().parse::<f64>().map_err(|_| invalid()).map(|v| v * unit_mm);
+                let side = |v: &str| decimal(v).map(|v| v * unit_mm);
                 (side(width)?, side(height)?)
             }
         };

@@ -240,6 +240,17 @@ fn job_js_reads_print_sizes_and_papers_as_the_command_line_does() {
         "",
         "A4@",
         "A4@300@300",
+        // Numbers as Rust's parsers read them and people do not write them.
+        "1e1x1e1in",
+        "infx10in",
+        "NaNx10in",
+        ".5x10in",
+        "8.x10in",
+        "+8x10in",
+        "8x10in@+300",
+        "8x10in@3e2",
+        "8x10in@300dpidpi",
+        "8x10in@300.0",
     ];
     // Each paper of job.js as the page's menu asks for it (`{ paper }`: its table) and by its name
     // in a string (its parser), beside the command line reading the key and the name.
@@ -256,7 +267,7 @@ fn job_js_reads_print_sizes_and_papers_as_the_command_line_does() {
                [[key, made({{ paper: key }})], [`${{p.name}}@150`, made(`${{p.name}}@150`)]])), \
            }}; \
          }})()",
-        texts = json!(texts)
+        texts = json!(texts.as_slice())
     );
     let Some(js) = job_js(test, &expression) else { return };
     let rust_papers: Vec<String> = plan::PAPERS.iter().map(|(name, ..)| name.to_string()).collect();
