@@ -192,12 +192,17 @@ pub const SCALES: [usize; 4] = [2, 3, 4, 8];
 /// The scale when the user names no size.
 pub const DEFAULT_SCALE: usize = 4;
 
+/// The longest side a target may ask for: JPEG's limit, and so the most that every output
+/// format but PNG stores (the page's job.js has the same).
+pub const MAX_SIDE: u32 = 65_535;
+
 impl Target {
     pub fn validate(&self) -> Result<()> {
+        let side = |n: u32| (1..=MAX_SIDE).contains(&n);
         let ok = match *self {
             Target::Scale(s) => SCALES.contains(&s),
-            Target::LongEdge(n) => n > 0,
-            Target::Size { width, height, .. } => width > 0 && height > 0,
+            Target::LongEdge(n) => side(n),
+            Target::Size { width, height, .. } => side(width) && side(height),
             // Checked when it was made.
             Target::Print(_) => true,
         };
@@ -206,7 +211,7 @@ impl Target {
         } else {
             Err(Error::Parameter(match self {
                 Target::Scale(s) => format!("scale {s} is not one of {SCALES:?}"),
-                _ => "the target size must be at least 1 pixel".into(),
+                _ => format!("a target side must be 1 to {MAX_SIDE} pixels"),
             }))
         }
     }

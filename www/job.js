@@ -63,7 +63,7 @@ export const DEFAULTS = Object.freeze({
   look: 'faithful',
 });
 
-/** The most pixels a side may have: no output format stores more (JPEG's limit). */
+/** The most pixels a target side may have (src/plan.rs): JPEG's limit, the most every format but PNG stores. */
 export const MAX_SIDE = 65535;
 /** The largest result the engine makes, in pixels (src/limits.rs): the page names a scale that
  *  fits when an image is refused for size. */

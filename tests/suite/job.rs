@@ -116,13 +116,14 @@ fn sorted(js: &Value) -> Vec<String> {
 fn job_js_has_the_engines_scales_defaults_limits_and_names() {
     let test = "job_js_has_the_engines_scales_defaults_limits_and_names";
     let expression = "{ SCALES: job.SCALES, DEFAULTS: job.DEFAULTS, MAX_OUTPUT_PIXELS: job.MAX_OUTPUT_PIXELS, \
-        FITS: job.FITS, INPUTS: job.INPUTS, LOOKS: job.LOOKS, METADATA: job.METADATA, \
+        MAX_SIDE: job.MAX_SIDE, FITS: job.FITS, INPUTS: job.INPUTS, LOOKS: job.LOOKS, METADATA: job.METADATA, \
         FORMATS: job.FORMATS.concat(Object.keys(job.UNAVAILABLE_FORMATS)) }";
     let Some(js) = job_js(test, expression) else { return };
     let defaults = &js["DEFAULTS"];
     assert_eq!(js["SCALES"], json!(plan::SCALES), "job.js SCALES");
     assert_eq!(defaults["scale"], json!(plan::DEFAULT_SCALE), "job.js DEFAULTS.scale");
     assert_eq!(js["MAX_OUTPUT_PIXELS"], json!(Limits::default().max_output_pixels), "job.js MAX_OUTPUT_PIXELS");
+    assert_eq!(js["MAX_SIDE"], json!(plan::MAX_SIDE), "job.js MAX_SIDE");
 
     assert_eq!(sorted(&js["FITS"]), names::<Fit>(), "job.js FITS");
     assert_eq!(sorted(&js["INPUTS"]), names::<InputChoice>(), "job.js INPUTS");
@@ -158,8 +159,8 @@ fn job_js_accepts_the_jobs_the_engine_accepts_and_no_others() {
     };
     requests.extend((0..=17).map(|scale| png(json!({ "scale": scale }))));
     requests.extend([json!(2.5), json!(-1)].map(|scale| png(json!({ "scale": scale }))));
-    requests.extend([0, 1, 2000, 65_535].map(|side| png(json!({ "longEdge": side }))));
-    for (width, fit) in [(1920, "contain"), (1920, "cover"), (0, "contain"), (1920, "fill")] {
+    requests.extend([0, 1, 2000, 65_535, 65_536].map(|side| png(json!({ "longEdge": side }))));
+    for (width, fit) in [(1920, "contain"), (1920, "cover"), (0, "contain"), (65_536, "contain"), (1920, "fill")] {
         requests.push(png(json!({ "box": { "width": width, "height": 1080, "fit": fit } })));
     }
     for (unit, sides) in [
