@@ -1,9 +1,11 @@
-//! Choosing where the network runs: burn's wgpu backend (WebGPU/Vulkan/Metal) or its pure-Rust
-//! CPU backend (flex). A wgpu device is initialised once per process; a software adapter (Mesa's
-//! lavapipe, SwiftShader) is slower than flex, so `Auto` only takes real GPUs.
+//! Choosing where the network runs: burn's wgpu backend (WebGPU/Vulkan/Metal), or the CPU: upres's
+//! own engine (`engine`), or burn's pure-Rust CPU backend (flex), the reference the engine is
+//! tested against. A wgpu device is initialised once per process; a software adapter (Mesa's
+//! lavapipe, SwiftShader) is slower than the CPU, so `Auto` only takes real GPUs.
 
 use burn::prelude::Device;
 
+use crate::engine::Isa;
 use crate::{Error, Result};
 
 /// What the user asked for.
@@ -14,8 +16,10 @@ pub enum BackendChoice {
     Auto,
     /// wgpu, even on a software adapter; an error if none starts.
     Wgpu,
-    /// burn's CPU backend.
+    /// The CPU, with upres's engine.
     Cpu,
+    /// The CPU, with burn's CPU backend (flex): the engine's reference, kept to compare with.
+    BurnCpu,
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -26,7 +30,8 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(Self::Auto),
             "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
             "cpu" => Ok(Self::Cpu),
-            other => Err(Error::Parameter(format!("unknown backend {other:?}: expected auto, wgpu or cpu"))),
+            "cpu-burn" => Ok(Self::BurnCpu),
+            other => Err(Error::Parameter(format!("unknown backend {other:?}: expected auto, wgpu, cpu or cpu-burn"))),
         }
     }
 }
@@ -39,11 +44,33 @@ pub struct Backend {
     pub description: String,
     /// Why this backend was chosen (e.g. "no hardware GPU adapter: …").
     pub reason: String,
+    pub kernels: Kernels,
+}
+
+/// Which code runs the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// burn's, on the device.
+    Burn,
+    /// upres's CPU engine; burn's CPU device only holds the weights until they are packed.
+    Engine,
 }
 
 impl Backend {
+    /// The CPU with upres's engine: what runs wherever there is no GPU.
     pub fn cpu(reason: impl Into<String>) -> Self {
-        Self { device: cpu_device(), description: "cpu (burn flex)".into(), reason: reason.into() }
+        let description = format!("cpu (upres engine, {})", Isa::detect().name());
+        Self { device: cpu_device(), description, reason: reason.into(), kernels: Kernels::Engine }
+    }
+
+    /// The CPU with burn's kernels: the reference, and the backend training runs on.
+    pub fn burn_cpu(reason: impl Into<String>) -> Self {
+        Self {
+            device: cpu_device(),
+            description: "cpu (burn flex)".into(),
+            reason: reason.into(),
+            kernels: Kernels::Burn,
+        }
     }
 
     /// Starts the backend the user asked for (native: initialises wgpu synchronously).
@@ -51,6 +78,7 @@ impl Backend {
     pub fn select(choice: BackendChoice) -> Result<Self> {
         match choice {
             BackendChoice::Cpu => Ok(Self::cpu("requested")),
+            BackendChoice::BurnCpu => Ok(Self::burn_cpu("requested")),
             BackendChoice::Wgpu => wgpu_native(true),
             BackendChoice::Auto => Ok(wgpu_native(false).unwrap_or_else(|e| Self::cpu(format!("{e}; using the CPU")))),
         }
@@ -92,6 +120,7 @@ fn wgpu_native(allow_software: bool) -> Result<Backend> {
             device: device.clone(),
             description: description.clone(),
             reason: if allow_software { "requested" } else { "hardware GPU found" }.into(),
+            kernels: Kernels::Burn,
         }),
     }
 }

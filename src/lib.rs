@@ -16,6 +16,7 @@ pub mod backend;
 pub mod codec;
 pub mod compact;
 pub mod container;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod exif;

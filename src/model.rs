@@ -137,6 +137,15 @@ impl Net {
         self.forward_timed(input, None)
     }
 
+    pub fn scale(&self) -> usize {
+        self.scale
+    }
+
+    /// Pixels of input border each output pixel depends on (one per 3×3 layer).
+    pub fn context(&self) -> usize {
+        self.convs.len()
+    }
+
     /// [`Net::forward`], adding each kind of operation's time to `profiler` (the CPU backend
     /// computes each operation when it is called).
     pub fn forward_timed(&self, input: Tensor<4>, profiler: Option<&Profiler>) -> Tensor<4> {
@@ -182,12 +191,12 @@ fn add_upsampled_input(head: Tensor<4>, input: Tensor<4>, context: usize, scale:
 }
 
 /// Taps of the bicubic kernel per dimension at the low resolution (support ±2 pixels).
-const BICUBIC_TAPS: usize = 5;
+pub(crate) const BICUBIC_TAPS: usize = 5;
 
 /// Bicubic (Keys, a = −0.5, as MATLAB's `imresize` upscales) as a grouped convolution: for each
 /// colour, `s²` output channels, one per sub-pixel phase, ordered as the pixel shuffle reads
 /// them (channel `c·s² + i·s + j` is row phase `i`, column phase `j`). Weights `[3·s², 1, 5, 5]`.
-fn bicubic_phases(scale: usize) -> Vec<f32> {
+pub(crate) fn bicubic_phases(scale: usize) -> Vec<f32> {
     // Output pixel s·i + p samples the input at i + (p + ½)/s − ½.
     let taps: Vec<[f64; BICUBIC_TAPS]> = (0..scale)
         .map(|phase| {

@@ -15,8 +15,9 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use image::{GrayImage, RgbImage};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Kernels};
 use crate::codec::{self, Decoded, OutputFormat};
+use crate::engine::PackedNet;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
@@ -101,12 +102,49 @@ impl Default for Settings {
     }
 }
 
-/// A model, on a device once its weights are there: natively from the start, in the browser
+/// A model, ready to run once its weights are there: natively from the start, in the browser
 /// when a job first needs it (see [`Hooks::weights`]).
 #[derive(Debug)]
 pub struct LoadedModel {
     pub card: ModelCard,
-    net: OnceLock<Net>,
+    net: OnceLock<Runnable>,
+}
+
+/// A network ready to run on a backend: burn's, on its device, or packed for the CPU engine.
+#[derive(Debug)]
+pub enum Runnable {
+    Burn(Net),
+    Engine(PackedNet),
+}
+
+impl Runnable {
+    /// `file`'s network for `backend`'s kernels (packed once, here, for the engine).
+    pub fn load(file: &ModelFile, backend: &Backend) -> Result<Self> {
+        let net = file.load(&backend.device)?;
+        Ok(match backend.kernels {
+            Kernels::Burn => Runnable::Burn(net),
+            Kernels::Engine => Runnable::Engine(PackedNet::new(&net)?),
+        })
+    }
+
+    /// The output for one tile's planar input (`width`×`height`, context included), as
+    /// interleaved 8-bit RGB.
+    pub async fn infer(&self, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<u8>> {
+        self.infer_timed(device, input, (width, height), None).await
+    }
+
+    async fn infer_timed(
+        &self,
+        device: &Device,
+        input: Vec<f32>,
+        size: (usize, usize),
+        profiler: Option<&Profiler>,
+    ) -> Result<Vec<u8>> {
+        match self {
+            Runnable::Burn(net) => infer_timed(net, device, input, size, profiler).await,
+            Runnable::Engine(packed) => packed.run(&input, size.0, size.1, profiler),
+        }
+    }
 }
 
 impl AsRef<ModelCard> for LoadedModel {
@@ -169,7 +207,7 @@ impl Upscaler {
         let mut upscaler = Self::with_cards(backend, files.iter().map(|file| file.card.clone()), settings);
         for file in files {
             if let Some(model) = upscaler.models.iter_mut().find(|m| m.card == file.card) {
-                model.net = OnceLock::from(file.load(&upscaler.backend.device)?);
+                model.net = OnceLock::from(Runnable::load(file, &upscaler.backend)?);
             }
         }
         Ok(upscaler)
@@ -384,7 +422,7 @@ impl Upscaler {
             source.ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
         let file = ModelFile::new(model.card.clone(), source.fetch(&model.card).await?)?;
         // A job runs alone, so no other can have loaded it meanwhile.
-        let _ = model.net.set(file.load(&self.backend.device)?);
+        let _ = model.net.set(Runnable::load(&file, &self.backend)?);
         Ok(())
     }
 }
@@ -487,13 +525,13 @@ impl Network<'_> {
                 .net
                 .get()
                 .ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
-            infer_timed(net, &self.upscaler.backend.device, input, (width, height), self.profiler).await
+            net.infer_timed(&self.upscaler.backend.device, input, (width, height), self.profiler).await
         })
     }
 }
 
-/// `net` on one tile's planar input (`width`×`height`, context included), on `device`: its
-/// output as interleaved 8-bit RGB.
+/// burn's `net` on one tile's planar input (`width`×`height`, context included), on `device`:
+/// its output as interleaved 8-bit RGB.
 pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<u8>> {
     infer_timed(net, device, input, (width, height), None).await
 }

@@ -21,14 +21,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::Error;
-use crate::backend::Backend;
+use crate::backend::{Backend, Kernels};
 use crate::codec;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
-use crate::model::Net;
 use crate::tiling::Rect;
-use crate::upscale::{self, Hooks, LocalFuture, Progress, Settings, TileRunner, Upscaler, WeightSource};
+use crate::upscale::{Hooks, LocalFuture, Progress, Runnable, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
 
 thread_local! {
@@ -83,7 +82,10 @@ impl Engine {
         let cards = model_cards(&cards).map_err(to_js)?;
         let (kind, backend) = match backend.as_str() {
             "cpu" => ("cpu", Backend::cpu(reason)),
-            "webgpu" => ("webgpu", Backend { device: webgpu_device().await.map_err(to_js)?, description, reason }),
+            "webgpu" => {
+                let device = webgpu_device().await.map_err(to_js)?;
+                ("webgpu", Backend { device, description, reason, kernels: Kernels::Burn })
+            }
             other => {
                 return Err(to_js(Error::Parameter(format!("unknown backend {other:?}: expected webgpu or cpu"))));
             }
@@ -103,7 +105,7 @@ impl Engine {
         self.backend.into()
     }
 
-    /// "cpu (burn flex)", or the WebGPU adapter's description.
+    /// "cpu (upres engine, wasm simd128)", or the WebGPU adapter's description.
     #[wasm_bindgen(getter)]
     pub fn description(&self) -> String {
         self.upscaler.backend.description.clone()
@@ -295,12 +297,12 @@ impl TileRunner for JsTiles {
     }
 }
 
-/// The network alone, for a tile worker: models on the CPU backend, one tile at a time, for the
+/// The network alone, for a tile worker: models on the CPU engine, one tile at a time, for the
 /// [`Engine`] of another worker that plans, stitches and encodes.
 #[wasm_bindgen]
 pub struct TileNet {
     backend: Backend,
-    nets: Vec<(String, Net)>,
+    nets: Vec<(String, Runnable)>,
 }
 
 #[wasm_bindgen]
@@ -318,7 +320,7 @@ impl TileNet {
     /// Loads a model: its card's JSON text and its weights (checked against the card).
     pub fn load(&mut self, card: &str, weights: Vec<u8>) -> Result<(), JsValue> {
         let file = ModelFile::new(ModelCard::from_json(card).map_err(to_js)?, weights).map_err(to_js)?;
-        let net = file.load(&self.backend.device).map_err(to_js)?;
+        let net = Runnable::load(&file, &self.backend).map_err(to_js)?;
         self.nets.retain(|(name, _)| *name != file.card.name);
         self.nets.push((file.card.name, net));
         Ok(())
@@ -332,7 +334,7 @@ impl TileNet {
             .iter()
             .find(|(loaded, _)| loaded == name)
             .ok_or_else(|| to_js(Error::Model(format!("{name} is not loaded in this tile worker"))))?;
-        let output = upscale::infer(net, &self.backend.device, input, width, height).await.map_err(to_js)?;
+        let output = net.infer(&self.backend.device, input, width, height).await.map_err(to_js)?;
         Ok(Uint8Array::from(output.as_slice()))
     }
 }

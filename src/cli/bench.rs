@@ -14,12 +14,15 @@ use image::RgbImage;
 use serde::Serialize;
 use upres::backend::{Backend, BackendChoice};
 use upres::codec::{Decoded, OutputFormat};
+use upres::engine::PackedNet;
 use upres::job::Job;
 use upres::metadata::MetadataChoice;
+use upres::model::NetConfig;
 use upres::plan::Target;
 use upres::profile::{Profile, Stage};
 use upres::resample::{self, Filter};
 use upres::route::{InputChoice, InputKind, Route};
+use upres::tiling::TilePlan;
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::ModelFile;
 
@@ -42,11 +45,16 @@ pub struct BenchArgs {
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Instead of timing each backend, profile whole jobs (PNG in, PNG out) on the CPU: each
-    /// stage's time in the run of median length, and the GFLOP/s achieved. Set
-    /// RAYON_NUM_THREADS=1 for one thread, as one browser worker runs.
+    /// Instead of timing each backend, profile whole jobs (PNG in, PNG out) on the CPU (the
+    /// engine, or burn's kernels with `--backend cpu-burn`): each stage's time in the run of
+    /// median length, and the GFLOP/s achieved. Set RAYON_NUM_THREADS=1 for one thread, as one
+    /// browser worker runs.
     #[arg(long)]
     profile: bool,
+    /// Also time the CPU engine on a ×4 chain of this shape with random weights (WIDTHxDEPTH:
+    /// channels × hidden layers; 64x32 is Real-ESRGAN's compact teacher), on one tile per size.
+    #[arg(long, value_name = "WIDTHxDEPTH", value_parser = parse_chain)]
+    chain: Option<(usize, usize)>,
     /// Models, and the backend: with `auto` (the default) the CPU and, when any adapter
     /// starts, wgpu (software adapters included, and labelled as such).
     #[command(flatten)]
@@ -121,6 +129,9 @@ pub fn run(args: BenchArgs) -> Result<Outcome> {
                 runs.push(print(resize(name, filter, &input, scale, args.runs)));
             }
         }
+        if let Some(shape) = args.chain {
+            runs.push(print(chain(shape, &input, args.runs)?));
+        }
     }
     let report = Report {
         unix_time: unix_time(),
@@ -152,7 +163,11 @@ struct ProfiledCase {
 /// `upres bench --profile`: per case, a cold job, then `runs` profiled ones; the one of median
 /// length is reported.
 fn profile(args: &BenchArgs, photo: &RgbImage, files: &[ModelFile], models: Vec<String>) -> Result<Outcome> {
-    let upscaler = Upscaler::new(Backend::cpu("profiled"), files, Settings::default())?;
+    let backend = match args.model.backend {
+        BackendChoice::BurnCpu => Backend::burn_cpu("profiled"),
+        _ => Backend::cpu("profiled"),
+    };
+    let upscaler = Upscaler::new(backend, files, Settings::default())?;
     let clock = || {
         static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
@@ -206,7 +221,7 @@ fn write_json(path: Option<&std::path::Path>, report: &impl Serialize) -> Result
 fn backends(choice: BackendChoice) -> Result<Vec<Backend>> {
     Ok(match choice {
         BackendChoice::Auto => {
-            let mut all = vec![Backend::cpu("benchmarked")];
+            let mut all = vec![Backend::cpu("benchmarked"), Backend::burn_cpu("benchmarked")];
             match Backend::select(BackendChoice::Wgpu) {
                 Ok(wgpu) => all.push(wgpu),
                 Err(e) => eprintln!("wgpu not benchmarked: {e}"),
@@ -240,6 +255,36 @@ fn network(backend: &Backend, files: &[ModelFile], input: &RgbImage, scale: usiz
     let cold = started.elapsed();
     let warm = median((0..runs).map(|_| timed(|| run_once().map(drop))).collect::<Result<_>>()?);
     Ok(result(ran.join(" + "), backend.description.clone(), input, scale, cold, warm, runs, peak.read()))
+}
+
+/// The engine alone on a ×4 chain of `width` channels and `depth` hidden layers (random weights),
+/// on `input` with its border reflected as one tile.
+fn chain((width, depth): (usize, usize), input: &RgbImage, runs: usize) -> Result<Run> {
+    let peak = PeakMemory::start();
+    let started = Instant::now();
+    let backend = Backend::cpu("benchmarked");
+    let config = NetConfig::new(4, width, depth);
+    let packed = PackedNet::new(&config.init(&backend.device))?;
+    let (side_x, side_y) = (input.width() as usize, input.height() as usize);
+    let plan = TilePlan::new(side_x, side_y, side_x.max(side_y), config.context())?;
+    let tile = plan.extract(plan.tiles[0], input);
+    let (tile_width, tile_height) = plan.input_size();
+    let run_once = || -> Result<()> {
+        std::hint::black_box(packed.run(&tile, tile_width, tile_height, None)?);
+        Ok(())
+    };
+    run_once()?;
+    let cold = started.elapsed();
+    let warm = median((0..runs).map(|_| timed(run_once)).collect::<Result<_>>()?);
+    let method = format!("chain {width}×{depth} ×4 (random weights)");
+    Ok(result(method, backend.description, input, 4, cold, warm, runs, peak.read()))
+}
+
+fn parse_chain(text: &str) -> std::result::Result<(usize, usize), String> {
+    text.split_once('x')
+        .and_then(|(width, depth)| Some((width.parse().ok()?, depth.parse().ok()?)))
+        .filter(|&(width, depth)| NetConfig::new(4, width, depth).validate().is_ok())
+        .ok_or_else(|| format!("expected WIDTHxDEPTH, e.g. 64x32 (1–256 channels, at most 64 layers), not {text:?}"))
 }
 
 fn resize(name: &str, filter: Filter, input: &RgbImage, scale: usize, runs: usize) -> Run {

@@ -86,7 +86,8 @@ pub struct ModelArgs {
     /// built into this binary.
     #[arg(long = "model", value_name = "CARD.json")]
     models: Vec<PathBuf>,
-    /// Where to run the network: auto (a hardware GPU if any, else the CPU), wgpu, cpu.
+    /// Where to run the network: auto (a hardware GPU if any, else the CPU), wgpu, cpu (upres's
+    /// engine), cpu-burn (burn's CPU backend, the engine's reference).
     #[arg(long, default_value = "auto")]
     backend: BackendChoice,
 }

@@ -150,7 +150,11 @@ pub fn run(args: TrainArgs) -> Result<Outcome> {
         distillation: args.teacher.map(|teacher| Distillation { teacher, weight: args.teacher_weight }),
         seed: args.seed,
     };
-    let backend = Backend::select(args.backend)?;
+    // Training runs burn's kernels: on the CPU, burn's CPU backend.
+    let backend = match args.backend {
+        BackendChoice::Cpu => Backend::burn_cpu("requested"),
+        choice => Backend::select(choice)?,
+    };
     eprintln!("training on {} — {}", backend.description, backend.reason);
     let card = train(&options, &backend)?;
     eprintln!("best model: {}\n{}", card.name, card.to_json());

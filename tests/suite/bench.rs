@@ -47,7 +47,7 @@ fn bench_reports_every_case_with_consistent_numbers() {
             }
         }
     }
-    assert!(stdout.contains("| upres-x4 | cpu (burn flex) | 48x48 | ×4 |"), "{stdout}");
+    assert!(stdout.contains("| upres-x4 | cpu (upres engine, "), "{stdout}");
 
     let too_big = Command::new(env!("CARGO_BIN_EXE_upres"))
         .args(["bench", "--backend", "cpu", "--sizes", "512", "--image"])

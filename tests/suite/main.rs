@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod codec;
 mod compact;
+mod engine;
 mod golden;
 mod imports;
 mod job;

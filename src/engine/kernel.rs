@@ -1,0 +1,321 @@
+//! The one convolution kernel, written once over a SIMD vector type ([`Lanes`]) and compiled for
+//! the instruction set this machine has ([`Isa`]): AVX2 with FMA on x86-64 (detected at run time,
+//! since the CLI is built for baseline x86-64), simd128 in the browser (chosen at build time:
+//! `.cargo/config.toml` turns it on for wasm32), plain arrays that LLVM vectorises elsewhere.
+//!
+//! A direct convolution on pixel-major activations (each pixel's channels together): each step
+//! of the innermost loop broadcasts one input channel of [`PIXELS`] neighbouring pixels and
+//! multiplies it into [`VECTORS`] vectors of packed weights, so that `PIXELS × VECTORS`
+//! accumulators stay in registers for a whole `k × k × inputs` sum. The bias starts the sum and
+//! the PReLU is applied before the single store, so a layer's output is written once.
+
+use super::PackedLayer;
+
+/// Output pixels computed together along a row; each layer computes whole groups of them, so
+/// activation rows are padded to a multiple (the padding is never read back into real pixels).
+pub const PIXELS: usize = 6;
+/// Vectors of output channels computed together: with [`PIXELS`], 12 accumulators, 2 weight
+/// vectors and a broadcast fill the 16 vector registers of AVX2 and of x86's SSE (where the
+/// browser's simd128 runs) without spilling.
+pub const VECTORS: usize = 2;
+
+/// A SIMD vector of `f32`.
+pub trait Lanes: Copy {
+    const WIDTH: usize;
+    /// # Safety
+    /// `ptr` is valid for reading `WIDTH` floats.
+    unsafe fn load(ptr: *const f32) -> Self;
+    /// # Safety
+    /// `ptr` is valid for writing `WIDTH` floats.
+    unsafe fn store(self, ptr: *mut f32);
+    fn splat(value: f32) -> Self;
+    /// `self + a · b`.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `max(self, 0) + slope · min(self, 0)`.
+    fn prelu(self, slope: Self) -> Self;
+}
+
+/// The instruction set the kernel runs with, fixed when a network is packed (the packing's
+/// block width depends on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+    Portable,
+}
+
+impl Isa {
+    /// The best this machine runs.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return Isa::Avx2;
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Isa::Simd128;
+        #[allow(unreachable_code)]
+        Isa::Portable
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => "AVX2+FMA",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => "wasm simd128",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// Output channels per packed block: [`VECTORS`] vectors.
+    pub fn block(self) -> usize {
+        VECTORS
+            * match self {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => avx2::Avx2::WIDTH,
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                Isa::Simd128 => simd128::Simd128::WIDTH,
+                Isa::Portable => Portable::WIDTH,
+            }
+    }
+}
+
+/// One layer applied to some rows: where its input is and how it is laid out.
+#[derive(Clone, Copy)]
+pub struct Conv<'a> {
+    pub layer: &'a PackedLayer,
+    /// Pixel-major activations, `pixel` floats per pixel, `row` pixels per row; output row `y`
+    /// reads input rows `y..y + k`.
+    pub input: &'a [f32],
+    pub pixel: usize,
+    pub row: usize,
+    /// Output pixels computed per row: a multiple of [`PIXELS`], at most `row − k + 1`.
+    pub columns: usize,
+}
+
+/// Output rows `first..first + out.len() / (row · layer.pixel())` of `conv`, into `out` (the same
+/// `row` pixels per row, `layer.pixel()` floats per pixel).
+pub fn run(isa: Isa, conv: &Conv, out: &mut [f32], first: usize) {
+    let layer = conv.layer;
+    let out_row = conv.row * layer.pixel();
+    let rows = out.len() / out_row;
+    assert_eq!(conv.columns % PIXELS, 0, "columns in whole groups");
+    assert!(conv.columns + layer.taps - 1 <= conv.row, "the taps of the last column stay in the row");
+    assert!(layer.inputs <= conv.pixel, "the input has the channels the layer reads");
+    let last_read = ((first + rows + layer.taps - 1) * conv.row) * conv.pixel;
+    assert!(rows == 0 || last_read <= conv.input.len(), "the input holds every row the output reads");
+    assert_eq!(layer.weights.len(), layer.blocks() * layer.taps * layer.taps * layer.inputs * layer.block);
+    match isa {
+        // SAFETY: `Isa::Avx2` is only chosen where the CPU has AVX2 and FMA (`Isa::detect`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::rows(conv, out, first, rows) },
+        // SAFETY: the bounds were checked above.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => unsafe { conv_rows::<simd128::Simd128>(conv, out, first, rows) },
+        // SAFETY: the bounds were checked above.
+        Isa::Portable => unsafe { conv_rows::<Portable>(conv, out, first, rows) },
+    }
+}
+
+/// # Safety
+/// The bounds [`run`] checks hold, and `L`'s instructions exist on this CPU.
+#[inline(always)]
+unsafe fn conv_rows<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: usize) {
+    let layer = conv.layer;
+    let (taps, inputs, block, pixel) = (layer.taps, layer.inputs, layer.block, conv.pixel);
+    debug_assert_eq!(block, VECTORS * L::WIDTH);
+    let out_pixel = layer.pixel();
+    let per_block = taps * taps * inputs * block;
+    let input = conv.input.as_ptr();
+    let output = out.as_mut_ptr();
+    // SAFETY (for the whole body): every input read is at most at pixel
+    // `(first + rows − 1 + taps − 1) · row + columns − 1 + taps − 1` of the input, channel
+    // `inputs − 1 < pixel`, which `run` checked is inside it; every output access is inside
+    // `rows` rows of `out`; weights, bias and slopes are read within their packed lengths.
+    unsafe {
+        for r in 0..rows {
+            for b in 0..layer.blocks() {
+                let weights = layer.weights.as_ptr().add(b * per_block);
+                let bias: [L; VECTORS] =
+                    std::array::from_fn(|v| L::load(layer.bias.as_ptr().add(b * block + v * L::WIDTH)));
+                for x in (0..conv.columns).step_by(PIXELS) {
+                    let source = input.add(((first + r) * conv.row + x) * pixel);
+                    let target = output.add((r * conv.row + x) * out_pixel + b * block);
+                    let mut sums: [[L; VECTORS]; PIXELS] = if layer.accumulate {
+                        std::array::from_fn(|p| {
+                            std::array::from_fn(|v| L::load(target.add(p * out_pixel + v * L::WIDTH)))
+                        })
+                    } else {
+                        [bias; PIXELS]
+                    };
+                    let mut w = weights;
+                    for ty in 0..taps {
+                        for tx in 0..taps {
+                            let tap = source.add((ty * conv.row + tx) * pixel);
+                            for channel in 0..inputs {
+                                let vectors: [L; VECTORS] = std::array::from_fn(|v| L::load(w.add(v * L::WIDTH)));
+                                w = w.add(block);
+                                for (p, sum) in sums.iter_mut().enumerate() {
+                                    let value = L::splat(*tap.add(p * pixel + channel));
+                                    for (s, &weight) in sum.iter_mut().zip(&vectors) {
+                                        *s = s.mul_add(value, weight);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let Some(slopes) = &layer.slopes {
+                        let slopes: [L; VECTORS] =
+                            std::array::from_fn(|v| L::load(slopes.as_ptr().add(b * block + v * L::WIDTH)));
+                        for sum in &mut sums {
+                            for (s, &slope) in sum.iter_mut().zip(&slopes) {
+                                *s = s.prelu(slope);
+                            }
+                        }
+                    }
+                    for (p, sum) in sums.iter().enumerate() {
+                        for (v, s) in sum.iter().enumerate() {
+                            s.store(target.add(p * out_pixel + v * L::WIDTH));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Four lanes as a plain array: LLVM turns these loops into whatever vectors the target has.
+#[derive(Clone, Copy)]
+struct Portable([f32; 4]);
+
+impl Lanes for Portable {
+    const WIDTH: usize = 4;
+
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        // SAFETY: the caller's promise.
+        Portable(unsafe { ptr.cast::<[f32; 4]>().read_unaligned() })
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, ptr: *mut f32) {
+        // SAFETY: the caller's promise.
+        unsafe { ptr.cast::<[f32; 4]>().write_unaligned(self.0) }
+    }
+
+    #[inline(always)]
+    fn splat(value: f32) -> Self {
+        Portable([value; 4])
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+    }
+
+    #[inline(always)]
+    fn prelu(self, slope: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i].max(0.0) + slope.0[i] * self.0[i].min(0.0)))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Conv, Lanes};
+
+    /// Eight lanes of AVX2, multiplied and added in one rounding by FMA.
+    #[derive(Clone, Copy)]
+    pub struct Avx2(__m256);
+
+    /// The kernel compiled with AVX2 and FMA: everything below is inlined into it.
+    ///
+    /// # Safety
+    /// As [`super::conv_rows`]; the CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn rows(conv: &Conv, out: &mut [f32], first: usize, rows: usize) {
+        // SAFETY: the caller's promise.
+        unsafe { super::conv_rows::<Avx2>(conv, out, first, rows) }
+    }
+
+    // SAFETY (every intrinsic below): these methods are only reached from `rows`, which runs
+    // where the CPU has AVX2 and FMA; pointers are the callers' promise.
+    impl Lanes for Avx2 {
+        const WIDTH: usize = 8;
+
+        #[inline(always)]
+        unsafe fn load(ptr: *const f32) -> Self {
+            Avx2(unsafe { _mm256_loadu_ps(ptr) })
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, ptr: *mut f32) {
+            unsafe { _mm256_storeu_ps(ptr, self.0) }
+        }
+
+        #[inline(always)]
+        fn splat(value: f32) -> Self {
+            Avx2(unsafe { _mm256_set1_ps(value) })
+        }
+
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Avx2(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
+        }
+
+        #[inline(always)]
+        fn prelu(self, slope: Self) -> Self {
+            unsafe {
+                let zero = _mm256_setzero_ps();
+                Avx2(_mm256_fmadd_ps(slope.0, _mm256_min_ps(self.0, zero), _mm256_max_ps(self.0, zero)))
+            }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use std::arch::wasm32::*;
+
+    use super::Lanes;
+
+    /// Four lanes of WebAssembly SIMD (no fused multiply-add: a multiply and an add).
+    #[derive(Clone, Copy)]
+    pub struct Simd128(v128);
+
+    impl Lanes for Simd128 {
+        const WIDTH: usize = 4;
+
+        #[inline(always)]
+        unsafe fn load(ptr: *const f32) -> Self {
+            // SAFETY: the caller's promise; v128 loads need no alignment.
+            Simd128(unsafe { v128_load(ptr.cast()) })
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, ptr: *mut f32) {
+            // SAFETY: the caller's promise.
+            unsafe { v128_store(ptr.cast(), self.0) }
+        }
+
+        #[inline(always)]
+        fn splat(value: f32) -> Self {
+            Simd128(f32x4_splat(value))
+        }
+
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            Simd128(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
+        }
+
+        #[inline(always)]
+        fn prelu(self, slope: Self) -> Self {
+            let zero = f32x4_splat(0.0);
+            // The pseudo-minimum and maximum are single x86 instructions; no NaN reaches them.
+            Simd128(f32x4_add(f32x4_pmax(self.0, zero), f32x4_mul(slope.0, f32x4_pmin(self.0, zero))))
+        }
+    }
+}
