@@ -1,6 +1,7 @@
 //! upres's own CPU inference for the deployed network ([`Net`]), natively and in the browser's
 //! workers: burn stays the reference (the tests hold this engine to its output), the trainer and
-//! the GPU path. The network is one operation repeated, so one kernel ([`kernel`]) runs it all:
+//! the GPU path. The network is one operation repeated, so one kernel (the `upres-kernel` crate,
+//! `kernel/`) runs it all:
 //! a direct 3×3 convolution over weights packed once per model, the bias and the PReLU applied in
 //! registers before its single write. The bicubic residual is the same kernel with 5×5 taps,
 //! adding into the last layer's output; the pixel shuffle is folded into the conversion to 8-bit
@@ -12,10 +13,8 @@
 //! every convolution is valid: each layer eats one pixel of border, so the columns right of the
 //! valid ones hold values no valid pixel ever reads.
 
-mod kernel;
-
-pub use kernel::Isa;
-use kernel::{Conv, PIXELS};
+pub use upres_kernel::Isa;
+use upres_kernel::{self as kernel, Conv, PIXELS};
 
 use burn::prelude::*;
 
@@ -64,13 +63,23 @@ impl PackedLayer {
         Self { inputs, outputs, taps, block, weights, bias: padded_bias, slopes: None, accumulate: false }
     }
 
-    fn blocks(&self) -> usize {
-        self.outputs.div_ceil(self.block)
+    /// The layer as the kernel reads it.
+    fn view(&self) -> kernel::Layer<'_> {
+        kernel::Layer {
+            inputs: self.inputs,
+            taps: self.taps,
+            block: self.block,
+            blocks: self.outputs.div_ceil(self.block),
+            weights: &self.weights,
+            bias: &self.bias,
+            slopes: self.slopes.as_deref(),
+            accumulate: self.accumulate,
+        }
     }
 
     /// Floats per output pixel: the output channels padded to whole blocks.
     fn pixel(&self) -> usize {
-        self.blocks() * self.block
+        self.view().pixel()
     }
 }
 
@@ -168,7 +177,7 @@ impl PackedNet {
                 let (input, output) = if index % 2 == 0 { (&odd, &mut even) } else { (&even, &mut odd) };
                 let input = if index == 0 { &image } else { input };
                 (rows, columns) = (rows - 2, columns - 2);
-                let conv = Conv { layer, input, pixel, row, columns: columns.next_multiple_of(PIXELS) };
+                let conv = Conv { layer: layer.view(), input, pixel, row, columns: columns.next_multiple_of(PIXELS) };
                 self.layer(&conv, &mut output[..rows * row * layer.pixel()]);
                 pixel = layer.pixel();
             }
@@ -178,7 +187,7 @@ impl PackedNet {
             // The residual's 5×5 window around each output pixel starts 2 pixels inside the border.
             let start = ((context - 2) * row + context - 2) * 3;
             let conv = Conv {
-                layer: &self.residual,
+                layer: self.residual.view(),
                 input: &image[start..],
                 pixel: 3,
                 row,

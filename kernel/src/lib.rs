@@ -1,4 +1,6 @@
-//! The one convolution kernel, written once over a SIMD vector type ([`Lanes`]) and compiled for
+//! upres's one convolution kernel (its engine, `src/engine/`, packs the weights and drives it),
+//! a crate of its own so that it is compiled optimised and without debug assertions in every
+//! profile, the development one included (see upres's `Cargo.toml`). Written once over a SIMD vector type ([`Lanes`]) and compiled for
 //! the instruction set this machine has ([`Isa`]): AVX2 with FMA on x86-64 (detected at run time,
 //! since the CLI is built for baseline x86-64), simd128 in the browser (chosen at build time:
 //! `.cargo/config.toml` turns it on for wasm32), plain arrays that LLVM vectorises elsewhere.
@@ -8,8 +10,6 @@
 //! multiplies it into [`VECTORS`] vectors of packed weights, so that `PIXELS × VECTORS`
 //! accumulators stay in registers for a whole `k × k × inputs` sum. The bias starts the sum and
 //! the PReLU is applied before the single store, so a layer's output is written once.
-
-use super::PackedLayer;
 
 /// Output pixels computed together along a row; each layer computes whole groups of them, so
 /// activation rows are padded to a multiple (the padding is never read back into real pixels).
@@ -82,10 +82,35 @@ impl Isa {
     }
 }
 
+/// A layer's weights as the engine packed them.
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    pub inputs: usize,
+    /// Kernel side (3, or 5 for the bicubic residual).
+    pub taps: usize,
+    /// Output channels per block: [`Isa::block`].
+    pub block: usize,
+    pub blocks: usize,
+    /// `[block][ty][tx][input][channel of the block]`.
+    pub weights: &'a [f32],
+    /// Per packed output channel.
+    pub bias: &'a [f32],
+    pub slopes: Option<&'a [f32]>,
+    /// Adds to what the output holds, rather than starting from the bias.
+    pub accumulate: bool,
+}
+
+impl Layer<'_> {
+    /// Floats per output pixel: the output channels padded to whole blocks.
+    pub fn pixel(&self) -> usize {
+        self.blocks * self.block
+    }
+}
+
 /// One layer applied to some rows: where its input is and how it is laid out.
 #[derive(Clone, Copy)]
 pub struct Conv<'a> {
-    pub layer: &'a PackedLayer,
+    pub layer: Layer<'a>,
     /// Pixel-major activations, `pixel` floats per pixel, `row` pixels per row; output row `y`
     /// reads input rows `y..y + k`.
     pub input: &'a [f32],
@@ -106,7 +131,8 @@ pub fn run(isa: Isa, conv: &Conv, out: &mut [f32], first: usize) {
     assert!(layer.inputs <= conv.pixel, "the input has the channels the layer reads");
     let last_read = ((first + rows + layer.taps - 1) * conv.row) * conv.pixel;
     assert!(rows == 0 || last_read <= conv.input.len(), "the input holds every row the output reads");
-    assert_eq!(layer.weights.len(), layer.blocks() * layer.taps * layer.taps * layer.inputs * layer.block);
+    assert_eq!(layer.weights.len(), layer.blocks * layer.taps * layer.taps * layer.inputs * layer.block);
+    assert!(layer.bias.len() >= layer.pixel() && layer.slopes.is_none_or(|slopes| slopes.len() >= layer.pixel()));
     match isa {
         // SAFETY: `Isa::Avx2` is only chosen where the CPU has AVX2 and FMA (`Isa::detect`).
         #[cfg(target_arch = "x86_64")]
@@ -136,7 +162,7 @@ unsafe fn conv_rows<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: 
     // `rows` rows of `out`; weights, bias and slopes are read within their packed lengths.
     unsafe {
         for r in 0..rows {
-            for b in 0..layer.blocks() {
+            for b in 0..layer.blocks {
                 let weights = layer.weights.as_ptr().add(b * per_block);
                 let bias: [L; VECTORS] =
                     std::array::from_fn(|v| L::load(layer.bias.as_ptr().add(b * block + v * L::WIDTH)));
@@ -166,7 +192,7 @@ unsafe fn conv_rows<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: 
                             }
                         }
                     }
-                    if let Some(slopes) = &layer.slopes {
+                    if let Some(slopes) = layer.slopes {
                         let slopes: [L; VECTORS] =
                             std::array::from_fn(|v| L::load(slopes.as_ptr().add(b * block + v * L::WIDTH)));
                         for sum in &mut sums {
