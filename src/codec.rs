@@ -73,9 +73,9 @@ impl Decoded {
 /// `limits.max_input_pixels`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     let format = sniff(bytes)?;
-    // A WebP that announces metadata it lacks is read without it, not refused.
-    let repaired =
-        if format == ImageFormat::WebP { container::webp_without_missing_metadata_flags(bytes) } else { None };
+    // A WebP that announces metadata it lacks is read without it, not refused; one whose
+    // metadata chunk claims more than the file holds costs no more than the file.
+    let repaired = if format == ImageFormat::WebP { container::webp_repaired(bytes) } else { None };
     let bytes = repaired.as_deref().unwrap_or(bytes);
     // Where the format puts the size at a fixed place, it is checked before the decoder is built.
     // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut

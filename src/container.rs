@@ -46,10 +46,14 @@ fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 }
 
 /// JPEG: an XMP APP1 segment, after the segments the encoder wrote before its frame (JFIF,
-/// EXIF, ICC). A packet over one segment's 65 502 bytes would need Extended XMP; it is left out.
+/// EXIF, ICC). A packet over one segment's 65 504 bytes would need Extended XMP; it is left out.
 pub fn jpeg(bytes: Vec<u8>, xmp: Option<&[u8]>) -> Vec<u8> {
     const NAMESPACE: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
     let Some(xmp) = xmp.filter(|xmp| NAMESPACE.len() + xmp.len() + 2 <= 0xFFFF) else { return bytes };
+    // Not a JPEG (an empty file is not): nothing to insert after.
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return bytes;
+    }
     // Walk the APPn segments after SOI; insert before the first that is not one.
     let mut at = 2;
     while let Some([0xFF, marker, high, low]) = bytes.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
@@ -137,11 +141,14 @@ pub fn webp(bytes: &[u8], width: u32, height: u32, alpha: bool, extras: WebPExtr
     Some(out)
 }
 
-/// A WebP whose `VP8X` header announces EXIF or XMP that none of its chunks holds, with those
-/// flags cleared; `None` when the header promises nothing missing (or there is no `VP8X`). The
-/// `image` crate refuses such a file outright, where browsers show it: a writer that dropped the
-/// metadata but not its flag is no reason to refuse the picture, which is read without it.
-pub fn webp_without_missing_metadata_flags(bytes: &[u8]) -> Option<Vec<u8>> {
+/// A WebP made consistent with itself where reading it needs: `None` when it is already (or is
+/// no extended WebP). Two repairs. A `VP8X` header that announces EXIF or XMP that none of its
+/// chunks holds has those flags cleared: the `image` crate refuses such a file outright, where
+/// browsers show it, and a writer that dropped the metadata but not its flag is no reason to
+/// refuse the picture, which is read without it. And a metadata chunk (ICC, EXIF, XMP) that runs
+/// past the end of the file is given the size that remains: the decoder allocates the size a
+/// chunk declares, up to 4 GiB, before it finds the file too short.
+pub fn webp_repaired(bytes: &[u8]) -> Option<Vec<u8>> {
     // RIFF header (12 bytes), the VP8X chunk's header (8), then its flags byte.
     const FLAGS_AT: usize = 20;
     const EXIF_FLAG: u8 = 0x08;
@@ -151,14 +158,20 @@ pub fn webp_without_missing_metadata_flags(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     let flags = *bytes.get(FLAGS_AT)?;
     let (mut exif, mut xmp) = (false, false);
+    let mut cut_short = None;
     let mut at: usize = 12;
     // A chunk counts as there when its header is, as the decoder counts it.
     while let Some(header) = bytes.get(at..at.checked_add(8)?) {
         let size = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
-        match &header[..4] {
+        let kind = &header[..4];
+        match kind {
             b"EXIF" => exif = true,
             b"XMP " => xmp = true,
             _ => {}
+        }
+        let remaining = bytes.len() - at - 8;
+        if size > remaining && matches!(kind, b"ICCP" | b"EXIF" | b"XMP ") {
+            cut_short = Some((at + 4, remaining as u32));
         }
         at = at.checked_add(8)?.checked_add(size)?.checked_add(size % 2)?;
     }
@@ -169,11 +182,15 @@ pub fn webp_without_missing_metadata_flags(bytes: &[u8]) -> Option<Vec<u8>> {
     if !xmp {
         cleared &= !XMP_FLAG;
     }
-    (cleared != flags).then(|| {
-        let mut out = bytes.to_vec();
-        out[FLAGS_AT] = cleared;
-        out
-    })
+    if cleared == flags && cut_short.is_none() {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    out[FLAGS_AT] = cleared;
+    if let Some((size_at, size)) = cut_short {
+        out[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    Some(out)
 }
 
 fn riff_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
@@ -387,4 +404,22 @@ fn write_sized(out: &mut [u8], at: usize, size: usize, value: u64) -> Option<()>
 fn splice(mut bytes: Vec<u8>, at: Range<usize>, with: &[u8]) -> Vec<u8> {
     bytes.splice(at, with.iter().copied());
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webp_metadata_chunk_said_to_run_past_the_end_is_cut_to_what_remains() {
+        // Found by the fuzzer (container): an XMP chunk of "1.8 GB" in a file of 362 bytes made
+        // the decoder ask for 1.8 GB (tests/regression/container-webp-xmp-chunk-past-the-end.bin).
+        let mut webp = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x04\0\0\0\0\0\0\0\0\0XMP ".to_vec();
+        webp.extend(1_836_581_134u32.to_le_bytes());
+        webp.extend(b"<x:xmpmeta>");
+        let repaired = webp_repaired(&webp).expect("a repair");
+        assert_eq!(repaired[34..38], 11u32.to_le_bytes(), "the bytes that remain");
+        assert_eq!(repaired[..34], webp[..34]);
+        assert_eq!(webp_repaired(&repaired), None, "consistent now");
+    }
 }

@@ -133,6 +133,13 @@ fn container_a_jpeg_segment_running_past_the_end_gets_xmp_before_it() {
     common::fuzz_parsers::container(&[0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]);
 }
 
+#[test]
+fn container_an_empty_file_gets_no_xmp_segment() {
+    // Found by the fuzzer in its first seconds (fuzz/artifacts/container/crash-da39a3ee…): the
+    // segment went in after where the start-of-image marker would be, past the end.
+    common::fuzz_parsers::container(&[]);
+}
+
 /// A `meta` box as an AVIF's, holding just what the profile writer reads: one item, its one
 /// extent located by an `iloc` whose offsets are `offset_bytes` wide (up to 16), and `ipma`
 /// associations that claim `associations` properties while holding one, at the very end of the
