@@ -81,7 +81,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded> {
     // `image` reads a PNG's chunks up to the pixel data before it reports the size, so a file cut
     // short after its header would be called corrupt even when the header already shows that it
     // is over the limit, which is the more useful thing to say; and on a 32-bit target (wasm32)
-    // its BMP decoder refuses a size it cannot address with a message of its own.
+    // its BMP decoder refuses a size it cannot address with a message of its own. A WebP's frame
+    // is sized before the decoder compares it with the canvas (which is checked below).
     if let Some((width, height)) = declared_size(format, bytes) {
         limits.check_input(width, height)?;
     }
@@ -152,13 +153,41 @@ fn is_svg(bytes: &[u8]) -> bool {
     start.starts_with('<') && start.contains("<svg")
 }
 
-/// The size in the header, for the formats that keep it at a fixed place.
+/// The size in the header, for the formats that keep it at a fixed place, and a WebP's frame.
 fn declared_size(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32)> {
     match format {
         ImageFormat::Png => png_size(bytes),
         ImageFormat::Bmp => bmp_size(bytes),
+        ImageFormat::WebP => webp_frame_size(bytes),
         _ => None,
     }
+}
+
+/// The size a WebP's image data declares (its first VP8 or VP8L chunk), which the decoder
+/// allocates for before it compares it with the canvas of an extended WebP's header: a small
+/// canvas does not make a huge frame small.
+fn webp_frame_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut at: usize = 12;
+    while let Some(header) = bytes.get(at..at.checked_add(8)?) {
+        let size = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
+        let data = at + 8;
+        match &header[..4] {
+            // A 3-byte frame tag and a 3-byte start code, then 14-bit width and height.
+            b"VP8 " => {
+                let sides = bytes.get(data + 6..data + 10)?;
+                let side = |at: usize| u32::from(u16::from_le_bytes([sides[at], sides[at + 1]]) & 0x3FFF);
+                return Some((side(0), side(2)));
+            }
+            // A signature byte, then width − 1 and height − 1 in 14 bits each.
+            b"VP8L" => {
+                let bits = u32::from_le_bytes(bytes.get(data + 1..data + 5)?.try_into().ok()?);
+                return Some(((bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1));
+            }
+            _ => {}
+        }
+        at = data.checked_add(size)?.checked_add(size % 2)?;
+    }
+    None
 }
 
 /// The size in a PNG's IHDR chunk, which the format fixes as the first, straight after the

@@ -24,10 +24,10 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{DynamicImage, Frame, GenericImageView, ImageBuffer, ImageFormat, LumaA, Rgb, Rgba, RgbaImage};
 use upres::backend::Backend;
-use upres::codec::{Decoded, OutputFormat, decode};
+use upres::codec::{Decoded, OutputFormat, decode, encode};
 use upres::job::Job;
 use upres::limits::Limits;
-use upres::metadata::MetadataChoice;
+use upres::metadata::{Metadata, MetadataChoice};
 use upres::plan::Target;
 use upres::route::InputChoice;
 use upres::upscale::{Settings, Upscaler};
@@ -329,9 +329,18 @@ fn webp_cases() -> Vec<Case> {
     assert_eq!(&huge[12..16], b"VP8L", "the encoder writes a simple lossless file");
     huge[21..25].copy_from_slice(&(16_382_u32 | 16_382 << 14).to_le_bytes());
 
+    // Found by the fuzzer (container): an extended WebP whose canvas is small and whose lossy
+    // frame says 16383×16383, for which the decoder allocated 384 MiB before comparing the two.
+    // The frame's size: after the VP8 chunk's header, a 3-byte tag and a 3-byte start code.
+    let tagged = Metadata { icc: Some(b"any profile".to_vec()), ..Metadata::default() };
+    let mut frame_bomb = encode(&pattern(24, 16), None, OutputFormat::WebP { quality: Some(80) }, &tagged).unwrap();
+    let vp8 = frame_bomb.windows(4).position(|w| w == b"VP8 ").expect("a lossy frame");
+    frame_bomb[vp8 + 14..vp8 + 18].copy_from_slice(&[0xFF, 0x3F, 0xFF, 0x3F]);
+
     let red = RgbaImage::from_pixel(4, 3, Rgba([200, 0, 0, 255]));
     let blue = RgbaImage::from_pixel(4, 3, Rgba([0, 0, 200, 255]));
     vec![
+        refused("frame-larger-than-canvas.webp", frame_bomb, "limits", "16383×16383 = 268.4 megapixels"),
         refused("wrong-magic.webp", wrong_magic, "decode", "not an image"),
         refused("riff-only.webp", cut(12), "decode", "truncated or corrupt WebP"),
         refused("cut-in-header.webp", cut(22), "decode", "truncated or corrupt WebP"),
