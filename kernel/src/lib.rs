@@ -1,9 +1,10 @@
 //! upres's one convolution kernel (its engine, `src/engine/`, packs the weights and drives it),
 //! a crate of its own so that it is compiled optimised and without debug assertions in every
-//! profile, the development one included (see upres's `Cargo.toml`). Written once over a SIMD vector type ([`Lanes`]) and compiled for
-//! the instruction set this machine has ([`Isa`]): AVX2 with FMA on x86-64 (detected at run time,
-//! since the CLI is built for baseline x86-64), simd128 in the browser (chosen at build time:
-//! `.cargo/config.toml` turns it on for wasm32), plain arrays that LLVM vectorises elsewhere.
+//! profile, the development one included (see upres's `Cargo.toml`). Written once over a SIMD
+//! vector type ([`Lanes`]) and compiled for the instruction set this machine has ([`Isa`]): AVX2
+//! with FMA on x86-64 (detected at run time, since the CLI is built for baseline x86-64),
+//! simd128 in the browser (chosen at build time: `.cargo/config.toml` turns it on for wasm32),
+//! plain arrays that LLVM vectorises elsewhere.
 //!
 //! A direct convolution on pixel-major activations (each pixel's channels together): each step
 //! of the innermost loop broadcasts one input channel of [`PIXELS`] neighbouring pixels and
