@@ -21,4 +21,5 @@ mod protocol;
 mod readme;
 mod regression;
 mod route;
+mod torch_files;
 mod train;

@@ -20,6 +20,10 @@ use burn::tensor::ops::ConvOptions;
 use crate::model::pixel_shuffle;
 use crate::{Error, Result};
 
+pub mod pth;
+pub mod safetensors;
+pub mod tensors;
+
 /// Upper bounds on what a graph may claim, so that a hostile file cannot ask for an absurd
 /// allocation: the widest and deepest published Compact models are 64 × 32.
 const MAX_WIDTH: usize = 512;
