@@ -30,6 +30,55 @@ use crate::resample;
 /// Model scales a network can be built for; 8× runs the 4× model then the 2× model.
 pub const MODEL_SCALES: [usize; 3] = [2, 3, 4];
 
+/// Which network a model is: what runs it, and what its tiles' borders hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// upres's own ([`Net`]): valid convolutions on reflected borders, a bicubic residual.
+    #[default]
+    Upres,
+    /// Real-ESRGAN's SRVGGNetCompact, imported ([`crate::compact`]): convolutions padded with
+    /// zeros, a nearest-neighbour residual; `colours` 3 (RGB) or 1 (grey, run on each colour).
+    Compact { colours: usize },
+}
+
+impl Architecture {
+    pub fn is_upres(&self) -> bool {
+        *self == Architecture::Upres
+    }
+
+    /// In words: "upres", "Compact (RGB)", "Compact (grey)".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::Upres => "upres",
+            Architecture::Compact { colours: 1 } => "Compact (grey)",
+            Architecture::Compact { .. } => "Compact (RGB)",
+        }
+    }
+
+    /// Checks `config` for this architecture before anything is allocated from it (a card may
+    /// come from a file or a page).
+    pub fn validate(&self, config: &NetConfig) -> crate::Result<()> {
+        match *self {
+            Architecture::Upres => config.validate(),
+            Architecture::Compact { colours } => {
+                if matches!(colours, 1 | 3)
+                    && (2..=8).contains(&config.scale)
+                    && (1..=512).contains(&config.channels)
+                    && config.blocks <= 256
+                {
+                    Ok(())
+                } else {
+                    Err(crate::Error::Model(format!(
+                        "implausible Compact model: ×{}, {} colours, {} channels, {} hidden layers",
+                        config.scale, colours, config.channels, config.blocks
+                    )))
+                }
+            }
+        }
+    }
+}
+
 /// Channels and depth of the network: everything needed to rebuild it before loading weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetConfig {

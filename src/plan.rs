@@ -250,9 +250,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Picks the cheapest sufficient chain of models for the target ([`passes_for`]) and the
-    /// resize that follows; checks every intermediate against `limits`.
+    /// Picks the cheapest sufficient chain of upres's models for the target ([`passes_for`]) and
+    /// the resize that follows; checks every intermediate against `limits`.
     pub fn new(width: u32, height: u32, target: Target, limits: &Limits) -> Result<Self> {
+        Self::for_scales(width, height, target, limits, &MODEL_SCALES)
+    }
+
+    /// [`Plan::new`] with models of `scales` (a person's own models may offer only ×4).
+    pub fn for_scales(width: u32, height: u32, target: Target, limits: &Limits, scales: &[usize]) -> Result<Self> {
         target.validate()?;
         let (w, h) = (f64::from(width), f64::from(height));
         let by_factor = |f: f64| (f, scaled(width, height, f), None);
@@ -277,7 +282,7 @@ impl Plan {
             }
         };
         let output = crop.map_or(resized, |(bw, bh)| (u64::from(bw), u64::from(bh)));
-        let passes = passes_for(factor);
+        let passes = passes_for(factor, scales);
         let mut size = (u64::from(width), u64::from(height));
         for &pass in &passes {
             size = (size.0 * pass as u64, size.1 * pass as u64);
@@ -317,14 +322,14 @@ fn scaled(width: u32, height: u32, factor: f64) -> (u64, u64) {
 /// it, then the one that overshoots least. A pass costs what its input's pixels cost (the
 /// models differ only in their last layer), so ×6 as ×3 then ×2 costs 1 + 9 where ×4 then ×2
 /// costs 1 + 16. Beyond ×16 the rest is Lanczos3: the network cannot invent more detail.
-fn passes_for(factor: f64) -> Vec<usize> {
+fn passes_for(factor: f64, scales: &[usize]) -> Vec<usize> {
     if factor <= 1.0 {
         return Vec::new();
     }
-    let pairs = MODEL_SCALES
+    let pairs = scales
         .iter()
-        .flat_map(|&first| MODEL_SCALES.iter().filter(move |&&then| then <= first).map(move |&then| vec![first, then]));
-    let chains: Vec<Vec<usize>> = MODEL_SCALES.iter().map(|&s| vec![s]).chain(pairs).collect();
+        .flat_map(|&first| scales.iter().filter(move |&&then| then <= first).map(move |&then| vec![first, then]));
+    let chains: Vec<Vec<usize>> = scales.iter().map(|&s| vec![s]).chain(pairs).collect();
     let product = |chain: &[usize]| chain.iter().product::<usize>() as f64;
     // Each pass's input, in units of the original's pixels: 1, then s², …
     let cost = |chain: &[usize]| {
@@ -356,7 +361,7 @@ mod tests {
             (16.0, &[4, 4]),
         ];
         for (factor, passes) in exact {
-            assert_eq!(passes_for(factor), passes, "×{factor}");
+            assert_eq!(passes_for(factor, &MODEL_SCALES), passes, "×{factor}");
         }
     }
 
@@ -373,8 +378,18 @@ mod tests {
             (20.0, &[4, 4]),
         ];
         for (factor, passes) in cases {
-            assert_eq!(passes_for(factor), passes, "×{factor}");
+            assert_eq!(passes_for(factor, &MODEL_SCALES), passes, "×{factor}");
         }
+    }
+
+    #[test]
+    fn a_person_s_own_x4_model_makes_every_factor_with_passes_of_x4() {
+        let cases: [(f64, &[usize]); 4] = [(2.0, &[4]), (3.0, &[4]), (8.0, &[4, 4]), (40.0, &[4, 4])];
+        for (factor, passes) in cases {
+            assert_eq!(passes_for(factor, &[4]), passes, "×{factor}");
+        }
+        let plan = Plan::for_scales(100, 50, Target::Scale(2), &Limits::default(), &[4]).unwrap();
+        assert_eq!((plan.passes, plan.network_size, plan.resized), (vec![4], (400, 200), (200, 100)));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Resolution<'m, M> {
 /// nearest the input's quality, the narrowest of those (a specialist wins inside its range), or
 /// the widest when the quality is unknown; the first loaded on a tie.
 ///
+/// A person's own models ([`ModelCard::imported`]), when any is loaded, are the only ones that
+/// run, on colour and alpha alike: they were loaded for this job.
+///
 /// # Errors
 ///
 /// [`Error::Model`] when a scale has no model at all.
@@ -51,6 +54,9 @@ pub fn resolve<'m, M: AsRef<ModelCard>>(
     scales: &[usize],
     layer: Layer,
 ) -> Result<Resolution<'m, M>> {
+    if models.iter().any(|m| m.as_ref().imported.is_some()) {
+        return own(models, route, scales);
+    }
     let (reason, look, kind, quality) = match layer {
         Layer::Colour => (route.reason.clone(), route.look, route.kind, route.quality),
         Layer::Alpha => ("alpha channel: clean model".to_string(), Look::Faithful, InputKind::Clean, None),
@@ -66,6 +72,26 @@ pub fn resolve<'m, M: AsRef<ModelCard>>(
         families.push((scale, Family::of(model.as_ref())));
     }
     Ok(Resolution { passes, reason: Reason { route: reason, look, kind, passes: families } })
+}
+
+/// The first of a person's own models for each scale.
+fn own<'m, M: AsRef<ModelCard>>(models: &'m [M], route: &Route, scales: &[usize]) -> Result<Resolution<'m, M>> {
+    let passes = scales
+        .iter()
+        .map(|&scale| {
+            models.iter().find(|m| m.as_ref().imported.is_some() && m.as_ref().config.scale == scale).ok_or_else(|| {
+                Error::Model(format!("none of the models given is ×{scale}, which this job's plan needs"))
+            })
+        })
+        .collect::<Result<Vec<&M>>>()?;
+    let several = passes.windows(2).any(|pair| !std::ptr::eq(pair[0], pair[1]));
+    let reason = Reason {
+        route: if several { "your own models" } else { "your own model" }.to_string(),
+        look: route.look,
+        kind: route.kind,
+        passes: scales.iter().map(|&scale| (scale, Family::Own)).collect(),
+    };
+    Ok(Resolution { passes, reason })
 }
 
 /// Every model that `look` runs for inputs of `kind` (`None`: either, as automatic routing sends
@@ -93,11 +119,12 @@ pub fn family<'m, M: AsRef<ModelCard>>(
 }
 
 /// A model's family: the look it gives and, for the faithful look, the inputs it was trained
-/// for (the enhanced look has one model per scale, for every input).
+/// for (the enhanced look has one model per scale, for every input); or a person's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     Faithful(InputKind),
     Enhanced,
+    Own,
 }
 
 impl Family {
@@ -114,6 +141,7 @@ impl fmt::Display for Family {
         f.write_str(match self {
             Family::Faithful(kind) => kind.model_name(),
             Family::Enhanced => "enhanced",
+            Family::Own => "your own",
         })
     }
 }
@@ -189,6 +217,9 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const ENHANCED: &str = "enhanced look: the model for photos as they come";
+        if self.passes.iter().any(|&(_, family)| family == Family::Own) {
+            return f.write_str(&self.route);
+        }
         // The passes the route's own words are about: all of them in the faithful look, those
         // without an enhanced model in the enhanced one.
         let faithful: Vec<(usize, Family)> = self
@@ -236,7 +267,7 @@ impl AsRef<ModelCard> for ModelCard {
 mod tests {
     use super::*;
     use crate::model::NetConfig;
-    use crate::weights::Training;
+    use crate::weights::{Imported, Training};
 
     use InputKind::{Clean, Compressed};
     use Look::{Enhanced, Faithful};
@@ -245,6 +276,7 @@ mod tests {
         ModelCard {
             name: name.into(),
             config: NetConfig::new(scale, 8, 1),
+            architecture: Default::default(),
             weights: format!("{name}.bpk"),
             sha256: String::new(),
             parameters: 0,
@@ -254,6 +286,7 @@ mod tests {
             look,
             training: Training::default(),
             evaluation: Vec::new(),
+            imported: None,
         }
     }
 
@@ -289,6 +322,21 @@ mod tests {
     /// Every kind, with and without a JPEG quality, in both looks, at 2×, 3×, 4× and 8× (4× then
     /// 2×), for the colour and the alpha: the shipped set has a model of every faithful family at
     /// every scale and an enhanced one at 4× only.
+    #[test]
+    fn a_person_s_own_models_run_alone_on_colour_and_alpha() {
+        let imported = Imported { file: "mine.pth".into(), format: "PyTorch .pth".into(), sha256: String::new() };
+        let mut models = shipped();
+        models.push(ModelCard { imported: Some(imported), ..card("mine", 4, Clean, Faithful, None) });
+        let route = Route::chosen(Compressed, Some(50)).with_look(Enhanced);
+        for layer in [Layer::Colour, Layer::Alpha] {
+            let resolution = resolve(&models, &route, &[4, 4], layer).unwrap();
+            assert!(resolution.passes.iter().all(|m| m.name == "mine"), "{layer:?}");
+            assert_eq!(resolution.reason.to_string(), "your own model");
+        }
+        let error = resolve(&models, &route, &[2], Layer::Colour).unwrap_err().to_string();
+        assert!(error.contains("none of the models given is ×2"), "{error}");
+    }
+
     #[test]
     fn every_route_look_scale_and_layer_runs_the_model_of_its_family() {
         let models = shipped();

@@ -8,6 +8,11 @@
 //! so stitching is a plain copy of each tile's interior and the result does not depend on the
 //! tile size. The last tile of a row or column is shifted back inside the image rather than
 //! padded, which keeps every tile the same shape.
+//!
+//! Imported networks ([`crate::compact`]) pad every convolution with zeros instead: their tiles
+//! carry zeros where the border falls outside the image, and the network, told how much of the
+//! border that is ([`Outside`]), zeroes those pixels again after each layer, which is what zero
+//! padding at the image's edge computes. Their tiles join exactly too.
 
 use image::RgbImage;
 
@@ -22,6 +27,27 @@ pub struct Rect {
     pub height: usize,
 }
 
+/// What a tile's border holds where it falls outside the image: what the network was trained
+/// to see there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Border {
+    /// The image mirrored about its edge pixels (upres's networks: valid convolutions).
+    #[default]
+    Reflect,
+    /// Zeros, at every layer (networks whose convolutions pad with zeros).
+    Zero,
+}
+
+/// How many pixels of a tile's border lie outside the image on each side: a zero-padded network
+/// keeps them zero at every layer. All zero for a tile whose border is inside the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outside {
+    pub left: usize,
+    pub top: usize,
+    pub right: usize,
+    pub bottom: usize,
+}
+
 /// How one image is cut into tiles.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TilePlan {
@@ -30,8 +56,12 @@ pub struct TilePlan {
     pub tile_height: usize,
     /// Border pixels each tile carries on every side.
     pub context: usize,
+    /// What the border holds where it falls outside the image.
+    pub border: Border,
     /// Tile interiors, row by row; the last ones of a row or column may overlap their neighbours.
     pub tiles: Vec<Rect>,
+    /// The image's width and height.
+    pub image: (usize, usize),
 }
 
 impl TilePlan {
@@ -39,6 +69,11 @@ impl TilePlan {
     /// few per row and column as that allows and as even as they can be, so that overlapping
     /// tiles do not repeat much work (512 px cut by 400 px tiles is two of 256, not 400 + 400).
     pub fn new(width: usize, height: usize, tile_size: usize, context: usize) -> Result<Self> {
+        Self::with_border(width, height, tile_size, context, Border::Reflect)
+    }
+
+    /// [`TilePlan::new`] for a network that expects `border` outside the image.
+    pub fn with_border(width: usize, height: usize, tile_size: usize, context: usize, border: Border) -> Result<Self> {
         if width == 0 || height == 0 {
             return Err(Error::Parameter(format!("cannot tile an empty image ({width}×{height})")));
         }
@@ -52,7 +87,7 @@ impl TilePlan {
             .into_iter()
             .flat_map(|y| xs.iter().map(move |&x| Rect { x, y, width: tile_width, height: tile_height }))
             .collect();
-        Ok(Self { tile_width, tile_height, context, tiles })
+        Ok(Self { tile_width, tile_height, context, border, tiles, image: (width, height) })
     }
 
     /// Input size of every tile: the interior plus its border.
@@ -60,24 +95,49 @@ impl TilePlan {
         (self.tile_width + 2 * self.context, self.tile_height + 2 * self.context)
     }
 
-    /// The network input for `tile`: planar RGB (`[3, h, w]`), values in 0..1, borders reflected.
+    /// The network input for `tile`: planar RGB (`[3, h, w]`), values in 0..1, the border
+    /// reflected or zero outside the image ([`Border`]).
     pub fn extract(&self, tile: Rect, source: &RgbImage) -> Vec<f32> {
         let (width, height) = self.input_size();
         let (source_width, source_height) = (source.width() as usize, source.height() as usize);
-        let columns: Vec<usize> =
-            (0..width).map(|i| reflect(tile.x as isize + i as isize - self.context as isize, source_width)).collect();
+        let place = |start: usize, i: usize, len: usize| {
+            let index = start as isize + i as isize - self.context as isize;
+            match self.border {
+                Border::Reflect => Some(reflect(index, len)),
+                Border::Zero => usize::try_from(index).ok().filter(|&index| index < len),
+            }
+        };
+        let columns: Vec<Option<usize>> = (0..width).map(|i| place(tile.x, i, source_width)).collect();
         let mut planes = vec![0.0f32; 3 * width * height];
         let raw = source.as_raw();
         for row in 0..height {
-            let y = reflect(tile.y as isize + row as isize - self.context as isize, source_height);
+            let Some(y) = place(tile.y, row, source_height) else { continue };
             let line = &raw[y * source_width * 3..(y + 1) * source_width * 3];
-            for (i, &x) in columns.iter().enumerate() {
+            for (i, x) in columns.iter().enumerate() {
+                let Some(x) = x else { continue };
                 for channel in 0..3 {
                     planes[(channel * height + row) * width + i] = f32::from(line[x * 3 + channel]) / 255.0;
                 }
             }
         }
         planes
+    }
+
+    /// How much of `tile`'s border lies outside the image; nothing for reflected borders, which
+    /// the network reads as image.
+    pub fn outside(&self, tile: Rect) -> Outside {
+        if self.border == Border::Reflect {
+            return Outside::default();
+        }
+        let (width, height) = self.image;
+        let before = |start: usize| self.context.saturating_sub(start);
+        let after = |end: usize, len: usize| (end + self.context).saturating_sub(len).min(self.context);
+        Outside {
+            left: before(tile.x),
+            top: before(tile.y),
+            right: after(tile.x + tile.width, width),
+            bottom: after(tile.y + tile.height, height),
+        }
     }
 
     /// Writes the network output for `tile` (interleaved RGB from [`to_rgb`], `scale`× the
@@ -220,6 +280,27 @@ mod tests {
             plan.paste(tile, 1, &to_rgb(&interior), &mut dest);
         }
         assert_eq!(dest, source);
+    }
+
+    #[test]
+    fn a_zero_border_is_zero_beyond_the_image_and_says_how_far() {
+        let source = RgbImage::from_pixel(10, 6, image::Rgb([255, 255, 255]));
+        let plan = TilePlan::with_border(10, 6, 4, 3, Border::Zero).unwrap();
+        let (first, last) = (plan.tiles[0], plan.tiles[plan.tiles.len() - 1]);
+        assert_eq!((first, last), (Rect { x: 0, y: 0, width: 4, height: 4 }, Rect { x: 6, y: 2, width: 4, height: 4 }));
+        assert_eq!(plan.outside(first), Outside { left: 3, top: 3, right: 0, bottom: 1 });
+        assert_eq!(plan.outside(last), Outside { left: 0, top: 1, right: 3, bottom: 3 });
+        let (width, height) = plan.input_size();
+        let input = plan.extract(first, &source);
+        for y in 0..height {
+            for x in 0..width {
+                let inside = x >= 3 && y >= 3 && y < height - 1;
+                assert_eq!(input[y * width + x], f32::from(u8::from(inside)), "({x}, {y})");
+            }
+        }
+        let reflected = TilePlan::new(10, 6, 4, 3).unwrap();
+        assert_eq!(reflected.outside(first), Outside::default());
+        assert!(reflected.extract(first, &source).iter().all(|&v| v == 1.0));
     }
 
     #[test]

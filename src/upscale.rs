@@ -17,17 +17,18 @@ use image::{GrayImage, RgbImage};
 
 use crate::backend::{Backend, Kernels};
 use crate::codec::{self, Decoded, OutputFormat};
+use crate::compact::CompactNet;
 use crate::engine::PackedNet;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
-use crate::model::Net;
+use crate::model::{Architecture, Net};
 use crate::plan::{Plan, Target};
 use crate::profile::{self, Profile, Profiler, Stage};
 use crate::resample::{self, Filter};
 use crate::resolve::{self, Layer, Reason};
 use crate::route::Route;
-use crate::tiling::{self, Rect, TilePlan};
+use crate::tiling::{self, Border, Outside, Rect, TilePlan};
 use crate::weights::{ModelCard, ModelFile};
 use crate::{Error, Result};
 
@@ -110,39 +111,61 @@ pub struct LoadedModel {
     net: OnceLock<Runnable>,
 }
 
-/// A network ready to run on a backend: burn's, on its device, or packed for the CPU engine.
+/// A network ready to run on a backend: burn's (upres's own or an imported Compact one), on its
+/// device, or packed for the CPU engine.
 #[derive(Debug)]
 pub enum Runnable {
     Burn(Net),
+    Compact(CompactNet),
     Engine(PackedNet),
 }
 
 impl Runnable {
     /// `file`'s network for `backend`'s kernels (packed once, here, for the engine).
     pub fn load(file: &ModelFile, backend: &Backend) -> Result<Self> {
-        let net = file.load(&backend.device)?;
-        Ok(match backend.kernels {
-            Kernels::Burn => Runnable::Burn(net),
-            Kernels::Engine => Runnable::Engine(PackedNet::new(&net)?),
+        Ok(match (file.card.architecture, backend.kernels) {
+            (Architecture::Upres, Kernels::Burn) => Runnable::Burn(file.load(&backend.device)?),
+            (Architecture::Upres, Kernels::Engine) => Runnable::Engine(PackedNet::new(&file.load(&backend.device)?)?),
+            (Architecture::Compact { .. }, Kernels::Burn) => Runnable::Compact(file.compact()?.load(&backend.device)),
+            (Architecture::Compact { .. }, Kernels::Engine) => {
+                Runnable::Engine(PackedNet::from_compact(&file.compact()?))
+            }
         })
     }
 
-    /// The output for one tile's planar input (`width`×`height`, context included), as
-    /// interleaved 8-bit RGB.
-    pub async fn infer(&self, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<u8>> {
-        self.infer_timed(device, input, (width, height), None).await
+    /// The output for one tile's planar input (`width`×`height`, context included, `outside`
+    /// the image as [`TilePlan::outside`] says), as interleaved 8-bit RGB.
+    pub async fn infer(
+        &self,
+        device: &Device,
+        input: Vec<f32>,
+        (width, height): (usize, usize),
+        outside: Outside,
+    ) -> Result<Vec<u8>> {
+        self.infer_timed(device, input, (width, height), outside, None).await
     }
 
     async fn infer_timed(
         &self,
         device: &Device,
         input: Vec<f32>,
-        size: (usize, usize),
+        (width, height): (usize, usize),
+        outside: Outside,
         profiler: Option<&Profiler>,
     ) -> Result<Vec<u8>> {
+        let tensor = |input| {
+            profile::time(profiler, Stage::TileCopies, || {
+                Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
+            })
+        };
         match self {
-            Runnable::Burn(net) => infer_timed(net, device, input, size, profiler).await,
-            Runnable::Engine(packed) => packed.run(&input, size.0, size.1, profiler),
+            Runnable::Burn(net) => read_rgb(net.forward_timed(tensor(input), profiler), profiler).await,
+            Runnable::Compact(net) => {
+                let input = tensor(input);
+                let output = profile::time(profiler, Stage::Convolution, || net.forward_tile(input, outside));
+                read_rgb(output, profiler).await
+            }
+            Runnable::Engine(packed) => packed.run(&input, width, height, outside, profiler),
         }
     }
 }
@@ -162,16 +185,17 @@ pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 pub trait TileRunner {
     /// How many tiles to keep running at once.
     fn in_flight(&self) -> usize;
-    /// `model` on one tile: planar RGB, `width`×`height` with the network's context included;
-    /// resolves to its output as interleaved 8-bit RGB ([`tiling::to_rgb`]). The work should
-    /// start when this is called, not when the future is first polled: the pipeline starts the
-    /// next tile before it stitches the last.
+    /// `model` on one tile: planar RGB, `size` (width, height) with the network's context
+    /// included, `outside` the image as [`TilePlan::outside`] says; resolves to its output as
+    /// interleaved 8-bit RGB ([`tiling::to_rgb`]). The work should start when this is called, not
+    /// when the future is first polled: the pipeline starts the next tile before it stitches the
+    /// last.
     fn run<'a>(
         &'a self,
         model: &'a ModelCard,
         input: Vec<f32>,
-        width: usize,
-        height: usize,
+        size: (usize, usize),
+        outside: Outside,
     ) -> LocalFuture<'a, Result<Vec<u8>>>;
 }
 
@@ -229,6 +253,14 @@ impl Upscaler {
 
     pub fn models(&self) -> &[LoadedModel] {
         &self.models
+    }
+
+    /// The scales the models offer, smallest first.
+    pub fn scales(&self) -> Vec<usize> {
+        let mut scales: Vec<usize> = self.models.iter().map(|m| m.card.config.scale).collect();
+        scales.sort_unstable();
+        scales.dedup();
+        scales
     }
 
     pub fn limits(&self) -> &Limits {
@@ -327,7 +359,7 @@ impl Upscaler {
     ) -> Result<Upscaled> {
         let (width, height) = image.rgb.dimensions();
         let (plan, reason, passes, alpha_passes) = profile::time(hooks.profiler, Stage::PlanAndRoute, || {
-            let plan = Plan::new(width, height, target, &self.settings.limits)?;
+            let plan = Plan::for_scales(width, height, target, &self.settings.limits, &self.scales())?;
             let colour = resolve::resolve(&self.models, route, &plan.passes, Layer::Colour)?;
             let passes = self.tile_passes(width, height, &colour.passes)?;
             let alpha_passes = match image.alpha {
@@ -410,7 +442,11 @@ impl Upscaler {
         let tile = self.settings.tile_size.unwrap_or_else(|| {
             tiling::tile_size_for_budget(self.settings.tile_budget, bytes_per_pixel, config.context())
         });
-        TilePlan::new(width, height, tile, config.context())
+        let border = match model.card.architecture {
+            Architecture::Upres => Border::Reflect,
+            Architecture::Compact { .. } => Border::Zero,
+        };
+        TilePlan::with_border(width, height, tile, config.context(), border)
     }
 
     /// Loads `model`'s weights from `source` unless it has them.
@@ -488,7 +524,7 @@ impl Network<'_> {
             while running.len() < in_flight {
                 let Some(tile) = waiting.next() else { break };
                 let input = profile::time(self.profiler, Stage::TileCopies, || tiles.extract(tile, source));
-                let output = self.infer(model, input, tiles.input_size());
+                let output = self.infer(model, input, tiles.input_size(), tiles.outside(tile));
                 running.push(async move { (tile, output.await) });
             }
         };
@@ -515,38 +551,25 @@ impl Network<'_> {
         &'a self,
         model: &'a LoadedModel,
         input: Vec<f32>,
-        (width, height): (usize, usize),
+        size: (usize, usize),
+        outside: Outside,
     ) -> LocalFuture<'a, Result<Vec<u8>>> {
         if let Some(runner) = self.tiles {
-            return runner.run(&model.card, input, width, height);
+            return runner.run(&model.card, input, size, outside);
         }
         Box::pin(async move {
             let net = model
                 .net
                 .get()
                 .ok_or_else(|| Error::Model(format!("the weights of {} are not loaded", model.card.name)))?;
-            net.infer_timed(&self.upscaler.backend.device, input, (width, height), self.profiler).await
+            net.infer_timed(&self.upscaler.backend.device, input, size, outside, self.profiler).await
         })
     }
 }
 
-/// burn's `net` on one tile's planar input (`width`×`height`, context included), on `device`:
-/// its output as interleaved 8-bit RGB.
-pub async fn infer(net: &Net, device: &Device, input: Vec<f32>, width: usize, height: usize) -> Result<Vec<u8>> {
-    infer_timed(net, device, input, (width, height), None).await
-}
-
-async fn infer_timed(
-    net: &Net,
-    device: &Device,
-    input: Vec<f32>,
-    (width, height): (usize, usize),
-    profiler: Option<&Profiler>,
-) -> Result<Vec<u8>> {
-    let input = profile::time(profiler, Stage::TileCopies, || {
-        Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
-    });
-    let output = net.forward_timed(input, profiler);
+/// A network's output tensor read back (awaited: WebGPU in a browser reads only so) as
+/// interleaved 8-bit RGB.
+async fn read_rgb(output: Tensor<4>, profiler: Option<&Profiler>) -> Result<Vec<u8>> {
     let start = profiler.map(Profiler::now);
     let values = output
         .into_data_async()

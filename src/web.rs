@@ -26,7 +26,7 @@ use crate::codec;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
-use crate::tiling::Rect;
+use crate::tiling::{Outside, Rect};
 use crate::upscale::{Hooks, LocalFuture, Progress, Runnable, Settings, TileRunner, Upscaler, WeightSource};
 use crate::weights::{ModelCard, ModelFile};
 
@@ -274,17 +274,20 @@ impl TileRunner for JsTiles {
         &'a self,
         model: &'a ModelCard,
         input: Vec<f32>,
-        width: usize,
-        height: usize,
+        (width, height): (usize, usize),
+        outside: Outside,
     ) -> LocalFuture<'a, crate::Result<Vec<u8>>> {
         let failed = |e: JsValue| Error::Backend(format!("a tile worker failed: {}", js_message(&e)));
         // Called now, so that a free worker starts at once; and awaited from now, so that a tile
         // a cancel drops before it is polled has a handler for its rejection.
-        let args = Array::of4(
+        let Outside { left, top, right, bottom } = outside;
+        let outside: Array = [left, top, right, bottom].iter().map(|&side| JsValue::from(side)).collect();
+        let args = Array::of5(
             &model.name.as_str().into(),
             &Float32Array::from(input.as_slice()).into(),
             &width.into(),
             &height.into(),
+            &outside.into(),
         );
         let output = self.run.apply(&JsValue::NULL, &args).map(|promise| JsFuture::from(Promise::resolve(&promise)));
         Box::pin(async move {
@@ -326,15 +329,28 @@ impl TileNet {
         Ok(())
     }
 
-    /// The named model's output for one tile (planar RGB, `width`×`height`, context included),
-    /// as interleaved 8-bit RGB.
-    pub async fn run(&self, name: &str, input: Vec<f32>, width: usize, height: usize) -> Result<Uint8Array, JsValue> {
+    /// The named model's output for one tile (planar RGB, `width`×`height`, context included;
+    /// `outside`: the pixels of its border beyond the image, left, top, right, bottom), as
+    /// interleaved 8-bit RGB.
+    pub async fn run(
+        &self,
+        name: &str,
+        input: Vec<f32>,
+        width: usize,
+        height: usize,
+        outside: Vec<u32>,
+    ) -> Result<Uint8Array, JsValue> {
         let (_, net) = self
             .nets
             .iter()
             .find(|(loaded, _)| loaded == name)
             .ok_or_else(|| to_js(Error::Model(format!("{name} is not loaded in this tile worker"))))?;
-        let output = net.infer(&self.backend.device, input, width, height).await.map_err(to_js)?;
+        let &[left, top, right, bottom] = outside.as_slice() else {
+            return Err(to_js(Error::Parameter(format!("a tile's outside border is four numbers, not {outside:?}"))));
+        };
+        let [left, top, right, bottom] = [left, top, right, bottom].map(|side| side as usize);
+        let outside = Outside { left, top, right, bottom };
+        let output = net.infer(&self.backend.device, input, (width, height), outside).await.map_err(to_js)?;
         Ok(Uint8Array::from(output.as_slice()))
     }
 }
@@ -385,6 +401,38 @@ pub fn inspect(bytes: &[u8]) -> Result<JsValue, JsValue> {
     set(&info, "width", &decoded.rgb.width().into());
     set(&info, "height", &decoded.rgb.height().into());
     set(&info, "mime", &decoded.format.to_mime_type().into());
+    Ok(info.into())
+}
+
+/// Reads a model a person brought (a Compact model: `.pth`, `.safetensors`, or an ncnn `.param`
+/// with its `.bin` as `weights`), refusing anything else with a message that says why, before
+/// anything is run.
+///
+/// Resolves to `{ name, card, weights, scale, parameters, macs, architecture, sha256, format }`:
+/// `card` the JSON text to start an [`Engine`] with, `weights` its weights in the form the
+/// engine reads (safetensors), the rest for the page to show.
+#[wasm_bindgen(js_name = importModel)]
+pub fn import_model(name: &str, bytes: &[u8], weights: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
+    let file = ModelFile::import(name, bytes, weights.as_deref()).map_err(to_js)?;
+    let card = &file.card;
+    let info = Object::new();
+    set(&info, "name", &card.name.as_str().into());
+    set(&info, "card", &card.to_json().into());
+    set(&info, "weights", &Uint8Array::from(file.weights.as_slice()).into());
+    set(&info, "scale", &card.config.scale.into());
+    set(&info, "parameters", &card.parameters.into());
+    set(&info, "macs", &card.macs_per_input_pixel.into());
+    let shape = format!(
+        "{}, {} channels × {} hidden layers",
+        card.architecture.name(),
+        card.config.channels,
+        card.config.blocks
+    );
+    set(&info, "architecture", &shape.into());
+    if let Some(imported) = &card.imported {
+        set(&info, "sha256", &imported.sha256.as_str().into());
+        set(&info, "format", &imported.format.as_str().into());
+    }
     Ok(info.into())
 }
 

@@ -5,6 +5,10 @@
 //! Each model is two files in `models/`: `NAME.bpk` (burn's burnpack record of the fused network)
 //! and `NAME.json` (its card: architecture, SHA-256 of the weights, cost, training, measured
 //! quality). The native CLI embeds every model found there at build time.
+//!
+//! A model a person brings ([`ModelFile::import`]: a Compact network as `.pth`, `.safetensors` or
+//! ncnn) gets a card made from its tensors, and its weights in one form whatever it came as
+//! (safetensors, fp32), which is what the browser's workers are handed.
 
 use std::path::Path;
 
@@ -15,7 +19,8 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Net, NetConfig};
+use crate::compact::{self, CompactModel};
+use crate::model::{Architecture, Net, NetConfig};
 use crate::route::{InputKind, Look};
 use crate::{Error, Result};
 
@@ -24,6 +29,8 @@ use crate::{Error, Result};
 pub struct ModelCard {
     pub name: String,
     pub config: NetConfig,
+    #[serde(default, skip_serializing_if = "Architecture::is_upres")]
+    pub architecture: Architecture,
     /// File name of the weights, relative to the card.
     pub weights: String,
     /// Lower-case hex SHA-256 of the weights file.
@@ -46,6 +53,20 @@ pub struct ModelCard {
     /// Quality measured by `upres eval` with these weights.
     #[serde(default)]
     pub evaluation: Vec<Evaluation>,
+    /// Where a model a person brought came from; none for upres's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+/// The file an imported model was read from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Imported {
+    pub file: String,
+    /// The format it was read as (`compact::Format::name`).
+    pub format: String,
+    /// Lower-case hex SHA-256 of the file that holds the weights (the `.bin` of an ncnn model),
+    /// so that a person can check it against where they got it.
+    pub sha256: String,
 }
 
 /// How a model was trained.
@@ -77,7 +98,7 @@ impl ModelCard {
     pub fn from_json(json: &str) -> Result<Self> {
         let card: Self =
             serde_json::from_str(json).map_err(|e| Error::Model(format!("the model card is not valid: {e}")))?;
-        card.config.validate()?;
+        card.architecture.validate(&card.config)?;
         Ok(card)
     }
 
@@ -116,6 +137,45 @@ impl ModelFile {
             )));
         }
         Ok(Self { card, weights })
+    }
+
+    /// Reads a model a person brought: `bytes` is the file named `name` (`.pth`, `.safetensors` or
+    /// an ncnn `.param`), `weights` the `.bin` of an ncnn model. The card names it after the file.
+    pub fn import(name: &str, bytes: &[u8], weights: Option<&[u8]>) -> Result<Self> {
+        let (model, format) = CompactModel::read(name, bytes, weights)?;
+        if model.scale < 2 {
+            return Err(Error::Model(format!(
+                "{name} is a ×1 model (a restorer, not an upscaler): upres runs models of ×2 to ×8"
+            )));
+        }
+        let canonical = compact::safetensors::write(&model.to_state_dict());
+        let stem = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let stem = stem.rsplit_once('.').map_or(stem, |(stem, _)| stem).to_owned();
+        let card = ModelCard {
+            config: NetConfig::new(model.scale, model.width, model.depth),
+            architecture: Architecture::Compact { colours: model.channels },
+            weights: format!("{stem}.safetensors"),
+            sha256: sha256_hex(&canonical),
+            parameters: model.parameters(),
+            macs_per_input_pixel: model.macs_per_input_pixel(),
+            input: InputKind::default(),
+            jpeg_qualities: None,
+            look: Look::default(),
+            training: Training { notes: format!("imported from {name} ({})", format.name()), ..Training::default() },
+            evaluation: Vec::new(),
+            imported: Some(Imported {
+                file: name.to_owned(),
+                format: format.name().to_owned(),
+                sha256: sha256_hex(weights.unwrap_or(bytes)),
+            }),
+            name: stem,
+        };
+        Ok(Self { card, weights: canonical })
+    }
+
+    /// The imported Compact network this file holds.
+    pub fn compact(&self) -> Result<CompactModel> {
+        CompactModel::from_state_dict(compact::safetensors::read(&self.weights)?)
     }
 
     /// Reads `card_path` and the weights file it names (beside it).

@@ -33,11 +33,11 @@ self.addEventListener('error', (event) => {
   postMessage({ type: 'failed', message: panicMessage() ?? event.message });
 });
 
-async function tile({ name, input, width, height, model }) {
+async function tile({ name, input, width, height, outside, model }) {
   try {
     const { net, memory } = await started;
     if (model) net.load(model.card, model.weights);
-    const output = await net.run(name, input, width, height);
+    const output = await net.run(name, input, width, height, outside);
     postMessage({ type: 'done', output, memory: memory.buffer.byteLength }, [output.buffer]);
   } catch (error) {
     postMessage({ type: 'failed', message: panicMessage() ?? `${error.name}: ${error.message}` });

@@ -57,13 +57,14 @@ export class TilePool {
 
   /**
    * The named model's output for one tile (its input planar RGB, `width`×`height`, context
-   * included), as a Uint8Array of interleaved RGB (TileNet.run). Aborting `signal` drops the
-   * tile if it is still waiting for a worker; a tile that a worker has started finishes, unheard.
+   * included; `outside` the pixels of its border beyond the image, left, top, right, bottom), as a
+   * Uint8Array of interleaved RGB (TileNet.run). Aborting `signal` drops the tile if it is still
+   * waiting for a worker; a tile that a worker has started finishes, unheard.
    */
-  run(name, input, width, height, signal) {
+  run(name, input, width, height, outside, signal) {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const task = { name, input, width, height, tries: 0 };
+      const task = { name, input, width, height, outside, tries: 0 };
       const drop = () => {
         const queued = this.#queue.indexOf(task);
         if (queued < 0) return;
@@ -99,7 +100,7 @@ export class TilePool {
       const task = this.#queue.shift();
       task.tries++;
       worker.task = task;
-      const { name, input, width, height } = task;
+      const { name, input, width, height, outside } = task;
       // The weights are copied, not moved: the next worker to load this model needs them too.
       const model = worker.models.has(name) ? null : this.#models.get(name);
       worker.models.add(name);
@@ -109,6 +110,7 @@ export class TilePool {
         input,
         width,
         height,
+        outside,
         model: model && { card: model.card, weights: model.weights },
       });
     }

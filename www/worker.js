@@ -227,7 +227,8 @@ async function testImage(width, height) {
 const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`);
 
 /** What the engine calls to run a tile in the pool (null when every tile runs here). */
-const tileRunner = (signal) => pool && ((name, input, width, height) => pool.run(name, input, width, height, signal));
+const tileRunner = (signal) =>
+  pool && ((name, input, width, height, outside) => pool.run(name, input, width, height, outside, signal));
 
 /** Tiles the engine keeps running at once: one per tile worker and one more, waiting in the
  *  pool's queue, so that a worker that finishes starts its next tile at once instead of waiting

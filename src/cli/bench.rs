@@ -22,7 +22,7 @@ use upres::plan::Target;
 use upres::profile::{Profile, Stage};
 use upres::resample::{self, Filter};
 use upres::route::{InputChoice, InputKind, Route};
-use upres::tiling::TilePlan;
+use upres::tiling::{Outside, TilePlan};
 use upres::upscale::{Settings, Upscaler};
 use upres::weights::ModelFile;
 
@@ -270,7 +270,7 @@ fn chain((width, depth): (usize, usize), input: &RgbImage, runs: usize) -> Resul
     let tile = plan.extract(plan.tiles[0], input);
     let (tile_width, tile_height) = plan.input_size();
     let run_once = || -> Result<()> {
-        std::hint::black_box(packed.run(&tile, tile_width, tile_height, None)?);
+        std::hint::black_box(packed.run(&tile, tile_width, tile_height, Outside::default(), None)?);
         Ok(())
     };
     run_once()?;

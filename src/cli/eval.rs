@@ -76,7 +76,7 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
     let scale = args.scale;
     let upscaler = Upscaler::new(args.model.backend()?, &args.model.model_files()?, Settings::default())?;
     eprintln!("{}", describe(&upscaler));
-    let passes = Plan::new(1, 1, Target::Scale(scale), upscaler.limits())?.passes;
+    let passes = Plan::for_scales(1, 1, Target::Scale(scale), upscaler.limits(), &upscaler.scales())?.passes;
     // The models each family runs at this scale, as the pipeline picks them (compression-aware
     // ones may be several, each for a range of JPEG qualities: each file gets the one for its
     // own quality); none for a family that some pass lacks.
@@ -92,7 +92,13 @@ pub fn run(args: EvalArgs) -> Result<Outcome> {
         .into_iter()
         .filter_map(|kind| model_name((Some(kind), Look::Faithful)).map(|name| (name, (Some(kind), Look::Faithful))))
         .collect();
-    if methods.len() == 2 {
+    // A person's own models run alone, whatever the route: one method.
+    if upscaler.models().iter().any(|m| m.card.imported.is_some()) {
+        let route = Route::chosen(InputKind::Clean, None);
+        let own = resolve::resolve(upscaler.models(), &route, &passes, resolve::Layer::Colour)?;
+        let names: Vec<&str> = own.passes.iter().map(|m| m.card.name.as_str()).collect();
+        methods = vec![(format!("{} (yours)", names.join(" + ")), (None, Look::Faithful))];
+    } else if methods.len() == 2 {
         methods.push(("auto".to_string(), (None, Look::Faithful)));
     }
     if let Some(enhanced) = model_name((None, Look::Enhanced)) {

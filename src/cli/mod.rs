@@ -82,9 +82,11 @@ fn parse_scale(text: &str) -> std::result::Result<usize, String> {
 /// Where models come from; shared by the subcommands that run them.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// A model card (JSON, weights beside it); repeat for several scales. Default: the models
-    /// built into this binary.
-    #[arg(long = "model", value_name = "CARD.json")]
+    /// A model: your own Compact (SRVGGNetCompact, Real-ESRGAN's compact) model as .pth,
+    /// .safetensors or ncnn .param (its .bin beside it), or an upres card (JSON, weights beside
+    /// it); repeat for several scales. Your own models run alone. Default: the models built into
+    /// this binary.
+    #[arg(long = "model", value_name = "FILE")]
     models: Vec<PathBuf>,
     /// Where to run the network: auto (a hardware GPU if any, else the CPU), wgpu, cpu (upres's
     /// engine), cpu-burn (burn's CPU backend, the engine's reference).
@@ -99,7 +101,7 @@ impl ModelArgs {
         let files = if self.models.is_empty() {
             ModelFile::from_named_files(EMBEDDED_MODEL_FILES)?
         } else {
-            self.models.iter().map(|path| ModelFile::read(path)).collect::<upres::Result<_>>()?
+            self.models.iter().map(|path| read_model(path)).collect::<Result<_>>()?
         };
         if files.is_empty() {
             bail!("no models: this binary was built without any in models/, and no --model was given");
@@ -112,6 +114,40 @@ impl ModelArgs {
     }
 }
 
+/// The largest model file read: 64 MiB of fp32 weights ([`upres::compact::tensors::MAX_VALUES`])
+/// and room for the container.
+const MAX_MODEL_FILE: u64 = 80 << 20;
+
+/// An upres card (`.json`) with its weights, or a model file of a person's own (with the `.bin`
+/// beside an ncnn `.param`).
+fn read_model(path: &std::path::Path) -> Result<ModelFile> {
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_lowercase);
+    if extension.as_deref() == Some("json") {
+        return Ok(ModelFile::read(path)?);
+    }
+    let read = |path: &std::path::Path| -> Result<Vec<u8>> {
+        let size = std::fs::metadata(path).with_context(|| format!("cannot read model {}", path.display()))?.len();
+        if size > MAX_MODEL_FILE {
+            bail!(
+                "{} is {} MiB: larger than any compact upscaler (upres reads model files up to {} MiB)",
+                path.display(),
+                size >> 20,
+                MAX_MODEL_FILE >> 20
+            );
+        }
+        std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))
+    };
+    let bytes = read(path)?;
+    let weights = match extension.as_deref() {
+        Some("param") => {
+            Some(read(&path.with_extension("bin")).context("an ncnn model needs its .bin beside the .param")?)
+        }
+        _ => None,
+    };
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    ModelFile::import(&name, &bytes, weights.as_deref()).with_context(|| format!("cannot use {}", path.display()))
+}
+
 /// One line per model, so every run says exactly what produced its output.
 fn describe(upscaler: &upres::upscale::Upscaler) -> String {
     let models: Vec<String> = upscaler
@@ -119,6 +155,20 @@ fn describe(upscaler: &upres::upscale::Upscaler) -> String {
         .iter()
         .map(|m| {
             let card = &m.card;
+            if let Some(imported) = &card.imported {
+                return format!(
+                    "{} (×{}, {}, {} channels × {} hidden layers, {} parameters, {} multiply-adds per pixel, from {} (sha256 {}))",
+                    card.name,
+                    card.config.scale,
+                    card.architecture.name(),
+                    card.config.channels,
+                    card.config.blocks,
+                    card.parameters,
+                    card.macs_per_input_pixel,
+                    imported.file,
+                    imported.sha256,
+                );
+            }
             let qualities =
                 card.jpeg_qualities.map(|[low, high]| format!(" of JPEG quality {low}–{high}")).unwrap_or_default();
             format!(

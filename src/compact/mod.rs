@@ -1,16 +1,17 @@
-//! Real-ESRGAN's compact architecture (SRVGGNetCompact, "Compact"), read from ncnn files: the
-//! shape of the community's compact upscalers and of the teacher our enhanced models are
-//! distilled from (`../shared/teachers`).
+//! Real-ESRGAN's compact architecture (SRVGGNetCompact, "Compact"): the shape of the community's
+//! compact upscalers, which people bring as their own models, and of the teacher our enhanced
+//! models are distilled from (`../shared/teachers`). Read from ncnn's `.param` + `.bin`
+//! ([`ncnn`]), PyTorch's `.pth` ([`pth`]) or `.safetensors` ([`safetensors`]); the
+//! architecture is recognised from the tensors, and anything else is refused saying why.
 //!
 //! The network: a 3×3 convolution from the input channels (RGB or grey) to `width`, a PReLU, then
 //! `depth` × [3×3 convolution `width`→`width`, PReLU], a last 3×3 convolution to `channels·s²`,
 //! a pixel shuffle, plus the input upsampled by nearest neighbour. Every convolution pads with
-//! zeros (ours are valid; see `model`), so a tile's result depends on the tile's edges: this
-//! runs whole images, and tiling it needs an overlap of `depth + 2` pixels.
+//! zeros (ours are valid; see `model`): tiles carry `depth + 2` pixels of border, zero outside
+//! the image and kept zero after every layer ([`CompactNet::forward_tile`], `tiling::Border`).
 //!
-//! A model file is untrusted input: the graph is checked layer by layer against that shape, and
-//! the weight file's exact size is computed from the graph and compared before anything is
-//! allocated from it.
+//! A model file is untrusted input: shapes are checked against the architecture and sizes are
+//! checked against the file before anything is allocated from them.
 
 use burn::prelude::*;
 use burn::tensor::activation::prelu;
@@ -18,31 +19,31 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 
 use crate::model::pixel_shuffle;
+use crate::tiling::Outside;
 use crate::{Error, Result};
 
+mod ncnn;
 pub mod pth;
 pub mod safetensors;
 pub mod tensors;
 
-/// Upper bounds on what a graph may claim, so that a hostile file cannot ask for an absurd
+use tensors::NamedTensor;
+
+/// Upper bounds on what a model may claim, so that a hostile file cannot ask for an absurd
 /// allocation: the widest and deepest published Compact models are 64 × 32.
 const MAX_WIDTH: usize = 512;
 const MAX_DEPTH: usize = 256;
 const MAX_SCALE: usize = 8;
-/// ncnn's tag before fp16 weights (`0x01306B47`, little-endian); 0 tags raw fp32.
-const FP16_TAG: u32 = 0x0130_6B47;
-/// The first line of every ncnn text graph.
-const PARAM_MAGIC: &str = "7767517";
 
 /// One 3×3 convolution (zero padding 1), with the PReLU slopes that follow it (none for the last).
 #[derive(Clone, Debug)]
-struct Layer {
-    inputs: usize,
-    outputs: usize,
+pub(crate) struct Layer {
+    pub(crate) inputs: usize,
+    pub(crate) outputs: usize,
     /// `[outputs, inputs, 3, 3]`, row-major (PyTorch's and ncnn's layout).
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    slopes: Option<Vec<f32>>,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) slopes: Option<Vec<f32>>,
 }
 
 /// A Compact network's weights, checked against its architecture, on no device yet.
@@ -58,36 +59,187 @@ pub struct CompactModel {
     layers: Vec<Layer>,
 }
 
+/// The formats a Compact model is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Ncnn,
+    Pth,
+    Safetensors,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Ncnn => "ncnn",
+            Format::Pth => "PyTorch .pth",
+            Format::Safetensors => "safetensors",
+        }
+    }
+}
+
 impl CompactModel {
+    /// Reads a model file named `name`, whatever its format (told by its bytes, not its name);
+    /// an ncnn model is two files, the graph (`bytes`) and its `weights`.
+    pub fn read(name: &str, bytes: &[u8], weights: Option<&[u8]>) -> Result<(Self, Format)> {
+        let lower = name.to_lowercase();
+        if bytes.starts_with(ncnn::PARAM_MAGIC.as_bytes()) {
+            let weights = weights.ok_or_else(|| {
+                invalid(format!("{name} is an ncnn graph: its weights, the .bin file of the same name, are needed too"))
+            })?;
+            let graph =
+                std::str::from_utf8(bytes).map_err(|_| invalid(format!("{name}: the ncnn graph is not UTF-8 text")))?;
+            return Ok((Self::from_ncnn(graph, weights)?, Format::Ncnn));
+        }
+        // A zip (current PyTorch) or a bare pickle (PyTorch before 1.6, refused by the reader).
+        if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+            return Ok((Self::from_state_dict(pth::read(bytes)?)?, Format::Pth));
+        }
+        // safetensors: an 8-byte header length, then the JSON header.
+        if bytes.get(8) == Some(&b'{') {
+            return Ok((Self::from_state_dict(safetensors::read(bytes)?)?, Format::Safetensors));
+        }
+        let hint = if lower.ends_with(".bin") {
+            "it looks like the weights half of an ncnn model: choose its .param file with it"
+        } else if lower.ends_with(".onnx") {
+            "ONNX models are not read: use the model's .pth or .safetensors"
+        } else {
+            "upres reads Compact (SRVGGNetCompact) models as .pth, .safetensors or ncnn .param + .bin"
+        };
+        Err(invalid(format!("{name} is not a model file upres reads: {hint}")))
+    }
+
     /// Reads an ncnn model: `param` is the text graph, `bin` the weights (fp16 or fp32).
     pub fn from_ncnn(param: &str, bin: &[u8]) -> Result<Self> {
-        let graph = parse_graph(param)?;
-        let shape = Shape::of(&graph)?;
-        let expected = shape.ncnn_bytes(bin)?;
-        if bin.len() != expected {
+        ncnn::read(param, bin)
+    }
+
+    /// Recognises the architecture from a state dict's tensors, as `SRVGGNetCompact` names them
+    /// (`body.0.weight` … `body.N.bias`, under any prefix such as `params_ema.`; Real-ESRGAN's
+    /// files hold `params_ema` beside `params`, and its own code prefers it, as this does).
+    pub fn from_state_dict(tensors: Vec<NamedTensor>) -> Result<Self> {
+        let prefixes: Vec<&str> = tensors.iter().filter_map(|t| t.name.strip_suffix("body.0.weight")).collect();
+        let Some(&prefix) = prefixes.iter().find(|p| p.starts_with("params_ema")).or(prefixes.first()) else {
+            let names: Vec<&str> = tensors.iter().take(4).map(|t| t.name.as_str()).collect();
             return Err(invalid(format!(
-                "the weights file holds {} bytes, but the graph ({} × {} layers of {} channels, ×{}) needs exactly \
-                 {expected}: it is truncated or belongs to another model",
-                bin.len(),
-                shape.depth,
-                shape.width,
-                shape.width,
-                shape.scale
+                "not a Compact (SRVGGNetCompact) model: it has no body.0.weight (its tensors begin {names:?})"
             )));
+        };
+        let prefix = format!("{prefix}body.");
+        let mut body: Vec<(usize, &str, &NamedTensor)> = Vec::new();
+        for tensor in &tensors {
+            let Some(rest) = tensor.name.strip_prefix(&prefix) else { continue };
+            let parsed = rest.split_once('.').and_then(|(index, kind)| Some((index.parse::<usize>().ok()?, kind)));
+            match parsed {
+                Some((index, kind @ ("weight" | "bias"))) if index <= 2 * (MAX_DEPTH + 2) => {
+                    body.push((index, kind, tensor))
+                }
+                _ => return Err(invalid(format!("not a Compact model: it has a tensor {}", tensor.name))),
+            }
         }
-        let mut reader = NcnnReader { bin, at: 0 };
-        let layers = shape
-            .layer_channels()
-            .iter()
-            .enumerate()
-            .map(|(index, &[inputs, outputs])| {
-                let weight = reader.tagged(outputs * inputs * 9)?;
-                let bias = reader.fp32(outputs)?;
-                let slopes = if index <= shape.depth { Some(reader.fp32(outputs)?) } else { None };
-                Ok(Layer { inputs, outputs, weight, bias, slopes })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { channels: shape.channels, width: shape.width, depth: shape.depth, scale: shape.scale, layers })
+        let find = |index: usize, kind: &str| body.iter().find(|(i, k, _)| *i == index && *k == kind).map(|t| t.2);
+        let last = body.iter().map(|t| t.0).max().unwrap_or(0);
+        let mut layers: Vec<Layer> = Vec::new();
+        let mut index = 0;
+        while index <= last {
+            let (Some(weight), Some(bias)) = (find(index, "weight"), find(index, "bias")) else {
+                return Err(invalid(format!(
+                    "not a Compact model: body.{index} should be a convolution with a weight and a bias"
+                )));
+            };
+            let &[outputs, inputs, 3, 3] = weight.shape.as_slice() else {
+                return Err(invalid(format!(
+                    "not a Compact model: body.{index}.weight has shape {:?}, not a 3×3 convolution's",
+                    weight.shape
+                )));
+            };
+            if bias.shape != [outputs] {
+                return Err(invalid(format!("body.{index}.bias has shape {:?} for {outputs} outputs", bias.shape)));
+            }
+            let slopes = match find(index + 1, "weight") {
+                Some(prelu) if prelu.shape == [1] || prelu.shape == [outputs] => {
+                    // One slope for every channel (PyTorch's default) or one per channel.
+                    Some((0..outputs).map(|c| prelu.values[c % prelu.values.len()]).collect())
+                }
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "not a Compact model: body.{} has shape {:?} where a PReLU of {outputs} channels was expected",
+                        index + 1,
+                        other.shape
+                    )));
+                }
+                None if index < last => {
+                    return Err(invalid(format!(
+                        "body.{} is an activation without parameters (ReLU or LeakyReLU): upres runs Compact models \
+                         with PReLU activations, as Real-ESRGAN publishes them",
+                        index + 1
+                    )));
+                }
+                None => None,
+            };
+            index += if slopes.is_some() { 2 } else { 1 };
+            layers.push(Layer { inputs, outputs, weight: weight.values.clone(), bias: bias.values.clone(), slopes });
+        }
+        Self::from_layers(layers)
+    }
+
+    /// The state dict, as `SRVGGNetCompact` names it: what [`safetensors::write`] stores.
+    pub fn to_state_dict(&self) -> Vec<NamedTensor> {
+        let mut tensors = Vec::with_capacity(3 * self.layers.len());
+        for (position, layer) in self.layers.iter().enumerate() {
+            let index = 2 * position;
+            let shape = vec![layer.outputs, layer.inputs, 3, 3];
+            tensors.push(NamedTensor { name: format!("body.{index}.weight"), shape, values: layer.weight.clone() });
+            let bias = layer.bias.clone();
+            tensors.push(NamedTensor { name: format!("body.{index}.bias"), shape: vec![layer.outputs], values: bias });
+            if let Some(slopes) = &layer.slopes {
+                let name = format!("body.{}.weight", index + 1);
+                tensors.push(NamedTensor { name, shape: vec![layer.outputs], values: slopes.clone() });
+            }
+        }
+        tensors
+    }
+
+    /// Checks a chain of layers against the Compact shape and names its dimensions.
+    fn from_layers(layers: Vec<Layer>) -> Result<Self> {
+        let (Some(first), Some(last)) = (layers.first(), layers.last()) else {
+            return Err(invalid("not a Compact model: it has no convolution".into()));
+        };
+        let (channels, width) = (first.inputs, first.outputs);
+        let depth = layers.len().saturating_sub(2);
+        let scale = (1..=MAX_SCALE).find(|s| channels * s * s == last.outputs);
+        let hidden = &layers[1..layers.len() - 1];
+        let problem = if layers.len() < 2 {
+            Some("it has fewer than two convolutions".to_owned())
+        } else if !matches!(channels, 1 | 3) {
+            Some(format!("it takes {channels} channels; Compact models take RGB (3) or grey (1)"))
+        } else if width > MAX_WIDTH || depth > MAX_DEPTH {
+            Some(format!("{width} channels × {depth} layers is beyond upres's limits ({MAX_WIDTH} × {MAX_DEPTH})"))
+        } else if hidden.iter().any(|l| l.inputs != width || l.outputs != width) || last.inputs != width {
+            Some(format!("its hidden layers are not all {width} channels wide"))
+        } else if scale.is_none() {
+            Some(format!(
+                "its last layer gives {} channels, not {channels} × a scale² up to {MAX_SCALE}²",
+                last.outputs
+            ))
+        } else if layers[..layers.len() - 1].iter().any(|l| l.slopes.is_none()) || last.slopes.is_some() {
+            Some("a PReLU should follow every convolution but the last".to_owned())
+        } else if layers.iter().any(|l| {
+            l.weight.len() != l.outputs * l.inputs * 9
+                || l.bias.len() != l.outputs
+                || l.slopes.as_ref().is_some_and(|s| s.len() != l.outputs)
+        }) {
+            Some("a layer's tensors do not match its shape".to_owned())
+        } else {
+            None
+        };
+        match (problem, scale) {
+            (None, Some(scale)) => Ok(Self { channels, width, depth, scale, layers }),
+            (problem, _) => Err(invalid(format!("not a Compact model: {}", problem.unwrap_or_default()))),
+        }
+    }
+
+    pub(crate) fn layers(&self) -> &[Layer] {
+        &self.layers
     }
 
     /// Parameters (weights, biases and PReLU slopes).
@@ -95,7 +247,7 @@ impl CompactModel {
         self.layers.iter().map(|l| l.weight.len() + l.bias.len() + l.slopes.as_ref().map_or(0, Vec::len)).sum()
     }
 
-    /// Multiply-adds per input pixel.
+    /// Multiply-adds per input pixel (the nearest-neighbour residual costs none).
     pub fn macs_per_input_pixel(&self) -> usize {
         self.layers.iter().map(|l| l.weight.len()).sum()
     }
@@ -142,21 +294,72 @@ pub struct CompactNet {
 }
 
 impl CompactNet {
-    /// `input`: `[N, channels, H, W]` in 0..1; returns `[N, channels, s·H, s·W]`, not clamped.
+    /// `input`: `[N, channels, H, W]` in 0..1, a whole image; returns `[N, channels, s·H, s·W]`,
+    /// not clamped.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
         for layer in &self.layers {
-            x = conv2d(x, layer.weight.clone(), Some(layer.bias.clone()), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
-            if let Some(slopes) = &layer.slopes {
-                x = prelu(x, slopes.clone());
+            x = self.layer(layer, x, 1);
+        }
+        self.add_nearest_and_shuffle(x, input)
+    }
+
+    /// One tile (see [`crate::tiling`]): `input` is `[1, 3, H, W]` with [`CompactModel::context`]
+    /// pixels of border on each side, zero where `outside` says it is beyond the image; returns
+    /// the interior, `[1, 3, s·(H − 2·context), s·(W − 2·context)]`, as the whole image would
+    /// have it. A grey model runs on each colour as a grey image.
+    pub fn forward_tile(&self, input: Tensor<4>, outside: Outside) -> Tensor<4> {
+        let [_, colours, height, width] = input.dims();
+        let input = input.reshape([colours / self.channels, self.channels, height, width]);
+        // 1 over the image, 0 over the border beyond it: zero padding at the image's edge is
+        // zeros there in every layer's input.
+        let mask = (outside != Outside::default()).then(|| {
+            let inside = |i: usize, before: usize, after: usize, len: usize| i >= before && i < len - after;
+            let values: Vec<f32> = (0..height)
+                .flat_map(|y| {
+                    (0..width).map(move |x| {
+                        let keep = inside(y, outside.top, outside.bottom, height)
+                            && inside(x, outside.left, outside.right, width);
+                        f32::from(u8::from(keep))
+                    })
+                })
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(values, [1, 1, height, width]), &input.device())
+        });
+        let mut x = input.clone();
+        for (index, layer) in self.layers.iter().enumerate() {
+            x = self.layer(layer, x, 0);
+            let eaten = index + 1;
+            if let Some(mask) = &mask
+                && layer.slopes.is_some()
+            {
+                x = x * mask.clone().slice(s![.., .., eaten..height - eaten, eaten..width - eaten]);
             }
         }
-        // The nearest-neighbour residual adds each input pixel to every sub-pixel phase of its
-        // colour, so it joins before the shuffle.
+        let context = self.layers.len();
+        let centre = input.slice(s![.., .., context..height - context, context..width - context]);
+        let output = self.add_nearest_and_shuffle(x, centre);
+        let [_, _, out_height, out_width] = output.dims();
+        output.reshape([1, colours, out_height, out_width])
+    }
+
+    /// A 3×3 convolution with `padding` on every side, then its PReLU.
+    fn layer(&self, layer: &LoadedLayer, x: Tensor<4>, padding: usize) -> Tensor<4> {
+        let options = ConvOptions::new([1, 1], [padding, padding], [1, 1], 1);
+        let x = conv2d(x, layer.weight.clone(), Some(layer.bias.clone()), options);
+        match &layer.slopes {
+            Some(slopes) => prelu(x, slopes.clone()),
+            None => x,
+        }
+    }
+
+    /// The nearest-neighbour residual adds each input pixel to every sub-pixel phase of its
+    /// colour, so it joins before the shuffle.
+    fn add_nearest_and_shuffle(&self, head: Tensor<4>, input: Tensor<4>) -> Tensor<4> {
         let [n, c, h, w] = input.dims();
         let phases = self.scale * self.scale;
         let base = input.reshape([n, c, 1, h, w]).repeat_dim(2, phases).reshape([n, c * phases, h, w]);
-        pixel_shuffle(x + base, self.scale)
+        pixel_shuffle(head + base, self.scale)
     }
 
     pub fn scale(&self) -> usize {
@@ -168,306 +371,15 @@ impl CompactNet {
     }
 }
 
-/// One line of an ncnn graph: `Type name inputs outputs bottom… top… key=value…`.
-#[derive(Debug)]
-struct NcnnLayer {
-    kind: String,
-    name: String,
-    bottoms: Vec<String>,
-    tops: Vec<String>,
-    params: Vec<(i32, String)>,
-}
-
-impl NcnnLayer {
-    /// Integer parameter `key`, or `default` when absent.
-    fn int(&self, key: i32, default: i64) -> Result<i64> {
-        match self.params.iter().find(|(k, _)| *k == key) {
-            None => Ok(default),
-            Some((_, value)) => value
-                .parse()
-                .map_err(|_| invalid(format!("layer {}: parameter {key}={value} is not an integer", self.name))),
-        }
-    }
-
-    /// Integer parameter `key` as a count in `1..=max`.
-    fn count(&self, key: i32, max: usize) -> Result<usize> {
-        let value = self.int(key, 0)?;
-        usize::try_from(value)
-            .ok()
-            .filter(|v| (1..=max).contains(v))
-            .ok_or_else(|| invalid(format!("layer {}: parameter {key}={value} is outside 1..={max}", self.name)))
-    }
-}
-
-fn parse_graph(param: &str) -> Result<Vec<NcnnLayer>> {
-    let mut lines = param.lines().map(str::trim).filter(|line| !line.is_empty());
-    if lines.next() != Some(PARAM_MAGIC) {
-        return Err(invalid(format!("the graph does not start with ncnn's magic number {PARAM_MAGIC}")));
-    }
-    let counts = lines.next().ok_or_else(|| invalid("the graph ends before its layer count".into()))?;
-    let declared: usize = counts
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n <= 4 * MAX_DEPTH + 16)
-        .ok_or_else(|| invalid(format!("implausible layer count line {counts:?}")))?;
-    let layers = lines.map(parse_layer).collect::<Result<Vec<_>>>()?;
-    if layers.len() != declared {
-        return Err(invalid(format!("the graph declares {declared} layers but lists {}", layers.len())));
-    }
-    Ok(layers)
-}
-
-fn parse_layer(line: &str) -> Result<NcnnLayer> {
-    let mut words = line.split_whitespace();
-    let mut word = |what: &str| words.next().ok_or_else(|| invalid(format!("layer line {line:?} lacks its {what}")));
-    let kind = word("type")?.to_owned();
-    let name = word("name")?.to_owned();
-    let count = |text: &str| text.parse::<usize>().ok().filter(|&n| n <= 16);
-    let (Some(inputs), Some(outputs)) = (count(word("input count")?), count(word("output count")?)) else {
-        return Err(invalid(format!("layer {name}: implausible input or output count")));
-    };
-    let bottoms = (0..inputs).map(|_| word("inputs").map(str::to_owned)).collect::<Result<_>>()?;
-    let tops = (0..outputs).map(|_| word("outputs").map(str::to_owned)).collect::<Result<_>>()?;
-    let params = words
-        .map(|pair| {
-            pair.split_once('=')
-                .and_then(|(key, value)| Some((key.parse().ok()?, value.to_owned())))
-                .ok_or_else(|| invalid(format!("layer {name}: parameter {pair:?} is not KEY=VALUE")))
-        })
-        .collect::<Result<_>>()?;
-    Ok(NcnnLayer { kind, name, bottoms, tops, params })
-}
-
-/// The architecture a graph describes, once it is known to be a Compact chain.
-#[derive(Debug)]
-struct Shape {
-    channels: usize,
-    width: usize,
-    depth: usize,
-    scale: usize,
-}
-
-impl Shape {
-    /// Walks the graph: Input, an optional Split, Convolution + PReLU pairs, the last
-    /// Convolution, PixelShuffle, nearest Interp of the input by the same scale, and their sum.
-    fn of(graph: &[NcnnLayer]) -> Result<Self> {
-        let mut layers = graph.iter().filter(|layer| layer.kind != "Split").peekable();
-        let refuse = |what: &str, layer: Option<&NcnnLayer>| {
-            let found = layer.map_or("the end of the graph".to_owned(), |l| format!("{} {}", l.kind, l.name));
-            invalid(format!(
-                "not a Compact (SRVGGNetCompact) model: expected {what}, found {found}; only chains of 3×3 \
-                 convolutions and PReLUs with a pixel shuffle and a nearest-neighbour residual are supported"
-            ))
-        };
-        let expect = |layer: Option<&NcnnLayer>, kind: &str| match layer {
-            Some(l) if l.kind == kind => Ok(()),
-            other => Err(refuse(kind, other)),
-        };
-        let input = layers.next();
-        expect(input, "Input")?;
-        let mut convs: Vec<[usize; 2]> = Vec::new();
-        let mut prelus = 0;
-        let mut previous = None;
-        while let Some(layer) = layers.next_if(|l| l.kind == "Convolution") {
-            let outputs = layer.count(0, MAX_WIDTH)?;
-            let kernel = layer.int(1, 0)?;
-            let (dilation, stride, pad, bias) =
-                (layer.int(2, 1)?, layer.int(3, 1)?, layer.int(4, 0)?, layer.int(5, 0)?);
-            if kernel != 3 || dilation != 1 || stride != 1 || pad != 1 || bias != 1 {
-                return Err(refuse("a 3×3 convolution with padding 1, stride 1 and a bias", Some(layer)));
-            }
-            let weights = layer.int(6, 0)?;
-            let per_input = 9 * outputs as i64;
-            if weights <= 0 || weights % per_input != 0 || weights / per_input > MAX_WIDTH as i64 {
-                return Err(invalid(format!("layer {}: {weights} weights do not fit {outputs} outputs", layer.name)));
-            }
-            let inputs = (weights / per_input) as usize;
-            if previous.is_some_and(|p| p != inputs) {
-                return Err(invalid(format!(
-                    "layer {}: takes {inputs} channels but the layer before gives {}",
-                    layer.name,
-                    previous.unwrap_or_default()
-                )));
-            }
-            convs.push([inputs, outputs]);
-            previous = Some(outputs);
-            if let Some(activation) = layers.next_if(|l| l.kind == "PReLU") {
-                let slopes = activation.count(0, MAX_WIDTH)?;
-                if slopes != outputs {
-                    return Err(invalid(format!("layer {}: {slopes} slopes for {outputs} channels", activation.name)));
-                }
-                prelus += 1;
-            } else {
-                break;
-            }
-        }
-        let shuffle = layers.next();
-        expect(shuffle, "PixelShuffle")?;
-        let shuffle = shuffle.ok_or_else(|| refuse("PixelShuffle", None))?;
-        let scale = shuffle.count(0, MAX_SCALE)?;
-        let interp = layers.next();
-        expect(interp, "Interp")?;
-        if let Some(interp) = interp {
-            let factor = |key| interp.params.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.parse::<f64>().ok());
-            if interp.int(0, 0)? != 1 || factor(1) != Some(scale as f64) || factor(2) != Some(scale as f64) {
-                return Err(refuse(&format!("a nearest-neighbour ×{scale} upsampling of the input"), Some(interp)));
-            }
-        }
-        let sum = layers.next();
-        expect(sum, "BinaryOp")?;
-        if let Some(sum) = sum
-            && (sum.int(0, 0)? != 0 || sum.bottoms.len() != 2)
-        {
-            return Err(refuse("the sum of the shuffled output and the upsampled input", Some(sum)));
-        }
-        if let Some(extra) = layers.next() {
-            return Err(refuse("nothing after the residual sum", Some(extra)));
-        }
-        if let Some(out) = input.and_then(|i| i.tops.first())
-            && !graph.iter().any(|l| l.bottoms.contains(out))
-        {
-            return Err(invalid("the input feeds no layer".into()));
-        }
-
-        let (Some(&[channels, width]), Some(&[_, last])) = (convs.first(), convs.last()) else {
-            return Err(refuse("a convolution", None));
-        };
-        let depth = convs.len().saturating_sub(2);
-        if convs.len() < 2 || prelus != convs.len() - 1 || depth > MAX_DEPTH || !matches!(channels, 1 | 3) {
-            return Err(invalid(format!(
-                "implausible Compact shape: {} convolutions, {prelus} PReLUs, {channels} input channels",
-                convs.len()
-            )));
-        }
-        if convs[1..convs.len() - 1].iter().any(|&[i, o]| i != width || o != width) || last != channels * scale * scale
-        {
-            return Err(invalid(format!(
-                "the hidden layers are not all {width} channels wide, or the last gives {last} channels rather than \
-                 {channels} × {scale}²"
-            )));
-        }
-        Ok(Self { channels, width, depth, scale })
-    }
-
-    fn layer_channels(&self) -> Vec<[usize; 2]> {
-        std::iter::once([self.channels, self.width])
-            .chain(std::iter::repeat_n([self.width, self.width], self.depth))
-            .chain(std::iter::once([self.width, self.channels * self.scale * self.scale]))
-            .collect()
-    }
-
-    /// The exact size of the weight file, read from each convolution's tag (fp16 or fp32) as far
-    /// as the bytes go; a file too short to hold a tag is refused later by the size comparison.
-    fn ncnn_bytes(&self, bin: &[u8]) -> Result<usize> {
-        let mut at = 0usize;
-        for (index, [inputs, outputs]) in self.layer_channels().into_iter().enumerate() {
-            let weights = outputs * inputs * 9;
-            let element = match read_u32(bin, at) {
-                Some(FP16_TAG) => 2,
-                Some(0) | None => 4,
-                Some(tag) => {
-                    return Err(invalid(format!(
-                        "convolution {index}: weight tag {tag:#010x} is neither fp16 nor fp32 (int8 models are not \
-                         supported)"
-                    )));
-                }
-            };
-            let slopes = if index <= self.depth { outputs } else { 0 };
-            at += 4 + weights * element + 4 * outputs + 4 * slopes;
-        }
-        Ok(at)
-    }
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// Reads ncnn weights in the order the layers use them; sizes were checked beforehand.
-struct NcnnReader<'a> {
-    bin: &'a [u8],
-    at: usize,
-}
-
-impl NcnnReader<'_> {
-    fn take(&mut self, bytes: usize) -> Result<&[u8]> {
-        let slice = self
-            .bin
-            .get(self.at..self.at + bytes)
-            .ok_or_else(|| invalid(format!("the weights file ends at byte {}", self.bin.len())))?;
-        self.at += bytes;
-        Ok(slice)
-    }
-
-    /// Weights behind a 4-byte tag: fp16 or raw fp32.
-    fn tagged(&mut self, count: usize) -> Result<Vec<f32>> {
-        let tag = self.take(4)?;
-        if u32::from_le_bytes([tag[0], tag[1], tag[2], tag[3]]) == FP16_TAG {
-            let bytes = self.take(2 * count)?;
-            Ok(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
-        } else {
-            self.fp32(count)
-        }
-    }
-
-    fn fp32(&mut self, count: usize) -> Result<Vec<f32>> {
-        let bytes = self.take(4 * count)?;
-        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-    }
-}
-
 fn invalid(message: String) -> Error {
     Error::Model(message)
 }
 
-/// Compact models written as ncnn files, for the tests of this crate.
+/// Compact models for the tests of this crate.
 #[cfg(test)]
 pub(crate) mod testing {
+    pub(crate) use super::ncnn::testing::{graph, weights};
     use super::*;
-
-    /// A Compact graph in ncnn's text form.
-    pub(crate) fn graph(channels: usize, width: usize, depth: usize, scale: usize) -> String {
-        let mut lines = vec!["Input in 0 1 data".to_owned(), "Split split 1 2 data d0 d1".to_owned()];
-        let mut previous = "d1".to_owned();
-        let mut inputs = channels;
-        for index in 0..=depth {
-            lines.push(format!(
-                "Convolution conv{index} 1 1 {previous} c{index} 0={width} 1=3 4=1 5=1 6={}",
-                width * inputs * 9
-            ));
-            lines.push(format!("PReLU act{index} 1 1 c{index} a{index} 0={width}"));
-            previous = format!("a{index}");
-            inputs = width;
-        }
-        let last = channels * scale * scale;
-        lines.push(format!("Convolution last 1 1 {previous} head 0={last} 1=3 4=1 5=1 6={}", last * width * 9));
-        lines.push(format!("PixelShuffle shuffle 1 1 head up 0={scale}"));
-        lines.push(format!("Interp near 1 1 d0 base 0=1 1={scale}.0 2={scale}.0"));
-        lines.push("BinaryOp add 2 1 up base output".to_owned());
-        format!("{PARAM_MAGIC}\n{} {}\n{}\n", lines.len(), lines.len() + 1, lines.join("\n"))
-    }
-
-    /// Weights for `graph`, fp16 or fp32, from a simple formula.
-    pub(crate) fn weights(channels: usize, width: usize, depth: usize, scale: usize, fp16: bool) -> Vec<u8> {
-        let shape = Shape { channels, width, depth, scale };
-        let mut bin = Vec::new();
-        for (index, [inputs, outputs]) in shape.layer_channels().into_iter().enumerate() {
-            let value = |i: usize| ((i % 7) as f32 - 3.0) * 0.01;
-            if fp16 {
-                bin.extend(FP16_TAG.to_le_bytes());
-                (0..outputs * inputs * 9).for_each(|i| bin.extend(half::f16::from_f32(value(i)).to_le_bytes()));
-            } else {
-                bin.extend(0u32.to_le_bytes());
-                (0..outputs * inputs * 9).for_each(|i| bin.extend(value(i).to_le_bytes()));
-            }
-            (0..outputs).for_each(|i| bin.extend(value(i + 1).to_le_bytes()));
-            if index <= depth {
-                (0..outputs).for_each(|_| bin.extend(0.2f32.to_le_bytes()));
-            }
-        }
-        bin
-    }
 
     /// The same model with its last layer silenced: a nearest-neighbour upscaler.
     pub(crate) fn nearest(channels: usize, width: usize, depth: usize, scale: usize) -> CompactModel {

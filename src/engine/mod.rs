@@ -12,14 +12,21 @@
 //! padding's weights are zero), and its rows to whole groups of [`kernel::PIXELS`]. As in burn,
 //! every convolution is valid: each layer eats one pixel of border, so the columns right of the
 //! valid ones hold values no valid pixel ever reads.
+//!
+//! Imported Compact networks ([`crate::compact`]) run on the same kernel: their convolutions pad
+//! with zeros, so after each layer the pixels beyond the image's edge are zeroed again
+//! (`tiling::Border::Zero`), their residual is nearest-neighbour (added in the shuffle), and a
+//! grey network runs on each colour in turn.
 
 pub use upres_kernel::Isa;
 use upres_kernel::{self as kernel, Conv, PIXELS};
 
 use burn::prelude::*;
 
+use crate::compact::CompactModel;
 use crate::model::{self, Net};
 use crate::profile::{self, Profiler, Stage};
+use crate::tiling::Outside;
 use crate::{Error, Result};
 
 /// One convolution, its weights packed for the kernel.
@@ -89,9 +96,19 @@ pub struct PackedNet {
     isa: Isa,
     /// The 3×3 layers, first to last.
     layers: Vec<PackedLayer>,
-    /// The bicubic upsampling of the input to the `3·s²` phases, added to the last layer's output.
-    residual: PackedLayer,
+    residual: Residual,
     scale: usize,
+    /// Colours the network takes at once: 3, or 1 for a grey network run on each colour.
+    colours: usize,
+}
+
+/// What the network's output is added to, before the shuffle.
+#[derive(Clone, Debug)]
+enum Residual {
+    /// The bicubic upsampling of the input to the `3·s²` phases (upres's networks).
+    Bicubic(PackedLayer),
+    /// Each input pixel in every phase of its colour (Compact networks).
+    Nearest,
 }
 
 impl PackedNet {
@@ -121,14 +138,33 @@ impl PackedNet {
             layers.push(layer);
         }
         let scale = net.scale();
-        let residual = Self::residual(isa, scale);
-        Ok(Self { isa, layers, residual, scale })
+        let residual = Residual::Bicubic(Self::bicubic(isa, scale));
+        Ok(Self { isa, layers, residual, scale, colours: 3 })
+    }
+
+    /// Packs an imported Compact network for this machine's kernel.
+    pub fn from_compact(model: &CompactModel) -> Self {
+        let isa = Isa::detect();
+        let layers = model
+            .layers()
+            .iter()
+            .map(|layer| {
+                let mut packed = PackedLayer::pack(isa, [layer.inputs, layer.outputs], 3, &layer.weight, &layer.bias);
+                packed.slopes = layer.slopes.as_ref().map(|slopes| {
+                    let mut slopes = slopes.clone();
+                    slopes.resize(packed.pixel(), 0.0);
+                    slopes
+                });
+                packed
+            })
+            .collect();
+        Self { isa, layers, residual: Residual::Nearest, scale: model.scale, colours: model.channels }
     }
 
     /// The bicubic phases ([`model::bicubic_phases`]) as a 5×5 convolution from the three colours:
     /// each colour's phases read that colour only (the other weights are zero, a third of the
     /// residual's work wasted, which is 2 % of the network's).
-    fn residual(isa: Isa, scale: usize) -> PackedLayer {
+    fn bicubic(isa: Isa, scale: usize) -> PackedLayer {
         let phases = model::bicubic_phases(scale);
         let (outputs, taps) = (3 * scale * scale, model::BICUBIC_TAPS);
         let per_phase = taps * taps;
@@ -153,9 +189,17 @@ impl PackedNet {
     }
 
     /// The network on one tile: `input` is planar RGB in 0..1, `width`×`height` with the context
-    /// included; returns the interior upscaled, as interleaved 8-bit RGB (what
-    /// [`crate::tiling::to_rgb`] makes of burn's output).
-    pub fn run(&self, input: &[f32], width: usize, height: usize, profiler: Option<&Profiler>) -> Result<Vec<u8>> {
+    /// included, `outside` the image as [`crate::tiling::TilePlan::outside`] says; returns the
+    /// interior upscaled, as interleaved 8-bit RGB (what [`crate::tiling::to_rgb`] makes of burn's
+    /// output).
+    pub fn run(
+        &self,
+        input: &[f32],
+        width: usize,
+        height: usize,
+        outside: Outside,
+        profiler: Option<&Profiler>,
+    ) -> Result<Vec<u8>> {
         let context = self.context();
         if width <= 2 * context || height <= 2 * context || input.len() != 3 * width * height {
             return Err(Error::Parameter(format!(
@@ -164,38 +208,68 @@ impl PackedNet {
                 input.len()
             )));
         }
+        let (columns, rows) = (width - 2 * context, height - 2 * context);
+        let mut rgb = vec![0; columns * rows * self.scale * self.scale * 3];
         // Room for the last group of columns and the residual's taps past the valid ones.
         let row = width.next_multiple_of(PIXELS) + PIXELS;
-        let image = profile::time(profiler, Stage::TileCopies, || pixel_major(input, width, height, row));
+        for first in (0..3).step_by(self.colours) {
+            let planes = &input[first * width * height..(first + self.colours) * width * height];
+            let image = profile::time(profiler, Stage::TileCopies, || pixel_major(planes, self.colours, width, row));
+            let (mut head, pixel) = self.layers(&image, (width, height), row, outside, profiler);
+            profile::time(profiler, Stage::ResidualAndShuffle, || {
+                // The residual's window around each output pixel starts at the border's inner edge.
+                let centre = |reach: usize| ((context - reach) * row + context - reach) * self.colours;
+                let base = match &self.residual {
+                    Residual::Bicubic(bicubic) => {
+                        let input = &image[centre(model::BICUBIC_TAPS / 2)..];
+                        let conv = Conv {
+                            layer: bicubic.view(),
+                            input,
+                            pixel: 3,
+                            row,
+                            columns: columns.next_multiple_of(PIXELS),
+                        };
+                        self.layer(&conv, &mut head[..rows * row * pixel]);
+                        None
+                    }
+                    Residual::Nearest => Some(&image[centre(0)..]),
+                };
+                let head = Head { values: &head, pixel, row, columns, rows, base };
+                head.shuffle_into(&mut rgb, first..first + self.colours, self.scale);
+            });
+        }
+        Ok(rgb)
+    }
+
+    /// The 3×3 layers on one image of [`PackedNet::colours`] channels: the last layer's output,
+    /// and its floats per pixel.
+    fn layers(
+        &self,
+        image: &[f32],
+        (width, height): (usize, usize),
+        row: usize,
+        outside: Outside,
+        profiler: Option<&Profiler>,
+    ) -> (Vec<f32>, usize) {
         let widest = self.layers.iter().map(PackedLayer::pixel).max().unwrap_or(0);
         let mut even = vec![0.0; height * row * widest];
         let mut odd = vec![0.0; height * row * widest];
-
-        let (mut rows, mut columns, mut pixel) = (height, width, 3);
+        let (mut rows, mut columns, mut pixel) = (height, width, self.colours);
         profile::time(profiler, Stage::Convolution, || {
             for (index, layer) in self.layers.iter().enumerate() {
                 let (input, output) = if index % 2 == 0 { (&odd, &mut even) } else { (&even, &mut odd) };
-                let input = if index == 0 { &image } else { input };
+                let input = if index == 0 { image } else { input };
                 (rows, columns) = (rows - 2, columns - 2);
                 let conv = Conv { layer: layer.view(), input, pixel, row, columns: columns.next_multiple_of(PIXELS) };
-                self.layer(&conv, &mut output[..rows * row * layer.pixel()]);
+                let output = &mut output[..rows * row * layer.pixel()];
+                self.layer(&conv, output);
                 pixel = layer.pixel();
+                if outside != Outside::default() && index + 1 < self.layers.len() {
+                    zero_outside(output, (width, height), index + 1, outside, (row, pixel));
+                }
             }
         });
-        let head = if self.layers.len() % 2 == 1 { &mut even } else { &mut odd };
-        Ok(profile::time(profiler, Stage::ResidualAndShuffle, || {
-            // The residual's 5×5 window around each output pixel starts 2 pixels inside the border.
-            let start = ((context - 2) * row + context - 2) * 3;
-            let conv = Conv {
-                layer: self.residual.view(),
-                input: &image[start..],
-                pixel: 3,
-                row,
-                columns: columns.next_multiple_of(PIXELS),
-            };
-            self.layer(&conv, &mut head[..rows * row * pixel]);
-            shuffle_to_rgb(head, (columns, rows), row, pixel, self.scale)
-        }))
+        (if self.layers.len() % 2 == 1 { even } else { odd }, pixel)
     }
 
     /// One layer over all its output rows: natively in bands spread over the threads.
@@ -218,38 +292,81 @@ impl PackedNet {
     }
 }
 
-/// Planar RGB to pixel-major rows of `row` pixels.
-fn pixel_major(planes: &[f32], width: usize, height: usize, row: usize) -> Vec<f32> {
-    let mut image = vec![0.0; height * row * 3];
-    for (colour, plane) in planes.chunks_exact(width * height).enumerate() {
+/// `channels` planes of `width` columns to pixel-major rows of `row` pixels.
+fn pixel_major(planes: &[f32], channels: usize, width: usize, row: usize) -> Vec<f32> {
+    let height = planes.len() / channels / width;
+    let mut image = vec![0.0; height * row * channels];
+    for (channel, plane) in planes.chunks_exact(width * height).enumerate() {
         for (y, line) in plane.chunks_exact(width).enumerate() {
             for (x, &value) in line.iter().enumerate() {
-                image[(y * row + x) * 3 + colour] = value;
+                image[(y * row + x) * channels + channel] = value;
             }
         }
     }
     image
 }
 
-/// The head's `3·s²` phases of each pixel to `s×s` interleaved 8-bit RGB pixels: the pixel shuffle
-/// and the rounding in one pass. Channel `c·s² + i·s + j` is colour `c` at row phase `i`, column
-/// phase `j` ([`model::pixel_shuffle`]).
-fn shuffle_to_rgb(head: &[f32], (width, height): (usize, usize), row: usize, pixel: usize, scale: usize) -> Vec<u8> {
-    let out_width = width * scale;
-    let mut rgb = vec![0; out_width * height * scale * 3];
-    for (y, lines) in rgb.chunks_exact_mut(out_width * scale * 3).enumerate() {
-        for (i, line) in lines.chunks_exact_mut(out_width * 3).enumerate() {
-            for (x, pixels) in line.chunks_exact_mut(scale * 3).enumerate() {
-                let phases = &head[(y * row + x) * pixel..][..3 * scale * scale];
-                for (j, rgb) in pixels.chunks_exact_mut(3).enumerate() {
-                    for (colour, value) in rgb.iter_mut().enumerate() {
-                        *value = to_u8(phases[(colour * scale + i) * scale + j]);
+/// Zeroes the pixels of a layer's output (`pixel` floats each, rows of `row`) that lie beyond the
+/// image: the tile's `outside` border, less the `eaten` pixels the layers so far have eaten.
+fn zero_outside(
+    output: &mut [f32],
+    (width, height): (usize, usize),
+    eaten: usize,
+    outside: Outside,
+    (row, pixel): (usize, usize),
+) {
+    let (columns, rows) = (width - 2 * eaten, height - 2 * eaten);
+    // Output pixel `i` is tile pixel `i + eaten`; the image spans `before..len − after` of the tile.
+    let span = |before: usize, after: usize, len: usize| {
+        (before.saturating_sub(eaten).min(len), (len + eaten).saturating_sub(after).min(len))
+    };
+    let (left, right) = span(outside.left, outside.right, columns);
+    let (top, bottom) = span(outside.top, outside.bottom, rows);
+    for (y, line) in output.chunks_exact_mut(row * pixel).take(rows).enumerate() {
+        if y < top || y >= bottom {
+            line[..columns * pixel].fill(0.0);
+        } else {
+            line[..left * pixel].fill(0.0);
+            line[right.max(left) * pixel..columns * pixel].fill(0.0);
+        }
+    }
+}
+
+/// The last layer's output: `colours·s²` phases per pixel (of `pixel` floats, rows of `row`),
+/// and, for a nearest-neighbour residual, the input pixels to add (of `colours` floats each,
+/// the first at the interior's first pixel).
+struct Head<'a> {
+    values: &'a [f32],
+    pixel: usize,
+    row: usize,
+    columns: usize,
+    rows: usize,
+    base: Option<&'a [f32]>,
+}
+
+impl Head<'_> {
+    /// Writes the phases as `s×s` blocks of 8-bit pixels into interleaved RGB, the colours of
+    /// `colours`: the pixel shuffle, the residual and the rounding in one pass. Channel
+    /// `c·s² + i·s + j` is colour `c` at row phase `i`, column phase `j`
+    /// ([`model::pixel_shuffle`]).
+    fn shuffle_into(&self, rgb: &mut [u8], colours: std::ops::Range<usize>, scale: usize) {
+        let count = colours.len();
+        let out_width = self.columns * scale;
+        for y in 0..self.rows {
+            for x in 0..self.columns {
+                let phases = &self.values[(y * self.row + x) * self.pixel..][..count * scale * scale];
+                for (local, colour) in colours.clone().enumerate() {
+                    let base = self.base.map_or(0.0, |base| base[(y * self.row + x) * count + local]);
+                    for i in 0..scale {
+                        let line = ((y * scale + i) * out_width + x * scale) * 3;
+                        for j in 0..scale {
+                            rgb[line + j * 3 + colour] = to_u8(phases[(local * scale + i) * scale + j] + base);
+                        }
                     }
                 }
             }
         }
     }
-    rgb
 }
 
 /// [`crate::tiling::to_u8`] without `f32::round`, a library call on baseline x86-64: for values

@@ -33,7 +33,7 @@ use self::net::TrainNet;
 use crate::backend::Backend;
 use crate::compact::{CompactModel, CompactNet};
 use crate::eval::{self, EvalSet, LrInputs};
-use crate::model::NetConfig;
+use crate::model::{Architecture, NetConfig};
 use crate::route::{Look, Route};
 use crate::upscale::{Settings, Upscaler};
 use crate::weights::{self, Evaluation, ModelCard, ModelFile, Training};
@@ -397,6 +397,8 @@ fn validate(
     let mut card = ModelCard {
         name: options.name.clone(),
         config,
+        architecture: Architecture::Upres,
+        imported: None,
         weights: format!("{}.bpk", options.name),
         sha256: weights::sha256_hex(&bytes),
         parameters: config.fused_parameters(),

@@ -55,6 +55,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
     let card = ModelCard {
         name: format!("random-x{scale}"),
         config,
+        architecture: Default::default(),
         weights: format!("random-x{scale}.bpk"),
         sha256: weights::sha256_hex(&bytes),
         parameters: config.fused_parameters(),
@@ -68,6 +69,7 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
             ..Training::default()
         },
         evaluation: Vec::new(),
+        imported: None,
     };
     ModelFile::new(card, bytes).expect("hash matches")
 }

@@ -11,7 +11,8 @@ use burn::tensor::Distribution;
 use image::RgbImage;
 use upres::engine::{Isa, PackedNet};
 use upres::model::{Net, NetConfig};
-use upres::tiling::TilePlan;
+use upres::tiling::{Outside, TilePlan};
+use upres::upscale::Runnable;
 use upres::weights::ModelFile;
 
 use crate::common;
@@ -85,7 +86,8 @@ fn compare(name: &str, net: &Net, picture: &RgbImage, device: &Device) -> Vec<St
             let mut output = RgbImage::new(picture.width() * scale as u32, picture.height() * scale as u32);
             for &rect in &plan.tiles {
                 let (width, height) = plan.input_size();
-                let rgb = packed.run(&plan.extract(rect, picture), width, height, None).expect("a tile runs");
+                let input = plan.extract(rect, picture);
+                let rgb = packed.run(&input, width, height, Outside::default(), None).expect("a tile runs");
                 plan.paste(rect, scale, &rgb, &mut output);
             }
             let db = psnr(&reference, &output);
@@ -105,7 +107,9 @@ fn burn_untiled(net: &Net, picture: &RgbImage, device: &Device) -> RgbImage {
     assert_eq!(plan.tiles.len(), 1);
     let (input_width, input_height) = plan.input_size();
     let input = plan.extract(plan.tiles[0], picture);
-    let rgb = pollster::block_on(upres::upscale::infer(net, device, input, input_width, input_height)).unwrap();
+    let runnable = Runnable::Burn(net.clone());
+    let rgb =
+        pollster::block_on(runnable.infer(device, input, (input_width, input_height), Outside::default())).unwrap();
     RgbImage::from_raw(width * scale, height * scale, rgb).unwrap()
 }
 

@@ -16,6 +16,7 @@ mod imports;
 mod job;
 mod metadata;
 mod model;
+mod own_models;
 mod pipeline;
 mod protocol;
 mod readme;

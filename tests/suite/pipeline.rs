@@ -378,8 +378,8 @@ impl upres::upscale::TileRunner for OutOfOrderTiles {
         &'a self,
         model: &'a upres::weights::ModelCard,
         input: Vec<f32>,
-        width: usize,
-        height: usize,
+        size: (usize, usize),
+        outside: upres::tiling::Outside,
     ) -> upres::upscale::LocalFuture<'a, upres::Result<Vec<u8>>> {
         let order = self.started.get();
         self.started.set(order + 1);
@@ -391,7 +391,7 @@ impl upres::upscale::TileRunner for OutOfOrderTiles {
                 yield_once().await;
             }
             let (_, net) = self.nets.iter().find(|(name, _)| *name == model.name).expect("the model is loaded");
-            let output = net.infer(&self.device, input, width, height).await;
+            let output = net.infer(&self.device, input, size, outside).await;
             self.running.set(self.running.get() - 1);
             output
         })
