@@ -1,10 +1,19 @@
 //! Embeds the shipped models (`models/*.json` cards and their `*.bpk` weights) into the native
 //! CLI, so the binary works wherever it is copied. The web app fetches models instead.
+//!
+//! Also sets `burn_kernels` where burn runs the network: natively (the reference, training, the
+//! GPU) and in the browser's WebGPU module, not in its CPU module, which runs the engine only and
+//! so leaves burn's CPU kernels out of the page's first download.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
 fn main() {
+    println!("cargo::rustc-check-cfg=cfg(burn_kernels)");
+    let wasm = std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|family| family.split(',').any(|f| f == "wasm"));
+    if !wasm || std::env::var_os("CARGO_FEATURE_WGPU").is_some() {
+        println!("cargo::rustc-cfg=burn_kernels");
+    }
     // The folder (for models added or removed) and each embedded file; training state lives
     // elsewhere (training/), so a checkpoint never reruns this.
     println!("cargo:rerun-if-changed=models");

@@ -17,12 +17,15 @@ use image::{GrayImage, RgbImage};
 
 use crate::backend::{Backend, Kernels};
 use crate::codec::{self, Decoded, OutputFormat};
+#[cfg(burn_kernels)]
 use crate::compact::CompactNet;
 use crate::engine::PackedNet;
 use crate::job::Job;
 use crate::limits::Limits;
 use crate::metadata::Metadata;
-use crate::model::{Architecture, Net};
+use crate::model::Architecture;
+#[cfg(burn_kernels)]
+use crate::model::Net;
 use crate::plan::{Plan, Target};
 use crate::profile::{self, Profile, Profiler, Stage};
 use crate::resample::{self, Filter};
@@ -112,10 +115,12 @@ pub struct LoadedModel {
 }
 
 /// A network ready to run on a backend: burn's (upres's own or an imported Compact one), on its
-/// device, or packed for the CPU engine.
+/// device, or packed for the CPU engine (the only one in the browser's CPU module: see build.rs).
 #[derive(Debug)]
 pub enum Runnable {
+    #[cfg(burn_kernels)]
     Burn(Net),
+    #[cfg(burn_kernels)]
     Compact(CompactNet),
     Engine(PackedNet),
 }
@@ -124,8 +129,14 @@ impl Runnable {
     /// `file`'s network for `backend`'s kernels (packed once, here, for the engine).
     pub fn load(file: &ModelFile, backend: &Backend) -> Result<Self> {
         Ok(match (file.card.architecture, backend.kernels) {
+            #[cfg(not(burn_kernels))]
+            (_, Kernels::Burn) => {
+                return Err(Error::Backend("this build runs the network on the CPU engine only".into()));
+            }
+            #[cfg(burn_kernels)]
             (Architecture::Upres, Kernels::Burn) => Runnable::Burn(file.load(&backend.device)?),
             (Architecture::Upres, Kernels::Engine) => Runnable::Engine(PackedNet::new(&file.load(&backend.device)?)?),
+            #[cfg(burn_kernels)]
             (Architecture::Compact { .. }, Kernels::Burn) => Runnable::Compact(file.compact()?.load(&backend.device)),
             (Architecture::Compact { .. }, Kernels::Engine) => {
                 Runnable::Engine(PackedNet::from_compact(&file.compact()?))
@@ -145,6 +156,7 @@ impl Runnable {
         self.infer_timed(device, input, (width, height), outside, None).await
     }
 
+    #[cfg_attr(not(burn_kernels), allow(unused_variables))]
     async fn infer_timed(
         &self,
         device: &Device,
@@ -153,13 +165,16 @@ impl Runnable {
         outside: Outside,
         profiler: Option<&Profiler>,
     ) -> Result<Vec<u8>> {
+        #[cfg(burn_kernels)]
         let tensor = |input| {
             profile::time(profiler, Stage::TileCopies, || {
                 Tensor::<4>::from_data(TensorData::new(input, [1, 3, height, width]), device)
             })
         };
         match self {
+            #[cfg(burn_kernels)]
             Runnable::Burn(net) => read_rgb(net.forward_timed(tensor(input), profiler), profiler).await,
+            #[cfg(burn_kernels)]
             Runnable::Compact(net) => {
                 let input = tensor(input);
                 let output = profile::time(profiler, Stage::Convolution, || net.forward_tile(input, outside));
@@ -567,6 +582,7 @@ impl Network<'_> {
     }
 }
 
+#[cfg(burn_kernels)]
 /// A network's output tensor read back (awaited: WebGPU in a browser reads only so) as
 /// interleaved 8-bit RGB.
 async fn read_rgb(output: Tensor<4>, profiler: Option<&Profiler>) -> Result<Vec<u8>> {
