@@ -74,6 +74,14 @@ pub fn random_model(scale: usize, seed: u64) -> ModelFile {
     ModelFile::new(card, bytes).expect("hash matches")
 }
 
+/// The models in `models/` (what the CLI embeds and the page serves), at least one.
+pub fn shipped_models() -> Vec<ModelFile> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let files = ModelFile::read_dir(&dir).expect("models/ is readable");
+    assert!(!files.is_empty(), "no models in {}", dir.display());
+    files
+}
+
 /// Random models for every model scale.
 pub fn random_models() -> Vec<ModelFile> {
     [2, 3, 4].iter().map(|&s| random_model(s, s as u64)).collect()

@@ -3,8 +3,6 @@
 //! [`MIN_PSNR_DB`] of burn's (in practice the same bytes but for a rare rounding, since both
 //! round the same floats to 8 bits).
 
-use std::path::Path;
-
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -13,7 +11,6 @@ use upres::engine::{Isa, PackedNet};
 use upres::model::{Net, NetConfig};
 use upres::tiling::{Outside, TilePlan};
 use upres::upscale::Runnable;
-use upres::weights::ModelFile;
 
 use crate::common;
 
@@ -27,9 +24,7 @@ const SMALL_TILE: usize = 13;
 
 #[test]
 fn the_engine_matches_burn_on_every_shipped_model_tiled_and_untiled() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let files = ModelFile::read_dir(&dir).expect("models/ is readable");
-    assert!(!files.is_empty(), "no models in {}", dir.display());
+    let files = common::shipped_models();
     let device = Device::flex();
     let picture = common::test_image(PICTURE.0, PICTURE.1);
     let mut failures = Vec::new();

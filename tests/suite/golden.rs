@@ -21,6 +21,8 @@ use burn::prelude::*;
 use upres::model::Net;
 use upres::weights::ModelFile;
 
+use crate::common;
+
 /// The ±1 patterns a fingerprint holds products with. With 8, an output 60 dB away (the issue's
 /// bar) reads as [`MIN_PSNR_DB`] or closer with a chance of about one in 10¹⁵.
 const PATTERNS: usize = 8;
@@ -55,9 +57,7 @@ const FINGERPRINTS: &[(&str, [f64; 3], [f64; PATTERNS])] = &[
 
 #[test]
 fn every_shipped_model_makes_what_it_made_when_blessed() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let files = ModelFile::read_dir(&dir).expect("models/ is readable");
-    assert!(!files.is_empty(), "no models in {}", dir.display());
+    let files = common::shipped_models();
     let device = Device::flex();
     let mut table = String::new();
     let mut moved = Vec::new();
@@ -84,7 +84,7 @@ fn every_shipped_model_makes_what_it_made_when_blessed() {
     }
     for (name, ..) in FINGERPRINTS {
         if !files.iter().any(|file| file.card.name == *name) {
-            moved.push(format!("{name}: fingerprint stored, but no such model in {}", dir.display()));
+            moved.push(format!("{name}: fingerprint stored, but no such model in models/"));
         }
     }
     if std::env::var_os("UPRES_BLESS").is_some() {

@@ -82,9 +82,7 @@ fn damaged_weights_are_refused_with_the_model_name() {
 
 #[test]
 fn shipped_weights_load_into_todays_network() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let files = ModelFile::read_dir(&dir).expect("models/ is readable");
-    assert!(!files.is_empty(), "no models in {}", dir.display());
+    let files = common::shipped_models();
     let device = Device::flex();
     for file in &files {
         let card = &file.card;

@@ -285,9 +285,7 @@ fn cut_out_masks() -> Vec<(&'static str, image::GrayImage)> {
 /// whole mask); bicubic from the same downscale alongside. Flat areas stay exactly 0 and 255.
 #[test]
 fn alpha_upscaled_by_the_network_is_sharper_than_bicubic() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let files = upres::weights::ModelFile::read_dir(&dir).expect("models/ is readable");
-    let upscaler = Upscaler::new(Backend::cpu("test"), &files, Settings::default()).unwrap();
+    let upscaler = Upscaler::new(Backend::cpu("test"), &common::shipped_models(), Settings::default()).unwrap();
     let psnr = |a: &image::GrayImage, b: &image::GrayImage| {
         let mse = a.as_raw().iter().zip(b.as_raw()).map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2)).sum::<f64>()
             / a.as_raw().len() as f64;
