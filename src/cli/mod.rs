@@ -140,7 +140,11 @@ fn read_model(path: &std::path::Path) -> Result<ModelFile> {
     let bytes = read(path)?;
     let weights = match extension.as_deref() {
         Some("param") => {
-            Some(read(&path.with_extension("bin")).context("an ncnn model needs its .bin beside the .param")?)
+            let bin = path.with_extension("bin");
+            let weights = read(&bin).with_context(|| {
+                format!("{} is an ncnn graph: its weights must be beside it, as {}", path.display(), bin.display())
+            })?;
+            Some(weights)
         }
         _ => None,
     };

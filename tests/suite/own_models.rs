@@ -186,12 +186,29 @@ fn the_command_line_runs_a_model_file_alone_and_says_so() {
     let written = image::open(out.join("photo@2x.png")).unwrap();
     assert_eq!((written.width(), written.height()), (60, 40));
 
-    // What is not a model, or half of one, is refused before any image is read.
-    let text = dir.join("evil.pth");
-    std::fs::write(&text, b"import os; os.system('rm -rf ~')").unwrap();
-    let param = dir.join("lonely.param");
-    std::fs::write(&param, b"7767517\n").unwrap();
-    for (file, says) in [(&text, "not a model file upres reads"), (&param, "needs its .bin")] {
+    // What is not a model, half of one, a pickle that would run a command, a truncated file or
+    // another architecture is refused before any image is read, naming the file and saying why.
+    let hostile = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let text = hostile("evil.pth", b"import os; os.system('rm -rf ~')");
+    let param = hostile("lonely.param", b"7767517\n");
+    let shell = crate::torch_files::archive(b"\x80\x02cposix\nsystem\nX\x05\x00\x00\x00rm -rq\x00\x85R.", &[]);
+    let shell = hostile("shell.pth", &shell);
+    let good = safetensors::write(&compact_tensors(3, 8, 2, 4));
+    let truncated = hostile("truncated.safetensors", &good[..good.len() / 2]);
+    let mut other = compact_tensors(3, 8, 2, 4);
+    other[0].name = "conv_first.weight".into();
+    let other = hostile("esrgan.safetensors", &safetensors::write(&other));
+    for (file, says) in [
+        (&text, "not a model file upres reads"),
+        (&param, "its weights must be beside it, as"),
+        (&shell, "calls posix.system, which upres never runs"),
+        (&truncated, "safetensors"),
+        (&other, "not a Compact"),
+    ] {
         let result = upres(&["upscale", s(&photo), "-o", s(&out), "--scale", "2", "--model", s(file)]);
         let stderr = String::from_utf8_lossy(&result.stderr);
         assert_eq!(result.status.code(), Some(2), "{stderr}");
