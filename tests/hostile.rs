@@ -714,3 +714,47 @@ fn the_deflate_bomb_inflates_to_exactly_its_length() {
     assert_eq!(grey.dimensions(), (100, 250));
     assert!(grey.to_luma8().pixels().all(|p| p[0] == 0));
 }
+
+/// Model files are untrusted too (a page takes them from anyone): what a file claims (10⁹
+/// weights, a header of 2⁶⁰ bytes, 100 000 channels) is checked before anything is allocated from
+/// it, so each is refused saying why, allocating little.
+#[test]
+fn hostile_model_files_are_refused_allocating_little() {
+    use upres::weights::ModelFile;
+    let safetensors = |header: &str, data: usize| {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.resize(bytes.len() + data, 0);
+        bytes
+    };
+    let huge_header = {
+        let mut bytes = safetensors("{}", 0);
+        bytes[..8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        bytes
+    };
+    let graph = |weights: &str, width: &str| {
+        format!(
+            "7767517\n6 7\nInput in 0 1 data\nSplit split 1 2 data d0 d1\nConvolution c0 1 1 d1 c0 0={width} 1=3 4=1 5=1 \
+             6={weights}\nPReLU a0 1 1 c0 a0 0=8\nConvolution c1 1 1 a0 head 0=12 1=3 4=1 5=1 6=864\nPixelShuffle s 1 1 \
+             head up 0=2\n"
+        )
+    };
+    let cases = [
+        (
+            "billion.safetensors",
+            safetensors(r#"{"body.0.weight":{"dtype":"F32","shape":[1000000000],"data_offsets":[0,4000000000]}}"#, 64),
+            None,
+            "safetensors",
+        ),
+        ("header.safetensors", huge_header, None, "header"),
+        ("billion.param", graph("1000000000", "8").into_bytes(), Some(vec![0; 64]), "do not fit"),
+        ("wide.param", graph("216", "100000").into_bytes(), Some(vec![0; 64]), "outside"),
+    ];
+    for (name, bytes, weights, says) in cases {
+        let (result, usage) = measured(|| ModelFile::import(name, &bytes, weights.as_deref()));
+        let error = result.err().unwrap_or_else(|| panic!("{name}: imported"));
+        assert!(error.to_string().contains(says), "{name}: {error} should say {says:?}");
+        assert!(usage.largest < MIB, "{name}: refused, but only after {usage:?}");
+        eprintln!("{name}: refused after {usage:?}: {error}");
+    }
+}
