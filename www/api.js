@@ -7,8 +7,10 @@
 // and run one at a time. Nothing is downloaded until preload() or the first upscale(), and then
 // only the CPU module, the model cards and the default model: the other models when a job needs
 // them. Each call's AbortSignal stops that call only: a download that other calls wait for
-// carries on.
+// carries on. A call with a `model` of its own (a Compact model file: a URL, a Blob or File, or
+// an ncnn model's { param, bin }) runs it instead of upres's models, in an engine of its own.
 
+import { download } from './assets.js';
 import { Upres } from './engine.js';
 import {
   checkKeys,
@@ -22,18 +24,24 @@ import {
 } from './job.js';
 import { unsupportedBrowser } from './messages.js';
 
-/** What every call takes besides a job: where the models are, and how many workers compute
- *  tiles on the CPU (for tests and benchmarks; calls that differ in either get engines of their
- *  own). */
-const ENGINE_OPTIONS = ['modelBaseUrl', 'workers'];
+/** What every call takes besides a job: where the models are, how many workers compute tiles on
+ *  the CPU (for tests and benchmarks), and a model of the caller's own to run instead of upres's;
+ *  calls that differ in any of them get engines of their own. */
+const ENGINE_OPTIONS = ['modelBaseUrl', 'workers', 'model'];
 const OPTIONS = [...JOB_OPTIONS, 'signal', 'onProgress', ...ENGINE_OPTIONS];
 
-/** Shared engines by the URL of their models folder and their workers: normally just the one. */
+/** Shared engines by the URL of their models folder, their workers and their own model:
+ *  normally just the one. */
 const engines = new Map();
+/** A number for each Blob given as a model, which tells engines apart: the same Blob shares one. */
+const blobIds = new WeakMap();
+let blobsSeen = 0;
 
 /**
  * Upscales `input` (a File, Blob, ImageBitmap or ImageData); resolves to the encoded result, a
- * File named like `photo@2000px.jpg` when the input was a File, else a Blob.
+ * File named like `photo@2000px.jpg` when the input was a File, else a Blob. `model`, a Compact
+ * model of the caller's own (a URL, fetched; a Blob or File, read; an ncnn model's
+ * `{ param, bin }`, each either), runs instead of upres's models, on every input.
  */
 export async function upscale(input, options = {}) {
   return (await upscaleImage(input, options)).blob;
@@ -47,6 +55,8 @@ export async function upscale(input, options = {}) {
 export async function upscaleImage(input, options = {}) {
   checkKeys(options, OPTIONS, 'upscale()');
   const job = jobOptions(options);
+  // Checked before anything is read or downloaded, as the job is.
+  ownModel(options.model);
   const { signal, onProgress } = callbacks(options);
   signal.throwIfAborted();
   if (isLossyWebP(job)) {
@@ -75,7 +85,7 @@ export async function upscaleImage(input, options = {}) {
 /**
  * Downloads the CPU module, the model cards and the default model, and starts the engine, so
  * that the first upscale() starts at once; resolves to what capabilities() says once it runs.
- * Takes `signal`, `onProgress`, `modelBaseUrl` and `workers` like upscale().
+ * Takes `signal`, `onProgress`, `modelBaseUrl`, `workers` and `model` like upscale().
  */
 export async function preload(options = {}) {
   checkKeys(options, ['signal', 'onProgress', ...ENGINE_OPTIONS], 'preload()');
@@ -104,15 +114,22 @@ export async function capabilities(options = {}) {
 
 // ---- The shared engine ---------------------------------------------------------------------
 
-/** @param {{ modelBaseUrl?: string | URL, workers?: number }} options */
-function sharedEngine({ modelBaseUrl, workers }) {
+/** @param {{ modelBaseUrl?: string | URL, workers?: number, model?: unknown }} options */
+function sharedEngine({ modelBaseUrl, workers, model }) {
+  const own = ownModel(model);
   // Relative to the page, as a fetch() would be; a folder, so that cards resolve inside it.
   const models =
     modelBaseUrl === undefined ? new URL('./models/', import.meta.url) : new URL(modelBaseUrl, document.baseURI);
   if (!models.pathname.endsWith('/')) models.pathname += '/';
-  const key = `${models.href} ${workers}`;
+  const key = `${models.href} ${workers} ${own?.key ?? ''}`;
   if (!engines.has(key))
-    engines.set(key, { engine: new Upres({ models, workers }), listeners: new Set(), started: null, starting: false });
+    engines.set(key, {
+      engine: new Upres({ models, workers }),
+      own,
+      listeners: new Set(),
+      started: null,
+      starting: false,
+    });
   return engines.get(key);
 }
 
@@ -148,6 +165,10 @@ function start(shared) {
     shared.starting = true;
     tell({ stage: 'start', done: 0, total: 1 });
     try {
+      if (shared.own) {
+        const files = await Promise.all(shared.own.files.map((file) => file(signal)));
+        shared.engine.useModels(await shared.engine.importModel(signal, files));
+      }
       await shared.engine.start(signal, 'auto');
     } finally {
       shared.starting = false;
@@ -193,6 +214,62 @@ async function encodedImage(input) {
 }
 
 // ---- Options -------------------------------------------------------------------------------
+
+/**
+ * The caller's own model, checked: `{ key, files }`, what tells its engine apart and how to get
+ * each of its files (a function of an AbortSignal that resolves to a File), or null for upres's
+ * models. `model` is a URL (a string, relative to the page, or a URL), a Blob or File, or an
+ * ncnn model's `{ param, bin }`, each of those.
+ */
+export function ownModel(model) {
+  if (model === undefined) return null;
+  const isPair = typeof model === 'object' && model !== null && !(model instanceof Blob) && !(model instanceof URL);
+  if (!isPair) {
+    const { key, file } = modelPart(model, 'model', '', 'a URL, a Blob or File, or an ncnn model’s { param, bin }');
+    return { key, files: [file] };
+  }
+  const extra = Object.keys(model).find((key) => !['param', 'bin'].includes(key));
+  if (extra !== undefined) throw invalid(`model has no part "${extra}": an ncnn model is { param, bin }`, TypeError);
+  const parts = [
+    modelPart(model.param, 'model.param', '.param', 'a URL, a Blob or File'),
+    modelPart(model.bin, 'model.bin', '.bin', 'a URL, a Blob or File'),
+  ];
+  return { key: parts.map((part) => part.key).join(' '), files: parts.map((part) => part.file) };
+}
+
+/**
+ * One file of a model: a URL (fetched when the engine starts) or a Blob (read then), named for
+ * the engine, which tells an ncnn model's two files apart by their `extension`.
+ */
+function modelPart(value, what, extension, kinds) {
+  const named = (name) => (name.toLowerCase().endsWith(extension) ? name : `${name}${extension}`);
+  if (value instanceof Blob) {
+    if (!blobIds.has(value)) blobIds.set(value, ++blobsSeen);
+    const name = named(value instanceof File ? value.name : 'model');
+    return { key: `blob:${blobIds.get(value)}`, file: async () => new File([value], name) };
+  }
+  let url = null;
+  if ((typeof value === 'string' && value.trim() !== '') || value instanceof URL) {
+    try {
+      url = new URL(value, document.baseURI);
+    } catch {
+      // Said below, as any other value that is no model.
+    }
+  }
+  if (!url) throw invalid(`${what} must be ${kinds}, not ${describe(value)}`, TypeError);
+  const name = named(fileName(url));
+  return { key: url.href, file: async (signal) => new File([await download(url, signal)], name) };
+}
+
+/** The last part of a URL's path, as the file's name ("model" where it has none). */
+function fileName(url) {
+  const last = url.pathname.split('/').pop();
+  try {
+    return decodeURIComponent(last) || 'model';
+  } catch {
+    return last; // Not percent-encoding after all.
+  }
+}
 
 /** The caller's signal (or one that never aborts) and progress callback, checked. A callback
  *  that throws is reported, not allowed to fail a download that other calls share.

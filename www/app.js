@@ -9,6 +9,11 @@
 // when asked ("Run again with these settings", per image or for all), and Cancel stops the
 // image that is running, nothing else: a finished image's result is never lost to a change of
 // settings or a cancel. A number that is not valid is said at its field, and Upscale waits.
+//
+// A person may bring their own model (the Model settings): it is read in the worker, kept in this
+// browser (own-models.js) and, while it is in use, runs on every image instead of upres's models;
+// a result made with another model than the one in use is out of date like one made with other
+// settings.
 
 import { Upres } from './engine.js';
 import {
@@ -28,6 +33,7 @@ import {
 } from './job.js';
 import { describeError, unsupportedBrowser } from './messages.js';
 import { describeSettings, hasQuality, loadOptions, pageJob, saveOptions } from './options.js';
+import { forgetModel, keepModel, listModels, modelFiles, storedFiles } from './own-models.js';
 import './compare.js';
 
 /** The page's element with this id: any kind, as index.html makes it (inputs, a canvas, a progress bar…). */
@@ -69,6 +75,15 @@ const state = {
   working: false,
   /** The image whose result the comparison shows. */
   shown: null,
+  /** Whether the CPU module and the model cards are downloaded: a model can be read from then. */
+  loaded: false,
+  /** The person's own models, kept (own-models.js) or, where this browser keeps none, for this
+   *  visit: { id, files, card, info, date, entry (what the engine read, once read this visit) }. */
+  ownModels: [],
+  /** The own model in use, or null for upres's models. */
+  model: null,
+  /** Whether a model is being read or put in use. */
+  modelBusy: false,
 };
 
 function showMessage(text) {
@@ -91,8 +106,16 @@ const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 // ---- Options -------------------------------------------------------------------------------
 
-/** The job the current options ask for, as a key to compare results' settings with. */
-const currentKey = () => JSON.stringify(pageJob(state.options));
+/** A job and the own model that runs it (none: upres's), as a key to compare results' settings
+ *  with. */
+const settingsKey = (job, model = state.model) => JSON.stringify({ job, model: model?.id ?? null });
+
+/** The job the current options ask for, as settingsKey() writes it. */
+const currentKey = () => settingsKey(pageJob(state.options));
+
+/** The settings in words, with the own model when one runs. */
+const describeAll = (settings, model = state.model) =>
+  [describeSettings(settings), model && `your model ${model.info.name}`].filter(Boolean).join(' · ');
 
 /** The papers of job.js in the print size menu, before "Custom size": paper, then photo prints. */
 function listPapers() {
@@ -233,6 +256,8 @@ const SIZE_KIND = {
 };
 
 form.addEventListener('input', (event) => {
+  // The model's file picker is no setting the form keeps.
+  if (event.target === $('model-files')) return;
   const backendBefore = state.options.backend;
   const read = readOptions();
   read.size = SIZE_KIND[event.target.name] ?? read.size;
@@ -253,7 +278,9 @@ form.addEventListener('input', (event) => {
   updateButtons();
 });
 // A field left half-typed ("8.") shows the number in use; one left invalid stays as it is.
-form.addEventListener('change', () => showOptions());
+form.addEventListener('change', (event) => {
+  if (event.target !== $('model-files')) showOptions();
+});
 form.addEventListener('submit', (event) => event.preventDefault());
 
 /** The options' warning: JPEG cannot keep the transparency of an image in the queue. */
@@ -344,11 +371,12 @@ const isStale = (item) => item.status === 'done' && item.made.key !== currentKey
 
 const NO_MODEL = 'the size asked for is no larger than the image, so no model sharpens it.';
 
-/** What the models did to the picture, in words: the route's "compression-aware" model smooths
- *  JPEG blocks; no model ran when the size asked for is no larger than the image (the route
- *  names the model it would have used all the same). */
-function plainRoute({ route, models }) {
+/** What the models did to the picture, in words: the person's `own` model, or the route's
+ *  "compression-aware" model smooths JPEG blocks; no model ran when the size asked for is no
+ *  larger than the image (the route names the model it would have used all the same). */
+function plainRoute({ route, models }, own) {
   if (models.length === 0) return `Only resized: ${NO_MODEL}`;
+  if (own) return `Enlarged by your own model, ${own.info.name}.`;
   if (/^enhanced look/.test(route))
     return 'Enlarged by the enhanced model: noise, blur and JPEG blocks taken out, edges made crisp.';
   if (/compression-aware/.test(route))
@@ -378,12 +406,13 @@ function render(item) {
   if (result) {
     // What was done to the picture, in plain words; which model ran and why, in the engine's
     // precise terms, one click away; what the file carries; the settings it was made with.
-    li.append(element('small', 'plain', plainRoute(result)));
+    li.append(element('small', 'plain', plainRoute(result, made.model)));
     const more = element('details', 'more', '');
     more.append(element('summary', '', 'Details'), element('small', 'route', result.route));
+    if (made.model) more.append(element('small', 'model-card', describeCard(made.model.info)));
     li.append(more);
     li.append(element('small', 'metadata', `Metadata kept: ${result.metadata.replace(/^no metadata/, 'none')}.`));
-    const now = isStale(item) ? `; the settings are now ${describeSettings(state.options)}` : '';
+    const now = isStale(item) ? `; the settings are now ${describeAll(state.options)}` : '';
     li.append(element('small', 'made', `Made with ${made.label}${now}.`));
   }
   if (
@@ -430,7 +459,7 @@ function render(item) {
       render(item);
       runQueue();
     };
-    button('rerun', 'Run again with these settings', describeSettings(state.options), rerun);
+    button('rerun', 'Run again with these settings', describeAll(state.options), rerun);
     actions.lastChild.disabled = !state.engineReady || Object.keys(state.problems).length > 0;
   }
   button('remove', 'Remove', null, () => remove(item));
@@ -459,27 +488,206 @@ function remove(item) {
   updateButtons();
 }
 
+/** Model files, by their names: among images, they go to the Model settings. */
+const MODEL_FILE = /\.(pth|pt|safetensors|param|bin)$/i;
+
+/** Images to the queue, model files to the Model settings. */
+function takeFiles(files) {
+  const all = [...files];
+  const models = all.filter((file) => MODEL_FILE.test(file.name));
+  if (models.length > 0) importOwnModel(models);
+  addFiles(all.filter((file) => !MODEL_FILE.test(file.name)));
+}
+
 $('files').addEventListener('change', (event) => {
-  addFiles(event.target.files);
+  takeFiles(event.target.files);
   event.target.value = '';
 });
+/** Where a drag is: the Model settings take every file dropped on them, the rest of the page
+ *  images (and model files, sent on to the Model settings). */
+const dropZone = (event) =>
+  event.target instanceof Element && event.target.closest('#model') ? $('model') : $('drop');
 for (const type of ['dragenter', 'dragover']) {
   document.addEventListener(type, (event) => {
     event.preventDefault();
-    $('drop').classList.add('over');
+    const zone = dropZone(event);
+    zone.classList.add('over');
+    (zone === $('drop') ? $('model') : $('drop')).classList.remove('over');
   });
 }
-document.addEventListener('dragleave', () => $('drop').classList.remove('over'));
+document.addEventListener('dragleave', () => {
+  $('drop').classList.remove('over');
+  $('model').classList.remove('over');
+});
 document.addEventListener('drop', (event) => {
   event.preventDefault();
   $('drop').classList.remove('over');
-  addFiles(event.dataTransfer.files);
+  $('model').classList.remove('over');
+  const files = [...event.dataTransfer.files];
+  if (files.length === 0) return;
+  if (dropZone(event) === $('model')) importOwnModel(files);
+  else takeFiles(files);
 });
 document.addEventListener('paste', (event) => {
   const files = [...event.clipboardData.files];
-  if (files.length > 0) addFiles(files);
+  if (files.length > 0) takeFiles(files);
 });
 if (/^(Mac|iPhone|iPad)/.test(navigator.platform)) $('paste-key').textContent = '⌘V';
+
+// ---- Model ---------------------------------------------------------------------------------
+
+const formatCount = (n) => n.toLocaleString('en');
+
+/** An own model's card in words: what the Details of its results say. */
+const describeCard = ({ name, architecture, parameters, macs, format, sha256 }) =>
+  `Your model ${name}: ${architecture}; ${formatCount(parameters)} parameters; ` +
+  `${formatCount(macs)} multiply-adds per input pixel; read from ${format}, SHA-256 of the file ${sha256}.`;
+
+/** Shows the model in use, the person's own models and what can be done with them now. */
+function showModels() {
+  const { model } = state;
+  $('model-current').textContent = model ? `your model ${model.info.name} (×${model.info.scale})` : 'upres (automatic)';
+  $('model-note').textContent = model
+    ? `It runs on every image, whatever Look and Image type say; sizes other than ×${model.info.scale} are made from what it makes, resized.`
+    : 'upres chooses which of its own models suits each image.';
+  // Switching restarts the engine: never under a running image, nor before the module is here.
+  const locked = !state.loaded || state.working || state.modelBusy;
+  $('model-choose').disabled = locked;
+  $('model-default').hidden = !model;
+  $('model-default').disabled = locked;
+  const list = $('own-models');
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && {
+    id: focused.closest('li').dataset.id,
+    className: focused.localName === 'button' ? focused.className : null,
+  };
+  list.hidden = state.ownModels.length === 0;
+  list.replaceChildren(
+    ...state.ownModels.map((own) => {
+      const li = document.createElement('li');
+      li.tabIndex = -1;
+      li.dataset.id = String(own.id);
+      const { name, scale, parameters } = own.info;
+      const size = formatBytes(own.files.reduce((sum, file) => sum + file.bytes.byteLength, 0));
+      const line = document.createElement('div');
+      line.append(
+        Object.assign(document.createElement('strong'), { className: 'name', textContent: name }),
+        ` ×${scale} · ${size} · ${formatCount(parameters)} parameters`,
+        own === model ? ' · in use' : '',
+        own.kept === false ? ' · kept for this visit only: this browser does not store it' : '',
+      );
+      const actions = Object.assign(document.createElement('div'), { className: 'item-actions' });
+      const button = (className, text, onClick) => {
+        const b = Object.assign(document.createElement('button'), { type: 'button', className, textContent: text });
+        b.setAttribute('aria-label', `${text}: ${name}`);
+        b.disabled = locked || (className === 'use' && own === model);
+        b.addEventListener('click', onClick);
+        return b;
+      };
+      actions.append(
+        button('use', 'Use', () => useOwnModel(own)),
+        button('remove', 'Remove', () => removeOwnModel(own)),
+      );
+      li.append(line, actions);
+      return li;
+    }),
+  );
+  if (refocus) {
+    const li = list.querySelector(`li[data-id="${refocus.id}"]`);
+    const button = refocus.className && li?.querySelector(`button.${refocus.className}`);
+    // A button that is disabled now leaves the focus on its line, not lost.
+    (button && !button.disabled ? button : (li ?? $('model-choose'))).focus();
+  }
+}
+
+function showModelProblem(text) {
+  $('model-problem').textContent = text ?? '';
+  $('model-problem').hidden = !text;
+}
+
+/** Does `work` with the model controls locked, saying `doing` meanwhile and any failure at the
+ *  Model settings; resolves to whether it succeeded. */
+async function modelTask(doing, work) {
+  showModelProblem(null);
+  if (!state.loaded) {
+    showModelProblem('Your model can be read once the upscaler has downloaded.');
+    return false;
+  }
+  if (state.working) {
+    showModelProblem('The model can change once the images being upscaled are done.');
+    return false;
+  }
+  state.modelBusy = true;
+  $('model-status').textContent = doing;
+  showModels();
+  try {
+    await work();
+    return true;
+  } catch (error) {
+    showModelProblem(describeError(error));
+    return false;
+  } finally {
+    state.modelBusy = false;
+    $('model-status').textContent = '';
+    showModels();
+  }
+}
+
+/** Reads the model in `files`, keeps it in this browser and puts it in use; the same file again
+ *  is not listed twice. */
+async function importOwnModel(files) {
+  const names = files.map((file) => file.name).join(' and ');
+  let model = null;
+  const read = await modelTask(`Reading ${names}…`, async () => {
+    const entry = await upres.importModel(new AbortController().signal, files);
+    const { weights, card, ...info } = entry;
+    model = state.ownModels.find((own) => own.info.sha256 === info.sha256 && own.info.format === info.format);
+    if (!model) {
+      const record = { files: await storedFiles(files), card, info, date: new Date() };
+      // Where this browser keeps nothing (a sandboxed frame, some private windows), the model
+      // still works for this visit.
+      model = await keepModel(record).catch(() => ({ ...record, id: `visit-${Date.now()}`, kept: false }));
+      state.ownModels = [...state.ownModels, model];
+    }
+    model.entry = entry;
+  });
+  if (read) await useOwnModel(model);
+}
+
+/** Puts `model` in use (read again from its kept files the first time this visit), or upres's
+ *  own models when it is null, and starts the engine with it. */
+async function useOwnModel(model) {
+  const used = await modelTask(
+    model ? `Starting your model ${model.info.name}…` : 'Starting upres’s models…',
+    async () => {
+      if (model) model.entry ??= await upres.importModel(new AbortController().signal, modelFiles(model));
+      upres.useModels(model?.entry ?? null);
+      state.model = model;
+    },
+  );
+  if (!used) return;
+  // Which results the change makes out of date.
+  for (const item of items) render(item);
+  await startEngine();
+}
+
+/** Forgets one of the person's models; when it is in use, upres's models take over. */
+async function removeOwnModel(model) {
+  if (state.model === model) await useOwnModel(null);
+  if (state.model === model) return;
+  await modelTask(`Removing ${model.info.name}…`, async () => {
+    if (model.kept !== false) await forgetModel(model.id);
+    state.ownModels = state.ownModels.filter((own) => own !== model);
+  });
+}
+
+$('model-choose').addEventListener('click', () => $('model-files').click());
+$('model-files').addEventListener('change', (event) => {
+  const files = [...event.target.files];
+  event.target.value = '';
+  if (files.length > 0) importOwnModel(files);
+});
+$('model-default').addEventListener('click', () => useOwnModel(null));
 
 // ---- Jobs ----------------------------------------------------------------------------------
 
@@ -501,6 +709,7 @@ function updateButtons() {
   $('download-all').disabled = !items.some((item) => item.result);
   form.elements.backend.disabled = state.working;
   showAlphaWarning();
+  showModels();
 }
 
 $('start').addEventListener('click', () => {
@@ -557,6 +766,7 @@ async function runQueue() {
 /** Upscales one image with the current settings; resolves to whether it made a result. */
 async function upscale(item) {
   const settings = state.options;
+  const { model } = state;
   const job = pageJob(settings);
   const controller = new AbortController();
   const earlier = item.result;
@@ -582,7 +792,12 @@ async function upscale(item) {
     if (item.removed) return false;
     if (earlier) URL.revokeObjectURL(earlier.url);
     item.result = { ...result, url: URL.createObjectURL(result.blob), name: outputName(item.file.name, result) };
-    item.made = { key: JSON.stringify(job), label: describeSettings(settings), format: settings.format };
+    item.made = {
+      key: settingsKey(job, model),
+      label: describeAll(settings, model),
+      format: settings.format,
+      model,
+    };
     const size = `${result.width}×${result.height}`;
     item.result.summary = `done in ${formatTime(performance.now() - started)}: ${size}, ${formatBytes(result.blob.size)}`;
     Object.assign(item, { status: 'done', note: item.result.summary, error: false });
@@ -611,7 +826,7 @@ async function upscale(item) {
           error: true,
         });
       else if (error.kind === 'limits')
-        Object.assign(item, { status: 'refused', refusedKey: JSON.stringify(job), note: said, error: true });
+        Object.assign(item, { status: 'refused', refusedKey: settingsKey(job, model), note: said, error: true });
       else Object.assign(item, { status: error.kind === 'decode' ? 'invalid' : 'failed', note: message, error: true });
       announce(`${item.file.name} could not be upscaled. ${said}`);
     }
@@ -746,7 +961,10 @@ async function startEngineAs(start) {
     if (state.engineStart !== start) return state.engineStart.done;
     $('backend-status').textContent = '';
     $('backend-summary').textContent = '';
-    showMessage(`The upscaler could not start: ${error.message}`);
+    const why = `The upscaler could not start: ${error.message}`;
+    // With a person's own model, said where they can go back to upres's.
+    if (state.model) showModelProblem(`${why.replace(/\.$/, '')}. “Use upres’s models” goes back to upres’s own.`);
+    else showMessage(why);
   }
   for (const item of items) render(item);
   updateButtons();
@@ -773,6 +991,13 @@ async function main() {
   listPapers();
   showOptions();
   updateButtons();
+  listModels().then(
+    (kept) => {
+      state.ownModels = [...kept, ...state.ownModels];
+      showModels();
+    },
+    () => {}, // No storage here: models chosen now are kept for this visit (importOwnModel).
+  );
   state.formats = await formatSupport();
   showFormats();
   if (state.options.format === 'webp-lossy' && !state.formats.webp.lossy) {
@@ -798,6 +1023,7 @@ async function main() {
     $('models-status').textContent = describeModels(models, 'each downloaded when an image first needs it');
     $('load-status').textContent = 'Starting the upscaler…';
     $('loading').dataset.state = 'done';
+    state.loaded = true;
   } catch (error) {
     $('load-status').textContent = '';
     return showMessage(`The upscaler could not be downloaded: ${error.message}`);

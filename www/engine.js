@@ -4,8 +4,9 @@
 // starts the worker's engine on the backend the user prefers, and runs jobs. When the GPU fails
 // mid-job (device lost, out of memory, a WebGPU error that aborts the wasm instance) the job is
 // retried in a fresh worker with smaller tiles, then on the CPU, so that it still completes;
-// each change of backend is announced with a "backend" event. Every URL is relative to this
-// module, so www/ can be hosted under any path.
+// each change of backend is announced with a "backend" event. A person's own model (a Compact
+// model file they bring: importModel()) replaces upres's models while it is in use (useModels()).
+// Every URL is relative to this module, so www/ can be hosted under any path.
 
 import { downloadAssets, prefetch } from './assets.js';
 import { WorkerBridge } from './bridge.js';
@@ -33,6 +34,8 @@ export class Upres extends EventTarget {
   #gpuTile = TILES.webgpu;
   #gpuFailure = null;
   #engine = null;
+  /** The person's own model that runs instead of upres's models (importModel()'s entry), or null. */
+  #own = null;
   /** What the running engine reported when it started; null until then. */
   #running = null;
   #requestStart;
@@ -103,6 +106,39 @@ export class Upres extends EventTarget {
       const preference = this.#gpuFailure ? 'cpu' : this.#preference;
       return { ...(await this.#bridge.call(signal, 'probe', { preference })), started: false };
     });
+  }
+
+  /**
+   * Reads a person's own model: `files` (a FileList or an array of Files) is one model file
+   * (`.pth`, `.safetensors`), or an ncnn model's `.param` and `.bin` in either order. Resolves to
+   * `{ name, card, weights, scale, parameters, macs, architecture, sha256, format }`, which
+   * useModels() takes; a file that is no model upres reads is refused with an error saying why.
+   * Nothing runs it until then, and it goes nowhere: it is read in this browser's worker.
+   */
+  async importModel(signal, files) {
+    if (!this.#assets) throw new Error('load() must finish before a model is imported');
+    const { model, weights } = modelFiles([...files]);
+    const bytes = new Uint8Array(await model.arrayBuffer());
+    const args = {
+      wasm: this.#assets.wasm,
+      name: model.name,
+      bytes,
+      weights: weights && new Uint8Array(await weights.arrayBuffer()),
+    };
+    return retryIfReplaced(() => this.#bridge.call(signal, 'importModel', args));
+  }
+
+  /**
+   * Runs `entry` (what importModel() resolved to) instead of upres's models, or upres's own
+   * models again when it is null. A change starts the engine again with them, in the same worker,
+   * for the calls made from now on: a job already under way finishes with the models it began
+   * with.
+   */
+  useModels(entry) {
+    if (entry === this.#own) return;
+    this.#own = entry;
+    this.#engine = null;
+    this.#running = null;
   }
 
   /** Size and format of an image file, or an error saying exactly what is wrong with it. */
@@ -216,7 +252,9 @@ export class Upres extends EventTarget {
         .then((measured) =>
           this.#bridge.call(signal, 'start', {
             wasm: this.#assets.wasm,
-            models: this.#assets.models,
+            models: this.#own
+              ? [{ name: this.#own.name, card: this.#own.card, weights: this.#own.weights }]
+              : this.#assets.models,
             preference: this.#gpuFailure ? 'cpu' : this.#preference,
             tiles: { ...TILES, webgpu: this.#gpuTile },
             workers: this.#workers,
@@ -241,6 +279,30 @@ export class Upres extends EventTarget {
     return this.#engine;
   }
 }
+
+/**
+ * The model among a person's chosen `files`, and an ncnn model's weights (null for the other
+ * formats): one file, or a .param with its .bin. Which format a file holds is for the engine to
+ * tell from its bytes, so a lone .bin goes there: it may be a PyTorch file (pytorch_model.bin),
+ * and the engine says so when it is an ncnn model's weights without their graph.
+ */
+function modelFiles(files) {
+  const named = (extension) => files.filter((file) => file.name.toLowerCase().endsWith(extension));
+  const [param] = named('.param');
+  const [bin] = named('.bin');
+  if (files.length === 1) {
+    if (param) throw modelProblem(`${param.name} is an ncnn model's graph: choose it together with its .bin file`);
+    return { model: files[0], weights: null };
+  }
+  if (files.length === 2 && param && bin) return { model: param, weights: bin };
+  throw modelProblem(
+    files.length === 0
+      ? 'no model file was chosen'
+      : `choose one model file, or an ncnn model's .param and .bin together, not ${files.map((file) => file.name).join(', ')}`,
+  );
+}
+
+const modelProblem = (message) => Object.assign(new Error(message), { kind: 'model' });
 
 /**
  * `look()`, tried again (three times in all) when the worker was replaced while it ran: a change

@@ -7,8 +7,9 @@
 // `input` says which model suits the images: "auto" (a JPEG's compression decides),
 // "compressed" (photos, JPEGs) or "clean" (PNG, lossless); `metadata` which of the original's
 // metadata the result keeps ("no-location", "all", "color" or "none"); `look` how the result looks
-// ("faithful", as close to the original as possible, or "enhanced", clean and crisp); `workers` how many workers
-// compute tiles on the CPU (for tests and benchmarks). Bound to the page's own <input
+// ("faithful", as close to the original as possible, or "enhanced", clean and crisp); `model` the
+// URL of a Compact model file (.pth or .safetensors) to run instead of upres's models; `workers`
+// how many workers compute tiles on the CPU (for tests and benchmarks). Bound to the page's own <input
 // type="file"> (`for`), it upscales what is chosen there too and puts the result into that
 // input, so the form's ordinary submit sends the upscaled file; until then the input reports
 // itself invalid, so the form is not sent with the small original. When upscaling fails the
@@ -26,7 +27,7 @@
 // `photo@2000px.jpg`, route says which model ran and why, metadata what the file carries besides
 // the pixels) and `upres-error` ({ error, message }).
 
-import { upscaleImage } from './api.js';
+import { ownModel, upscaleImage } from './api.js';
 import { describe, describePrint, FITS, invalid, jobOptions, parsePrint } from './job.js';
 import { describeError } from './messages.js';
 
@@ -73,6 +74,7 @@ class UpresUpscaler extends HTMLElement {
     'input',
     'metadata',
     'look',
+    'model',
     'workers',
   ];
 
@@ -211,6 +213,7 @@ class UpresUpscaler extends HTMLElement {
       ...(this.hasAttribute('input') && { input: this.getAttribute('input') }),
       ...(this.hasAttribute('metadata') && { metadata: this.getAttribute('metadata') }),
       ...(this.hasAttribute('look') && { look: this.getAttribute('look') }),
+      ...(this.hasAttribute('model') && { model: this.getAttribute('model') }),
       ...(workers !== undefined && { workers }),
     };
   }
@@ -221,7 +224,9 @@ class UpresUpscaler extends HTMLElement {
     let job;
     let input;
     try {
-      job = jobOptions(this.#options());
+      const options = this.#options();
+      job = jobOptions(options);
+      ownModel(options.model);
       input = this.#boundInput();
     } catch (error) {
       return this.#show(describeError(error), true);
@@ -376,6 +381,7 @@ const PROPERTIES = {
   input: 'input',
   metadata: 'metadata',
   look: 'look',
+  model: 'model',
   workers: 'workers',
 };
 for (const [property, attribute] of Object.entries(PROPERTIES)) {

@@ -1,8 +1,8 @@
 // The inference worker. It owns the WebAssembly instance and one Engine (models on a backend),
-// and answers the calls that bridge.js sends: `probe`, `start`, `inspect`, `upscale`, and for
-// tests and benchmarks `tileWorkers` and `profile`. Heavy work never touches the page's main
-// thread; lossy WebP, which the wasm module cannot write, is encoded here too, by the browser's
-// own encoder (an OffscreenCanvas).
+// and answers the calls that bridge.js sends: `probe`, `start`, `importModel`, `inspect`,
+// `upscale`, and for tests and benchmarks `tileWorkers` and `profile`. Heavy work never touches
+// the page's main thread; lossy WebP, which the wasm module cannot write, is encoded here too, by
+// the browser's own encoder (an OffscreenCanvas).
 //
 // The backend is chosen here because only here is the WebGPU adapter visible: a software
 // adapter (SwiftShader, `isFallbackAdapter`) is slower than burn's CPU backend on WebAssembly,
@@ -13,7 +13,8 @@
 // workers (tiles.js), one per spare core.
 //
 // Models arrive as cards; a model's weights are downloaded the first time a job needs them
-// (the page hands over the default model's, which it downloaded with the module).
+// (the page hands over the default model's, which it downloaded with the module, and the weights
+// of a person's own model, which importModel read from their file).
 
 import { download } from './assets.js';
 import initCpu, * as cpu from './pkg/upres.js';
@@ -25,9 +26,11 @@ let upres = null;
 let memory = null;
 let engine = null;
 let pool = null;
-/** Each model by name: { card (JSON text), url (of its weights), weights (bytes, or null until a
- *  job needs them) }. */
+/** Each model of the running engine by name: { card (JSON text), url (of its weights; none for a
+ *  person's own model), weights (bytes, or null until a job needs them) }. */
 const models = new Map();
+/** The CPU build, compiled once (the tile workers instantiate the same module); null until used. */
+let cpuModule = null;
 /** The call in progress, and what the page's cancel aborts (checked after every tile). */
 let running = { id: 0, cancel: new AbortController() };
 
@@ -47,6 +50,9 @@ const methods = {
    * keeps it); an adapter not in it is measured now, and the result returned as `measurement`.
    */
   async start({ wasm, models: list, preference, tiles, workers, measured }) {
+    // Only this start's models: the engine's cards decide what runs, and a person's own model
+    // among them runs alone.
+    models.clear();
     for (const model of list) models.set(model.name, model);
     const cards = list.map(({ card }) => card);
     let choice = await chooseBackend(preference);
@@ -79,6 +85,17 @@ const methods = {
       workers: pool?.size ?? 1,
       measurement,
     };
+  },
+
+  /**
+   * Reads a person's model file (`bytes`; an ncnn model's .param, with its .bin as `weights`),
+   * refusing anything else, saying why; resolves to `{ name, card, weights, scale, parameters,
+   * macs, architecture, sha256, format }`, the model as start() takes it and what to show of it.
+   * `wasm` is the CPU module's bytes, for a worker that has no engine yet.
+   */
+  async importModel({ wasm, name, bytes, weights }) {
+    if (!upres) await initCpuBuild(wasm);
+    return upres.importModel(name, bytes, weights);
   },
 
   inspect({ bytes }) {
@@ -134,6 +151,16 @@ const methods = {
   },
 };
 
+/** Makes the CPU build the module in use (compiled and instantiated once); resolves to the
+ *  compiled module. */
+async function initCpuBuild(wasm) {
+  cpuModule ??= WebAssembly.compile(wasm);
+  const module = await cpuModule;
+  ({ memory } = await initCpu({ module_or_path: module }));
+  upres = cpu;
+  return module;
+}
+
 /** Starts `engine` on WebGPU: the WebGPU build of the module. */
 async function startWebgpu(choice, { cards, tiles }) {
   ({ upres, memory } = await webgpuModule());
@@ -143,9 +170,7 @@ async function startWebgpu(choice, { cards, tiles }) {
 /** Starts `engine` on the CPU (the CPU build, compiled once: the tile workers instantiate the
  *  same module), with `pool` when more than one worker computes tiles. */
 async function startCpu(reason, { wasm, cards, tiles, workers }) {
-  const module = await WebAssembly.compile(wasm);
-  ({ memory } = await initCpu({ module_or_path: module }));
-  upres = cpu;
+  const module = await initCpuBuild(wasm);
   engine = await upres.Engine.start('cpu', '', reason, cards, tiles.cpu);
   const size = workers ?? defaultWorkers();
   // A browser without workers inside workers runs every tile here.

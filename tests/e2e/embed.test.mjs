@@ -774,3 +774,78 @@ function throughPickers(page, ids, bytes, name, type) {
     { ids, bytes, name, type },
   );
 }
+
+test('model: upscale() and the widget run a model of the page’s own (a File, a URL, an ncnn pair), and refuse what is no model', async (t) => {
+  const { page, context, requests, errors } = await hostPage(
+    t,
+    `
+    <script type="module" src="${UPRES}"></script>
+    <upres-upscaler id="own" scale="2" model="/cdn/models/tiny-x2.safetensors"></upres-upscaler>
+    <upres-upscaler id="empty" scale="2" model=""></upres-upscaler>`,
+  );
+  const model = h.compactModel({ scale: 2 });
+  await context.route(`${env.origin}/cdn/models/*`, (route) =>
+    new URL(route.request().url()).pathname.endsWith('/tiny-x2.safetensors')
+      ? route.fulfill({ body: model })
+      : route.fulfill({ status: 404 }),
+  );
+  await page.waitForFunction(() => customElements.get('upres-upscaler'));
+  assert.match(
+    await status(page, '#empty'),
+    /^Invalid option: model must be a URL, a Blob or File, or an ncnn model’s \{ param, bin \}, not ""$/,
+  );
+  const png = photo(64, 48);
+  const outcome = await page.evaluate(
+    async ({ url, png, model }) => {
+      const upres = await import(url);
+      const blob = new Blob([new Uint8Array(png)], { type: 'image/png' });
+      const file = new File([new Uint8Array(model)], 'tiny-x2.safetensors');
+      const size = async (result) => {
+        const bitmap = await createImageBitmap(result);
+        return [bitmap.width, bitmap.height];
+      };
+      const failure = (promise) =>
+        promise.then(
+          () => 'resolved',
+          (error) => `${error.name} (${error.kind}): ${error.message}`,
+        );
+      const fromFile = await upres.upscale(blob, { scale: 2, model: file });
+      const fromUrl = await upres.upscale(blob, { scale: 2, model: '/cdn/models/tiny-x2.safetensors' });
+      return {
+        fromFile: { size: await size(fromFile), bytes: [...new Uint8Array(await fromFile.arrayBuffer())] },
+        fromUrl: [...new Uint8Array(await fromUrl.arrayBuffer())],
+        errors: await Promise.all([
+          failure(upres.upscale(blob, { scale: 2, model: 42 })),
+          failure(upres.upscale(blob, { scale: 2, model: { param: file } })),
+          failure(upres.upscale(blob, { scale: 2, model: { param: file, bin: file, graph: file } })),
+          failure(upres.upscale(blob, { scale: 2, model: new File(['rm -rf ~'], 'evil.pth') })),
+          failure(upres.upscale(blob, { scale: 2, model: { param: new Blob(['7767517\n']), bin: new Blob([]) } })),
+          failure(upres.upscale(blob, { scale: 2, model: '/cdn/models/missing.pth' })),
+        ]),
+      };
+    },
+    { url: UPRES, png: [...png], model: [...model] },
+  );
+  const result = h.decodePng(Buffer.from(outcome.fromFile.bytes));
+  assert.deepEqual(outcome.fromFile.size, [128, 96]);
+  assert.ok(h.psnr(result, h.nearest(h.decodePng(png), 2)) >= 45, 'the model’s own output');
+  assert.ok(Buffer.from(outcome.fromUrl).equals(Buffer.from(outcome.fromFile.bytes)), 'the same model from its URL');
+  const expected = [
+    /^TypeError \(parameter\): model must be a URL, a Blob or File, or an ncnn model’s \{ param, bin \}, not 42$/,
+    /^TypeError \(parameter\): model\.bin must be a URL, a Blob or File, not undefined$/,
+    /^TypeError \(parameter\): model has no part "graph": an ncnn model is \{ param, bin \}$/,
+    /^Error \(model\): evil\.pth is not a model file upres reads/,
+    /^Error \(model\): /,
+    /^Error \(download\): could not download \/cdn\/models\/missing\.pth \(HTTP 404\)$/,
+  ];
+  t.diagnostic(outcome.errors.join('\n'));
+  assert.equal(outcome.errors.length, expected.length);
+  for (const [i, error] of outcome.errors.entries()) assert.match(error, expected[i]);
+
+  const [widget] = await throughPickers(page, ['own'], [...png], 'photo.png', 'image/png');
+  assert.equal(widget.route, 'your own model');
+  assert.ok(Buffer.from(widget.bytes).equals(Buffer.from(outcome.fromFile.bytes)), 'the widget ran the same model');
+  assert.equal(await status(page, '#own'), 'Upscaled to 128×96 px (your own model).');
+  assert.equal(requests.filter((path) => path === '/cdn/models/tiny-x2.safetensors').length, 1, 'fetched once');
+  assert.deepEqual(errors, []);
+});

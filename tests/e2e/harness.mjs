@@ -312,6 +312,61 @@ export function psnr(a, b) {
   return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
 }
 
+// ---- Models --------------------------------------------------------------------------------
+
+/**
+ * A Compact (SRVGGNetCompact) model ×`scale` as `.safetensors`, the shape a person's own models
+ * have: a 3×3 convolution from RGB to `width` features and a PReLU, `depth` × [convolution
+ * `width`→`width`, PReLU], a last convolution to 3·scale² channels. The weights are small and
+ * pseudo-random but the last layer's are zero, so the network adds nothing to its residual: the
+ * output is the input upsampled by nearest neighbour, which no model of upres's makes.
+ */
+export function compactModel({ scale, width = 4, depth = 1 }) {
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return (seed / 2 ** 31 - 0.5) * 0.2;
+  };
+  const tensors = [];
+  const convolution = (index, inputs, outputs, last = false) => {
+    const values = (count) => Float32Array.from({ length: count }, () => (last ? 0 : random()));
+    tensors.push([`body.${index}.weight`, [outputs, inputs, 3, 3], values(outputs * inputs * 9)]);
+    tensors.push([`body.${index}.bias`, [outputs], values(outputs)]);
+    if (!last) tensors.push([`body.${index + 1}.weight`, [outputs], new Float32Array(outputs).fill(0.25)]);
+  };
+  convolution(0, 3, width);
+  for (let layer = 1; layer <= depth; layer++) convolution(2 * layer, width, width);
+  convolution(2 * (depth + 1), width, 3 * scale * scale, true);
+  const header = {};
+  let offset = 0;
+  for (const [name, shape, values] of tensors) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + values.byteLength] };
+    offset += values.byteLength;
+  }
+  // Padded with spaces to 8 bytes, as the format's own writer does.
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([length, Buffer.from(json), ...tensors.map(([, , values]) => Buffer.from(values.buffer))]);
+}
+
+/** compactModel()'s parameters: weights, biases and PReLU slopes. */
+export const compactParameters = ({ scale, width = 4, depth = 1 }) =>
+  (27 + 2) * width + depth * (9 * width + 2) * width + (9 * width + 1) * 3 * scale * scale;
+
+/** An image (as decodePng() reads it) upsampled `scale`× by nearest neighbour. */
+export function nearest({ width, height, rgb }, scale) {
+  const out = Buffer.alloc(width * height * scale * scale * 3);
+  for (let y = 0; y < height * scale; y++) {
+    for (let x = 0; x < width * scale; x++) {
+      const from = (Math.floor(y / scale) * width + Math.floor(x / scale)) * 3;
+      rgb.copy(out, (y * width * scale + x) * 3, from, from + 3);
+    }
+  }
+  return { width: width * scale, height: height * scale, rgb: out };
+}
+
 // ---- The native CLI ------------------------------------------------------------------------
 
 /**
