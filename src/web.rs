@@ -422,13 +422,7 @@ pub fn import_model(name: &str, bytes: &[u8], weights: Option<Vec<u8>>) -> Resul
     set(&info, "scale", &card.config.scale.into());
     set(&info, "parameters", &card.parameters.into());
     set(&info, "macs", &card.macs_per_input_pixel.into());
-    let shape = format!(
-        "{}, {} channels × {} hidden layers",
-        card.architecture.name(),
-        card.config.channels,
-        card.config.blocks
-    );
-    set(&info, "architecture", &shape.into());
+    set(&info, "architecture", &card.shape().into());
     if let Some(imported) = &card.imported {
         set(&info, "sha256", &imported.sha256.as_str().into());
         set(&info, "format", &imported.format.as_str().into());

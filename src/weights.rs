@@ -107,6 +107,13 @@ impl ModelCard {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The network in words: "Compact (RGB), 64 channels × 32 hidden layers".
+    pub fn shape(&self) -> String {
+        let blocks = self.config.blocks;
+        let plural = if blocks == 1 { "" } else { "s" };
+        format!("{}, {} channels × {blocks} hidden layer{plural}", self.architecture.name(), self.config.channels)
+    }
+
     /// The first 12 hex digits of the weights' hash: enough to tell builds apart in a log line.
     pub fn short_hash(&self) -> &str {
         &self.sha256[..self.sha256.len().min(12)]

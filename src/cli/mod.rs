@@ -161,12 +161,10 @@ fn describe(upscaler: &upres::upscale::Upscaler) -> String {
             let card = &m.card;
             if let Some(imported) = &card.imported {
                 return format!(
-                    "{} (×{}, {}, {} channels × {} hidden layers, {} parameters, {} multiply-adds per pixel, from {} (sha256 {}))",
+                    "{} (×{}, {}, {} parameters, {} multiply-adds per pixel, from {} (sha256 {}))",
                     card.name,
                     card.config.scale,
-                    card.architecture.name(),
-                    card.config.channels,
-                    card.config.blocks,
+                    card.shape(),
                     card.parameters,
                     card.macs_per_input_pixel,
                     imported.file,

@@ -127,6 +127,7 @@ fn own_models_in_tiles_give_what_they_compute_on_the_whole_image() {
 fn a_grey_model_keeps_a_grey_picture_grey_and_colours_apart() {
     let file = import("grey-x2.safetensors", &compact_tensors(1, 6, 1, 2));
     assert_eq!(file.card.architecture, upres::model::Architecture::Compact { colours: 1 });
+    assert_eq!(file.card.shape(), "Compact (grey), 6 channels × 1 hidden layer");
     let upscaler = upscaler(&file, Backend::cpu("test"), 16);
     let grey = RgbImage::from_fn(20, 12, |x, y| {
         let v = (x * 11 + y * 7) as u8;
