@@ -123,6 +123,29 @@ fn own_models_in_tiles_give_what_they_compute_on_the_whole_image() {
     }
 }
 
+/// The same on the GPU path (burn on wgpu: the browser's WebGPU module runs it so). In CI on
+/// Mesa's lavapipe; elsewhere skipped when no adapter starts.
+#[test]
+fn own_models_on_wgpu_give_what_they_compute_on_the_whole_image() {
+    let start = || upres::backend::Backend::select(upres::backend::BackendChoice::Wgpu);
+    if let Err(e) = start() {
+        assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "CI must run the wgpu path: {e}");
+        eprintln!("own_models_on_wgpu_give_what_they_compute_on_the_whole_image: SKIPPED, {e}");
+        return;
+    }
+    let picture = common::test_image(37, 29);
+    for (colours, width, depth, scale) in [(3, 8, 2, 4), (1, 6, 1, 2)] {
+        let file = import("mine.safetensors", &compact_tensors(colours, width, depth, scale));
+        let expected = whole(&file.compact().unwrap(), &picture);
+        let output = upscale(&upscaler(&file, start().unwrap(), 13), &picture, scale);
+        let db = psnr(&expected, &output);
+        assert!(
+            db >= 50.0,
+            "{colours} colours ×{scale} on wgpu, tiles of 13: {db:.1} dB from the whole image's output"
+        );
+    }
+}
+
 #[test]
 fn a_grey_model_keeps_a_grey_picture_grey_and_colours_apart() {
     let file = import("grey-x2.safetensors", &compact_tensors(1, 6, 1, 2));
