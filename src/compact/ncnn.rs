@@ -3,6 +3,7 @@
 //! Compact shape, and the weight file's exact size is computed from the graph and compared
 //! before anything is allocated from it.
 
+use super::tensors::Float;
 use super::{CompactModel, Layer, MAX_DEPTH, MAX_SCALE, MAX_WIDTH, invalid};
 use crate::Result;
 
@@ -279,7 +280,7 @@ impl NcnnReader<'_> {
         let tag = self.take(4)?;
         if u32::from_le_bytes([tag[0], tag[1], tag[2], tag[3]]) == FP16_TAG {
             let bytes = self.take(2 * count)?;
-            Ok(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+            Ok(Float::F16.read_all(bytes))
         } else {
             self.fp32(count)
         }
@@ -287,7 +288,7 @@ impl NcnnReader<'_> {
 
     fn fp32(&mut self, count: usize) -> Result<Vec<f32>> {
         let bytes = self.take(4 * count)?;
-        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(Float::F32.read_all(bytes))
     }
 }
 

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::tensors::{MAX_VALUES, NamedTensor};
+use super::tensors::{Float, MAX_VALUES, NamedTensor};
 use crate::{Error, Result};
 
 /// Reads every float tensor of a `.pth` state dict, in the dict's order. Nested dicts' keys are
@@ -272,31 +272,13 @@ const MAX_DIMS: usize = 8;
 const MAX_DICT_ENTRIES: usize = 1 << 16;
 const MAX_NAME_BYTES: usize = 4 << 20;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Dtype {
-    F32,
-    F16,
-    BF16,
-    F64,
-}
-
-impl Dtype {
-    fn bytes(self) -> usize {
-        match self {
-            Dtype::F16 | Dtype::BF16 => 2,
-            Dtype::F32 => 4,
-            Dtype::F64 => 8,
-        }
-    }
-}
-
 /// The only functions and classes a state dict's pickle may name.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Global {
     OrderedDict,
     RebuildTensor,
     RebuildParameter,
-    Storage(Dtype),
+    Storage(Float),
 }
 
 fn global(module: &str, name: &str) -> Result<Global> {
@@ -304,10 +286,10 @@ fn global(module: &str, name: &str) -> Result<Global> {
         ("collections", "OrderedDict") => Global::OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensor,
         ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
-        ("torch", "FloatStorage") => Global::Storage(Dtype::F32),
-        ("torch", "HalfStorage") => Global::Storage(Dtype::F16),
-        ("torch", "BFloat16Storage") => Global::Storage(Dtype::BF16),
-        ("torch", "DoubleStorage") => Global::Storage(Dtype::F64),
+        ("torch", "FloatStorage") => Global::Storage(Float::F32),
+        ("torch", "HalfStorage") => Global::Storage(Float::F16),
+        ("torch", "BFloat16Storage") => Global::Storage(Float::BF16),
+        ("torch", "DoubleStorage") => Global::Storage(Float::F64),
         ("torch", storage) if storage.ends_with("Storage") => {
             return Err(invalid(format!(
                 "the model file holds a tensor of torch.{storage}: only float tensors (fp32, fp16, bf16, fp64) are read"
@@ -325,7 +307,7 @@ fn global(module: &str, name: &str) -> Result<Global> {
 /// A storage, as a persistent id names it: `('storage', torch.FloatStorage, KEY, location, len)`.
 #[derive(Debug, PartialEq)]
 struct Storage {
-    dtype: Dtype,
+    dtype: Float,
     key: Rc<str>,
     /// Values (not bytes).
     len: usize,
@@ -382,12 +364,7 @@ impl TensorRef {
         let mut at = self.offset;
         for _ in 0..count {
             let b = &data[at * size..][..size];
-            values.push(match dtype {
-                Dtype::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                Dtype::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-                Dtype::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-                Dtype::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
-            });
+            values.push(dtype.read(b));
             // The last dimension advances first. A dimension of size 1 may have any stride, so the
             // running position may pass usize::MAX for a moment: it wraps and unwraps exactly.
             for dim in (0..self.shape.len()).rev() {
@@ -887,9 +864,9 @@ mod tests {
         let names: Vec<_> = tensors.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["params_ema.conv.weight", "params_ema.conv.bias"]);
         let (weight, bias) = (&tensors[0].1, &tensors[1].1);
-        assert_eq!(*weight.storage, Storage { dtype: Dtype::F32, key: "0".into(), len: 18 });
+        assert_eq!(*weight.storage, Storage { dtype: Float::F32, key: "0".into(), len: 18 });
         assert_eq!((weight.offset, &weight.shape[..], &weight.strides[..]), (0, &[2, 1, 3, 3][..], &[9, 9, 3, 1][..]));
-        assert_eq!(*bias.storage, Storage { dtype: Dtype::F32, key: "1".into(), len: 2 });
+        assert_eq!(*bias.storage, Storage { dtype: Float::F32, key: "1".into(), len: 2 });
         assert_eq!((&bias.shape[..], &bias.strides[..]), (&[2][..], &[1][..]));
     }
 
@@ -904,26 +881,26 @@ mod tests {
         let data: Vec<u8> = (0..12).flat_map(|v| (v as f32).to_le_bytes()).collect();
         // A transposed 3×4 view of a 4×3 storage, and a view from offset 2 with a size-1
         // dimension of an absurd stride.
-        let transposed = tensor(Dtype::F32, 0, &[3, 4], &[1, 3]);
+        let transposed = tensor(Float::F32, 0, &[3, 4], &[1, 3]);
         assert_eq!(transposed.check("t", &data).unwrap(), 12);
         assert_eq!(transposed.gather(&data), [0., 3., 6., 9., 1., 4., 7., 10., 2., 5., 8., 11.]);
-        let odd = tensor(Dtype::F32, 2, &[1, 2, 2], &[usize::MAX, 4, 2]);
+        let odd = tensor(Float::F32, 2, &[1, 2, 2], &[usize::MAX, 4, 2]);
         assert_eq!(odd.check("o", &data).unwrap(), 4);
         assert_eq!(odd.gather(&data), [2., 4., 6., 8.]);
 
         let halves: Vec<u8> = (0..12).flat_map(|v| half::f16::from_f32(v as f32 * 0.5).to_le_bytes()).collect();
-        assert_eq!(tensor(Dtype::F16, 10, &[2], &[1]).gather(&halves), [5.0, 5.5]);
+        assert_eq!(tensor(Float::F16, 10, &[2], &[1]).gather(&halves), [5.0, 5.5]);
         let brains: Vec<u8> = (0..12).flat_map(|v| half::bf16::from_f32(v as f32).to_le_bytes()).collect();
-        assert_eq!(tensor(Dtype::BF16, 0, &[3], &[4]).gather(&brains), [0.0, 4.0, 8.0]);
+        assert_eq!(tensor(Float::BF16, 0, &[3], &[4]).gather(&brains), [0.0, 4.0, 8.0]);
         let doubles: Vec<u8> = (0..12).flat_map(|v| (f64::from(v) + 0.25).to_le_bytes()).collect();
-        assert_eq!(tensor(Dtype::F64, 11, &[], &[]).gather(&doubles), [11.25]);
+        assert_eq!(tensor(Float::F64, 11, &[], &[]).gather(&doubles), [11.25]);
 
         // Past the storage: by offset, by stride, and a storage shorter than it says.
         let message = |tensor: TensorRef, data: &[u8]| tensor.check("w", data).unwrap_err().to_string();
-        assert!(message(tensor(Dtype::F32, 1, &[3, 4], &[4, 1]), &data).contains("reaches past the end"));
-        assert!(message(tensor(Dtype::F32, 0, &[2, 2], &[usize::MAX, 1]), &data).contains("reaches past the end"));
-        assert!(message(tensor(Dtype::F32, 0, &[2], &[1]), &data[..40]).contains("should hold 12 values"));
-        assert!(message(tensor(Dtype::F32, 0, &[1 << 20, 1 << 20], &[0, 0]), &data).contains("over the limit"));
+        assert!(message(tensor(Float::F32, 1, &[3, 4], &[4, 1]), &data).contains("reaches past the end"));
+        assert!(message(tensor(Float::F32, 0, &[2, 2], &[usize::MAX, 1]), &data).contains("reaches past the end"));
+        assert!(message(tensor(Float::F32, 0, &[2], &[1]), &data[..40]).contains("should hold 12 values"));
+        assert!(message(tensor(Float::F32, 0, &[1 << 20, 1 << 20], &[0, 0]), &data).contains("over the limit"));
     }
 
     #[test]
@@ -975,7 +952,7 @@ mod tests {
         let duplicated = [&b"\x80\x02}("[..], &tensor(b"a"), &tensor(b"a"), b"u."].concat();
         assert!(refusal(&duplicated).contains("names a twice"));
         let read = tensors(&[&b"\x80\x02}("[..], &tensor(b"a"), b"u."].concat()).unwrap();
-        assert_eq!(*read[0].1.storage, Storage { dtype: Dtype::F16, key: "k".into(), len: 4 });
+        assert_eq!(*read[0].1.storage, Storage { dtype: Float::F16, key: "k".into(), len: 4 });
         let not_storage = b"\x80\x02(X\x03\x00\x00\x00fooK\x01tQ.";
         assert!(refusal(not_storage).contains("other than a tensor storage"));
     }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use safetensors::tensor::SafeTensorError;
 use safetensors::{Dtype, SafeTensors, View};
 
-use super::tensors::{MAX_VALUES, NamedTensor};
+use super::tensors::{Float, MAX_VALUES, NamedTensor};
 use crate::{Error, Result};
 
 /// A state dict's header is about a hundred bytes per tensor.
@@ -61,17 +61,14 @@ pub fn read(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
             let bytes = data
                 .get(start..end)
                 .ok_or_else(|| invalid(format!("the tensor {name} lies past the end of the file")))?;
-            let values = match info.dtype {
-                Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-                Dtype::BF16 => {
-                    bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-                }
-                Dtype::F64 => bytes
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-                    .collect(),
-                _ => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            let float = match info.dtype {
+                Dtype::F16 => Float::F16,
+                Dtype::BF16 => Float::BF16,
+                Dtype::F64 => Float::F64,
+                // F32: the other dtypes were refused above.
+                _ => Float::F32,
             };
+            let values = float.read_all(bytes);
             Ok(NamedTensor { name, shape: info.shape.clone(), values })
         })
         .collect()
