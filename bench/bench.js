@@ -75,8 +75,11 @@ async function devices() {
 /**
  * Cold: import the engine, download the wasm module and the models, start `backend`, upscale
  * once. `workers`: how many workers compute the tiles on the CPU (default: the engine's choice).
+ * `model`: a person's own model's files as [URL, file name] pairs (a .pth, a .safetensors, or an
+ * ncnn .param and .bin), imported as the page's "Use my own model…" does and run instead of
+ * upres's models.
  */
-async function upresCold({ input, scale, backend, workers }) {
+async function upresCold({ input, scale, backend, workers, model }) {
   const image = await fetchBlob(input);
   const signal = new AbortController().signal;
   const started = performance.now();
@@ -87,6 +90,12 @@ async function upresCold({ input, scale, backend, workers }) {
   const changes = [];
   upres.addEventListener('backend', ({ detail }) => changes.push(detail));
   const models = await upres.load(signal, () => {});
+  let own = null;
+  if (model) {
+    const files = await Promise.all(model.map(async ([url, name]) => new File([await fetchBlob(url)], name)));
+    own = await upres.importModel(signal, files);
+    upres.useModels(own);
+  }
   const info = await upres.start(signal, backend);
   const loaded = performance.now();
   const job = jobOptions({ scale, format: 'png' });
@@ -98,7 +107,7 @@ async function upresCold({ input, scale, backend, workers }) {
     if (last.backend !== backend || changes.length > 1) {
       throw new Error(`upres left ${backend} during the run (now ${last.backend}: ${last.reason})`);
     }
-    return { ms, width: result.width, height: result.height, bytes: result.blob.size };
+    return { ms, width: result.width, height: result.height, bytes: result.blob.size, ran: result.models };
   };
   const first = await run();
   session = { run, upres, image, job, signal };
@@ -111,6 +120,14 @@ async function upresCold({ input, scale, backend, workers }) {
     reason: info.reason,
     adapter: info.adapter,
     models,
+    own: own && {
+      name: own.name,
+      format: own.format,
+      architecture: own.architecture,
+      parameters: own.parameters,
+      macs: own.macs,
+      sha256: own.sha256,
+    },
   };
 }
 

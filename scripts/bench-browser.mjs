@@ -5,6 +5,7 @@
 //   node scripts/bench-browser.mjs [--upres BINARY] [--only speed|quality|score|workers] [--tools upres,esrgan-slim,…]
 //       [--backends cpu,webgpu,webgl,wasm] [--sizes 256,512] [--scales 2,4] [--photo NAME.jpg]
 //       [--workers 1,2] [--timeout-s 180] [--out bench/results/browser.json] [--data ../shared/data]
+//       [--teacher ../shared/teachers/realesr-general-x4v3]
 //
 // Tools left out of --tools keep their speed cases from the last report (each case says when it
 // was timed): `--only speed --tools upres` times upres again after a model change.
@@ -23,7 +24,9 @@
 // fresh browser, warm as above, with the most WebAssembly memory one worker used; then where one
 // worker's time goes (the engine's profile of a job: decode, tile copies, each kind of network
 // operation, stitching, encode) beside the native CLI's on one thread (`upres bench --profile`,
-// run by this script with RAYON_NUM_THREADS=1 when --upres is given).
+// run by this script with RAYON_NUM_THREADS=1 when --upres is given). Beside upres's own model, the
+// same counts run a person's own model on the smallest input ×4: the shared teacher (Real-ESRGAN
+// compact, an ncnn .param/.bin; --teacher or $UPRES_TEACHER), imported as the page imports it.
 //
 // Quality (not timed): each UpscalerJS model upscales the Set5 and Set14 LR files on its fastest
 // working backend; the PNGs go to bench/out/<model>/<set>/X<scale>/<image>.png, which
@@ -46,7 +49,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -91,6 +94,7 @@ function parseArgs(args) {
     timeoutS: 180,
     out: 'bench/results/browser.json',
     data: process.env.UPRES_DATA ?? '../shared/data',
+    teacher: process.env.UPRES_TEACHER ?? '../shared/teachers/realesr-general-x4v3',
   };
   const list = (value) => value.split(',').filter(Boolean);
   const numbers = (name, value) =>
@@ -139,6 +143,9 @@ function parseArgs(args) {
       case '--data':
         o.data = value;
         break;
+      case '--teacher':
+        o.teacher = value;
+        break;
       default:
         fail(`unknown option ${name}; see the comment at the top of scripts/bench-browser.mjs`);
     }
@@ -159,8 +166,9 @@ function fail(message) {
 
 /**
  * One loopback origin for everything, as a storefront would serve it: /www/ (the built app),
- * /bench/ (the bench page), /npm/ (the peers, from node_modules), /inputs/ (the crops) and
- * /data/ (the evaluation and training images). Records the files it sends, for the cold runs.
+ * /bench/ (the bench page), /npm/ (the peers, from node_modules), /inputs/ (the crops), /data/
+ * (the evaluation and training images) and /teacher/ (the own model that the workers pass
+ * imports). Records the files it sends, for the cold runs.
  */
 function startServer() {
   const mounts = [
@@ -169,6 +177,7 @@ function startServer() {
     ['/npm/', resolve('node_modules')],
     ['/inputs/', resolve(inputsDir)],
     ['/data/', data],
+    ['/teacher/', resolve(options.teacher)],
   ];
   /** The files sent since the last reset: what a cold start downloads. */
   const counter = { files: new Map() };
@@ -713,12 +722,25 @@ function score(binary, peers) {
 
 // ---- Workers -------------------------------------------------------------------------------
 
-/** Warm runs of one upres CPU case with `workers` tile workers, in a fresh browser. */
-async function workersCase(browser, crop, scale, workers) {
+/** The own model the workers pass runs beside upres's: the teacher's ncnn files as [URL on the
+ *  bench server, file name that names the model] pairs; null, saying so, when they are not there. */
+function teacherFiles() {
+  const files = ['model.param', 'model.bin'];
+  const missing = files.filter((f) => !existsSync(join(options.teacher, f)));
+  const name = basename(resolve(options.teacher));
+  if (!missing.length) return files.map((f) => [`/teacher/${f}`, `${name}${extname(f)}`]);
+  console.log(`no own-model cases: ${missing.join(' and ')} not in ${options.teacher} (--teacher DIR)`);
+  return null;
+}
+
+/** Warm runs of one upres CPU case with `workers` tile workers, in a fresh browser; `model`: the
+ *  URLs of a person's own model to run instead of upres's (see teacherFiles()). */
+async function workersCase(browser, crop, scale, workers, model = null) {
   const result = {
     input: `${crop.size}x${crop.size}`,
     scale,
     workers,
+    model: null,
     status: 'ok',
     timed_at: new Date().toISOString(),
   };
@@ -727,11 +749,15 @@ async function workersCase(browser, crop, scale, workers) {
   if (building) result.compilers_running = building;
   pause();
   result.load_avg_1m = round(os.loadavg()[0], 2);
-  process.stdout.write(`upres cpu ${result.input} ×${scale}, ${workers} worker${workers > 1 ? 's' : ''}: `);
+  process.stdout.write(
+    `upres cpu ${result.input} ×${scale}, ${workers} worker${workers > 1 ? 's' : ''}${model ? ', own model' : ''}: `,
+  );
   const { page } = await browser.page();
   try {
-    const spec = { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers };
-    await evaluate(page, (a) => window.bench.upresCold(a), spec, options.timeoutS, 'cold run');
+    const spec = { input: `/inputs/${crop.file}`, scale, backend: 'cpu', workers, model };
+    const cold = await evaluate(page, (a) => window.bench.upresCold(a), spec, options.timeoutS, 'cold run');
+    // Which model ran: upres's own (by name) or the imported one (its card's figures).
+    result.model = cold.own ?? { name: cold.ran.join(' + ') };
     const warm = [];
     for (let i = 0; i < WARM_MAX && (i < WARM_MIN || warm.reduce((a, b) => a + b, 0) < WARM_BUDGET_MS); i++) {
       warm.push((await evaluate(page, () => window.bench.again(), null, options.timeoutS, `warm run ${i + 1}`)).ms);
@@ -819,9 +845,14 @@ async function workersPass(browser, crops) {
   try {
     const cases = [];
     const profiles = [];
+    const teacher = options.scales.includes(4) ? teacherFiles() : null;
     for (const scale of options.scales) {
       for (const crop of crops) {
         for (const workers of options.workers) cases.push(await workersCase(browser, crop, scale, workers));
+        // The teacher is a ×4 model with 23× upres's arithmetic: the smallest input is enough.
+        if (teacher && scale === 4 && crop.size === Math.min(...options.sizes)) {
+          for (const workers of options.workers) cases.push(await workersCase(browser, crop, scale, workers, teacher));
+        }
         profiles.push(await profileCase(browser, crop, scale));
       }
     }

@@ -247,6 +247,9 @@ function workersSection() {
   const workers = browser?.workers;
   if (!workers) return [];
   const timedCases = workers.cases.filter((c) => c.status === 'ok');
+  // Which model a case ran: upres's own, or a person's own model imported as the page does.
+  const modelOf = (c) => c.model?.name ?? '—';
+  const own = timedCases.filter((c) => c.model?.parameters);
   const lines = [
     '## The whole machine in the browser (`./build.sh bench-workers`)',
     '',
@@ -257,15 +260,18 @@ function workersSection() {
       'Memory: the most WebAssembly memory one worker used.',
     '',
     ...table(
-      ['input', 'scale', 'workers', 'warm (median)', 'runs', 'against 1 worker', 'memory per worker'],
-      'llrrrrr',
+      ['input', 'scale', 'model', 'workers', 'warm (median)', 'runs', 'against 1 worker', 'memory per worker'],
+      'lllrrrrr',
       workers.cases.map((c) => {
-        const one = timedCases.find((o) => o.workers === 1 && o.input === c.input && o.scale === c.scale);
+        const one = timedCases.find(
+          (o) => o.workers === 1 && o.input === c.input && o.scale === c.scale && modelOf(o) === modelOf(c),
+        );
         return c.status !== 'ok'
-          ? [side(c.input), `×${c.scale}`, String(c.workers), `**${c.status}**`, '—', '—', '—']
+          ? [side(c.input), `×${c.scale}`, modelOf(c), String(c.workers), `**${c.status}**`, '—', '—', '—']
           : [
               side(c.input),
               `×${c.scale}`,
+              modelOf(c),
               String(c.workers),
               ms(c.warm_median_ms),
               String(c.warm_runs),
@@ -275,6 +281,24 @@ function workersSection() {
       }),
     ),
     '',
+    ...own.flatMap((c) => {
+      const ours = timedCases.find(
+        (o) => !o.model?.parameters && o.workers === c.workers && o.input === c.input && o.scale === c.scale,
+      );
+      if (c.workers !== Math.max(...own.map((o) => o.workers))) return [];
+      return [
+        `Own model: \`${c.model.name}\` (${c.model.format}; ${c.model.architecture}, ` +
+          `${c.model.parameters.toLocaleString('en')} parameters, ${c.model.macs.toLocaleString('en')} multiply-adds per ` +
+          'input pixel), imported in the page as "Use my own model…" imports it and run by the same workers' +
+          (ours
+            ? `: ${ms(c.warm_median_ms)} on ${c.workers} workers for ${side(c.input)} ×${c.scale}, ` +
+              `${(c.warm_median_ms / ours.warm_median_ms).toFixed(1)}× the time of upres's \`${modelOf(ours)}\` ` +
+              `(${ms(ours.warm_median_ms)}), ${c.memory_per_worker_mib.toFixed(0)} against ` +
+              `${ours.memory_per_worker_mib.toFixed(0)} MiB per worker.`
+            : '.'),
+        '',
+      ];
+    }),
   ];
   if (workers.profiles.length) {
     const stages = workers.profiles[0].stages.map(([name]) => name);

@@ -41,8 +41,8 @@ async function modelProblem(page) {
 
 const listed = (page) => page.$$eval('#own-models li', (lis) => lis.map((li) => li.querySelector('div').textContent));
 
-test('your own model: chosen by the file picker, listed, run alone on an image (its details name it), kept across a reload, then removed', async (t) => {
-  const { page, errors } = await h.openAppFor(t, env);
+test('your own model: chosen by the file picker, listed, run alone on an image (its details name it), kept across an offline reload, then removed', async (t) => {
+  const { page, context, errors } = await h.openAppFor(t, env);
   assert.equal(await page.textContent('#model-current'), 'upres (automatic)');
   assert.equal(
     await page.textContent('#model-privacy'),
@@ -87,6 +87,11 @@ test('your own model: chosen by the file picker, listed, run alone on an image (
   );
   assert.ok(await item.locator('button.rerun').isVisible());
 
+  // The next visit offline: the page from the service worker's cache, the model from IndexedDB.
+  await page.waitForFunction(
+    async () => (await navigator.serviceWorker.getRegistration())?.active && navigator.serviceWorker.controller,
+  );
+  await context.setOffline(true);
   await page.reload();
   await page.waitForSelector('#loading[data-state="done"]');
   await h.chooseBackend(page, 'cpu');
