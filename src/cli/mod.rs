@@ -149,7 +149,9 @@ fn read_model(path: &std::path::Path) -> Result<ModelFile> {
         _ => None,
     };
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    ModelFile::import(&name, &bytes, weights.as_deref()).with_context(|| format!("cannot use {}", path.display()))
+    // The detail alone: "cannot use x.pth: model: …" would say "model" twice.
+    ModelFile::import(&name, &bytes, weights.as_deref())
+        .map_err(|error| anyhow::anyhow!("cannot use {}: {}", path.display(), error.detail()))
 }
 
 /// One line per model, so every run says exactly what produced its output.

@@ -383,7 +383,8 @@ export function nativeUpscale(png, scale) {
       const { config, input = 'clean' } = JSON.parse(readFileSync(join('www/models', name), 'utf8'));
       return config.scale === scale && input === 'clean';
     });
-  const binary = join(process.env.CARGO_TARGET_DIR ?? 'target', 'debug', 'upres');
+  // The CLI that ./build.sh test's native tests built (the ci profile, Cargo.toml).
+  const binary = join(process.env.CARGO_TARGET_DIR ?? 'target', 'ci', 'upres');
   execFileSync(
     binary,
     [

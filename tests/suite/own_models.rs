@@ -237,6 +237,7 @@ fn the_command_line_runs_a_model_file_alone_and_says_so() {
         let stderr = String::from_utf8_lossy(&result.stderr);
         assert_eq!(result.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(s(file)) && stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains(": model: "), "the error's kind said again: {stderr}");
     }
 }
 
