@@ -41,9 +41,12 @@ native_tests() {
     # lints added, run as cargo clippy runs it (the wrapper of this workspace's crates; its
     # arguments in CLIPPY_ARGS), so warnings fail the build. A separate `cargo clippy` would check
     # every dependency once more: 9 min 41 s of a cold run on this 2-core machine. The ci profile
-    # (Cargo.toml) builds the dependencies for tests, not for training.
-    RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-        cargo test --profile ci --all-targets 2>&1
+    # (Cargo.toml) builds the dependencies for tests, not for training. Exported: the browser
+    # tests' cargo (tests/e2e/hostile.test.mjs) takes the same profile and wrapper, rebuilding nothing.
+    export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+    RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)"
+    CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+    cargo test --profile ci --all-targets 2>&1
 }
 
 # Biome lints and checks the formatting of www/, scripts/, tests/ and bench/ (biome.jsonc); fix

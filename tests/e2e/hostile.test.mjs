@@ -24,7 +24,17 @@ function corpus() {
   const dir = mkdtempSync(join(tmpdir(), 'upres-hostile-'));
   execFileSync(
     process.env.CARGO ?? 'cargo',
-    ['test', '--test', 'hostile', '--', '--exact', 'every_hostile_file_gives_an_image_or_a_specific_error'],
+    // The profile and the clippy wrapper of ./build.sh test, whose build this reuses.
+    [
+      'test',
+      '--profile',
+      'ci',
+      '--test',
+      'hostile',
+      '--',
+      '--exact',
+      'every_hostile_file_gives_an_image_or_a_specific_error',
+    ],
     { env: { ...process.env, UPRES_CORPUS_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
