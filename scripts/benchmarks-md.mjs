@@ -281,11 +281,12 @@ function workersSection() {
       }),
     ),
     '',
+    // One sentence, for the most workers the own model ran on.
     ...own.flatMap((c) => {
+      if (c.workers !== Math.max(...own.map((o) => o.workers))) return [];
       const ours = timedCases.find(
         (o) => !o.model?.parameters && o.workers === c.workers && o.input === c.input && o.scale === c.scale,
       );
-      if (c.workers !== Math.max(...own.map((o) => o.workers))) return [];
       return [
         `Own model: \`${c.model.name}\` (${c.model.format}; ${c.model.architecture}, ` +
           `${c.model.parameters.toLocaleString('en')} parameters, ${c.model.macs.toLocaleString('en')} multiply-adds per ` +
