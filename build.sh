@@ -95,30 +95,38 @@ build_web() {
     install_web_tools
     # Two modules: every visitor loads the CPU one (burn's CPU backend only: a third of the size),
     # the tile workers run it, and the page fetches the WebGPU one (both backends) only when a
-    # hardware adapter exists and WebGPU is chosen.
-    build_module cpu web,cpu www/pkg -O3
-    build_module webgpu web,cpu,wgpu www/pkg/webgpu -Oz
+    # hardware adapter exists and WebGPU is chosen. The CPU module's wasm-opt (one core, minutes)
+    # runs while cargo compiles the WebGPU one.
+    compile_module cpu web,cpu
+    finish_module cpu www/pkg -O3 &
+    local cpu_module=$!
+    compile_module webgpu web,cpu,wgpu
+    finish_module webgpu www/pkg/webgpu -Oz
+    wait "$cpu_module"
     node scripts/web-assets.mjs assets "$models_dir"
     node scripts/web-assets.mjs sizes
 }
 
-# build_module NAME FEATURES OUT_DIR WASM_OPT_LEVEL, with the `wasm` profile (Cargo.toml). The CPU
-# module is optimised for speed: wasm-opt -O3 runs its network 24 % faster than -Oz (256² ×4 in
-# Chromium: 430 against 565 ms) for 1.5 KiB more gzip; the WebGPU one, mostly CubeCL's kernel
-# generator, for size. Both modules share the target folder (cargo keeps each feature set's
-# artifacts apart); each one's output is copied aside, keeping its time, since the next build
-# overwrites upres.wasm. SIMD for the CPU backend's matrix kernels (every current browser has
-# it) is set in .cargo/config.toml.
-build_module() {
-    local name=$1 features=$2 out=$3 level=$4
+# compile_module NAME FEATURES, with the `wasm` profile (Cargo.toml). Both modules share the
+# target folder (cargo keeps each feature set's artifacts apart); each one's output is copied
+# aside, keeping its time, since the next build overwrites upres.wasm. SIMD for the CPU backend's
+# matrix kernels (every current browser has it) is set in .cargo/config.toml.
+compile_module() {
+    local name=$1 features=$2
     local built="$target_dir/wasm32-unknown-unknown/wasm"
     cargo build --lib --profile wasm --target wasm32-unknown-unknown --no-default-features --features "$features"
     cp -p "$built/upres.wasm" "$built/upres-$name.wasm"
+}
 
-    # wasm-bindgen and wasm-opt (minutes, for binaryen's JavaScript build) only when cargo
-    # produced a new module. Its TypeScript declarations are for the type check of www/ (the
-    # page never loads them; web-assets.mjs leaves them out of the sizes).
-    local wasm="$built/upres-$name.wasm"
+# finish_module NAME OUT_DIR WASM_OPT_LEVEL: wasm-bindgen's glue and wasm-opt, only when cargo
+# produced a new module (binaryen's JavaScript build takes minutes). The CPU module is optimised
+# for speed: wasm-opt -O3 runs its network 24 % faster than -Oz (256² ×4 in Chromium: 430 against
+# 565 ms) for 1.5 KiB more gzip; the WebGPU one, mostly CubeCL's kernel generator, for size. The
+# TypeScript declarations are for the type check of www/ (the page never loads them;
+# web-assets.mjs leaves them out of the sizes).
+finish_module() {
+    local name=$1 out=$2 level=$3
+    local wasm="$target_dir/wasm32-unknown-unknown/wasm/upres-$name.wasm"
     if [ ! "$out/upres_bg.wasm" -nt "$wasm" ] || [ ! -f "$out/upres.d.ts" ]; then
         rm -f "$out"/upres.js "$out"/upres*.d.ts "$out/upres_bg.wasm"
         wasm-bindgen --target web --out-dir "$out" --out-name upres "$wasm"
@@ -130,7 +138,6 @@ build_module() {
             "$out/upres_bg.wasm" -o "$out/upres_bg.wasm"
     fi
 }
-
 
 run_fuzzer() {
     local target=$1 seeds corpus=fuzz/corpus/$1
