@@ -95,14 +95,15 @@ build_web() {
     install_web_tools
     # Two modules: every visitor loads the CPU one (burn's CPU backend only: a third of the size),
     # the tile workers run it, and the page fetches the WebGPU one (both backends) only when a
-    # hardware adapter exists and WebGPU is chosen. The CPU module's wasm-opt (one core, minutes)
-    # runs while cargo compiles the WebGPU one.
-    compile_module cpu web,cpu
-    finish_module cpu www/pkg -O3 &
-    local cpu_module=$!
+    # hardware adapter exists and WebGPU is chosen. The WebGPU module comes first: its wasm-opt
+    # (one core, five minutes) runs while cargo compiles the CPU one, which shares most of its
+    # dependencies and so takes less.
     compile_module webgpu web,cpu,wgpu
-    finish_module webgpu www/pkg/webgpu -Oz
-    wait "$cpu_module"
+    finish_module webgpu www/pkg/webgpu -Oz &
+    local webgpu_module=$!
+    compile_module cpu web,cpu
+    finish_module cpu www/pkg -O3
+    wait "$webgpu_module"
     node scripts/web-assets.mjs assets "$models_dir"
     node scripts/web-assets.mjs sizes
 }
