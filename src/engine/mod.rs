@@ -183,6 +183,10 @@ impl PackedNet {
         self.isa
     }
 
+    pub fn scale(&self) -> usize {
+        self.scale
+    }
+
     /// Pixels of border the network eats on each side.
     pub fn context(&self) -> usize {
         self.layers.len()
