@@ -23,6 +23,8 @@
 #                              and --jobs 2, images per minute; regenerate BENCHMARKS.md
 #   ./build.sh bench-encoders  each output format's bytes, encode time and PSNR on a 2000×2000
 #                              upscale; regenerate the README's format table and BENCHMARKS.md
+#   ./build.sh bench-teacher   upres's CPU engine against ncnn (PyPI's build, in its own Python
+#                              environment) on the shared teacher; regenerate BENCHMARKS.md
 #   ./build.sh benchmarks      regenerate BENCHMARKS.md and bench/chart.svg from bench/results/*.json
 #
 # The web build installs what it needs when it is missing: the wasm32 target, wasm-bindgen-cli
@@ -227,6 +229,26 @@ case "$cmd" in
         "$target_dir/debug/upres" bench --image "$photo" --json bench/results/native.json "${@:2}"
         node scripts/benchmarks-md.mjs
         ;;
+    bench-teacher)
+        # upres's CPU engine against ncnn (the engine Upscayl uses, from PyPI, in a virtual
+        # environment of its own) on the shared teacher, taking turns, one and two threads; to
+        # bench/results/teacher.json and BENCHMARKS.md. A running `upres train` is stopped meanwhile.
+        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
+        teacher=${UPRES_TEACHER:-../shared/teachers/realesr-general-x4v3}
+        [ -f "$photo" ] || { echo "bench-teacher: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+        [ -f "$teacher/model.param" ] || { echo "bench-teacher: no ncnn model in $teacher (set UPRES_TEACHER)" >&2; exit 2; }
+        cargo build --bin upres
+        venv="${XDG_CACHE_HOME:-$HOME/.cache}/upres-bench-ncnn"
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet ncnn==1.0.20261020 numpy==2.4.6 pillow==13.0.0
+        pattern=${BENCH_PAUSE-upres[-a-z]* train}
+        if [ -n "$pattern" ]; then
+            trap 'pkill -CONT -f "$pattern" || true' EXIT
+            pkill -STOP -f "$pattern" || true
+        fi
+        "$venv/bin/python" scripts/bench-ncnn.py "$target_dir/debug/upres" "$teacher" "$photo" bench/results/teacher.json "${@:2}"
+        node scripts/benchmarks-md.mjs
+        ;;
     bench-encoders)
         # Each output format on a 2000×2000 upscale of the bench photo's centre: bytes, encode
         # time (the CLI's encoders, and Chromium's WebP encoder that the web app uses), PSNR-Y
@@ -312,7 +334,7 @@ case "$cmd" in
         node --test --test-concurrency=1 tests/e2e/ tests/benchmarks-md.test.mjs
         ;;
     *)
-        echo "usage: $0 [web|serve|test|lint-js|cli|sizes|models-readme|bench|bench-browser|bench-workers|bench-batch|bench-encoders|benchmarks|fuzz]" >&2
+        echo "usage: $0 [web|serve|test|lint-js|cli|sizes|models-readme|bench|bench-browser|bench-workers|bench-batch|bench-encoders|bench-teacher|benchmarks|fuzz]" >&2
         exit 2
         ;;
 esac

@@ -33,6 +33,7 @@ const native = read('native.json');
 const batch = read('batch.json');
 const encoders = read('encoders.json');
 const encoderBuild = read('encoder-build.json');
+const teacher = read('teacher.json');
 const quality = [...readRows('quality-x2.json'), ...readRows('quality-x4.json')];
 if (!browser && !native && quality.length === 0) {
   console.error(`benchmarks-md: no results in ${dir}/: run ./build.sh bench-browser and ./build.sh bench`);
@@ -212,7 +213,7 @@ function nativeSection() {
   const lines = [
     '## Native (`upres bench`)',
     '',
-    `Input: the centre of \`${native.image ?? 'its photo'}\`; ${native.machine.threads ? `burn's CPU backend on ${native.machine.threads} threads; ` : ''}` +
+    `Input: the centre of \`${native.image ?? 'its photo'}\`; ${native.machine.threads ? `the CPU on ${native.machine.threads} threads; ` : ''}` +
       'cold = loading the models onto the backend and the first run (kernel compilation on wgpu), warm = the median of the runs after it.',
     '',
     ...table(
@@ -239,6 +240,42 @@ function nativeSection() {
     );
   }
   return lines;
+}
+
+// ---- The same network on upres's engine and on ncnn ------------------------------------------
+
+function teacherSection() {
+  if (!teacher) return [];
+  const two = teacher.runs.filter((r) => r.threads === 2);
+  const worst = two.reduce((a, r) => (a && a.ratio >= r.ratio ? a : r), null);
+  return [
+    "## upres's engine against ncnn",
+    '',
+    `The shared teacher (\`${teacher.teacher}\`, Real-ESRGAN's compact model, 64 channels × 32 layers) as its ncnn files, ` +
+      `run by upres's CPU engine (\`upres bench --model\`, imported as the page imports a model) and by ${teacher.ncnn}, ` +
+      'the engine Upscayl runs it on, taking turns on the same crop of the same photo (`./build.sh bench-teacher`); warm = the median of the runs after the first.',
+    '',
+    ...table(
+      ['input', 'scale', 'threads', 'upres warm', 'ncnn warm', 'upres ÷ ncnn'],
+      'lrrrrr',
+      teacher.runs.map((r) => [
+        side(r.input),
+        `×${r.scale}`,
+        String(r.threads),
+        ms(r.upres_warm_median_ms),
+        ms(r.ncnn_warm_median_ms),
+        times(r.ratio),
+      ]),
+    ),
+    '',
+    ...(worst
+      ? [
+          `On ${worst.threads} threads upres takes ${times(worst.ratio)} ncnn's time at ${side(worst.input)} ×${worst.scale} ` +
+            `(${ms(worst.upres_warm_median_ms)} against ${ms(worst.ncnn_warm_median_ms)}).`,
+          '',
+        ]
+      : []),
+  ];
 }
 
 // ---- The whole machine in the browser ------------------------------------------------------
@@ -972,6 +1009,7 @@ const document = [
   ...honestSection(),
   ...browserSection(),
   ...nativeSection(),
+  ...teacherSection(),
   ...workersSection(),
   ...batchSection(),
   ...encodersSection(),

@@ -6,11 +6,16 @@
 //! simd128 in the browser (chosen at build time: `.cargo/config.toml` turns it on for wasm32),
 //! plain arrays that LLVM vectorises elsewhere.
 //!
-//! A direct convolution on pixel-major activations (each pixel's channels together): each step
-//! of the innermost loop broadcasts one input channel of [`PIXELS`] neighbouring pixels and
-//! multiplies it into [`VECTORS`] vectors of packed weights, so that `PIXELS × VECTORS`
-//! accumulators stay in registers for a whole `k × k × inputs` sum. The bias starts the sum and
-//! the PReLU is applied before the single store, so a layer's output is written once.
+//! Two kernels on pixel-major activations (each pixel's channels together), each layer packed
+//! for one of them ([`Form`]). The direct convolution: each step of the innermost loop
+//! broadcasts one input channel of [`PIXELS`] neighbouring pixels and multiplies it into
+//! [`VECTORS`] vectors of packed weights, so that `PIXELS × VECTORS` accumulators stay in
+//! registers for a whole `k × k × inputs` sum. The bias starts the sum and the PReLU is applied
+//! before the single store, so a layer's output is written once. Winograd's F(4×4, 3×3)
+//! ([`winograd`]) runs the 3×3 layers with a quarter of the products, through the same register
+//! blocking.
+
+mod winograd;
 
 /// Output pixels computed together along a row; each layer computes whole groups of them, so
 /// activation rows are padded to a multiple (the padding is never read back into real pixels).
@@ -25,6 +30,9 @@ pub const PIXELS: usize = 6;
 pub const PIXELS: usize = 4;
 /// Vectors of output channels computed together.
 pub const VECTORS: usize = 2;
+/// Output rows the Winograd kernel computes together: bands of a layer's rows are best cut at
+/// multiples of it.
+pub const TILE_ROWS: usize = winograd::OUT;
 
 /// A SIMD vector of `f32`.
 pub trait Lanes: Copy {
@@ -36,6 +44,9 @@ pub trait Lanes: Copy {
     /// `ptr` is valid for writing `WIDTH` floats.
     unsafe fn store(self, ptr: *mut f32);
     fn splat(value: f32) -> Self;
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
     /// `self + a · b`.
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// `max(self, 0) + slope · min(self, 0)`.
@@ -78,14 +89,63 @@ impl Isa {
 
     /// Output channels per packed block: [`VECTORS`] vectors.
     pub fn block(self) -> usize {
-        VECTORS
-            * match self {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => avx2::Avx2::WIDTH,
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                Isa::Simd128 => simd128::Simd128::WIDTH,
-                Isa::Portable => Portable::WIDTH,
+        VECTORS * self.lanes()
+    }
+
+    /// Floats per vector.
+    fn lanes(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::Avx2::WIDTH,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Isa::Simd128 => simd128::Simd128::WIDTH,
+            Isa::Portable => Portable::WIDTH,
+        }
+    }
+}
+
+/// How a layer's weights are packed, and so which kernel runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `[block][ty][tx][input][channel of the block]`.
+    Direct,
+    /// [`winograd::pack`]'s transformed 3×3 weights, `[block][point][input][channel of the block]`.
+    Winograd,
+}
+
+impl Form {
+    /// Winograd for 3×3 layers whose inputs fill whole vectors (its input transform works on
+    /// vectors of channels); direct for the rest: the first layer's colours, the 5×5 residual.
+    pub fn choose(isa: Isa, inputs: usize, taps: usize) -> Self {
+        if taps == 3 && inputs.is_multiple_of(isa.lanes()) { Form::Winograd } else { Form::Direct }
+    }
+}
+
+/// A layer's weights (`[outputs][inputs][taps][taps]`, as burn and PyTorch hold them) packed for
+/// `form`'s kernel, the outputs padded to whole blocks of `isa` with zeros.
+pub fn pack(isa: Isa, form: Form, weight: &[f32], [inputs, outputs]: [usize; 2], taps: usize) -> Vec<f32> {
+    let block = isa.block();
+    match form {
+        Form::Winograd => {
+            assert_eq!(taps, 3, "Winograd's F(4×4, 3×3) is for 3×3 layers");
+            winograd::pack(weight, inputs, outputs, block)
+        }
+        Form::Direct => {
+            let padded = outputs.next_multiple_of(block);
+            let mut packed = vec![0.0; padded * taps * taps * inputs];
+            let mut at = 0;
+            for first in (0..padded).step_by(block) {
+                for tap in 0..taps * taps {
+                    for input in 0..inputs {
+                        for output in (first..first + block).filter(|&o| o < outputs) {
+                            packed[at + output - first] = weight[(output * inputs + input) * taps * taps + tap];
+                        }
+                        at += block;
+                    }
+                }
             }
+            packed
+        }
     }
 }
 
@@ -98,7 +158,8 @@ pub struct Layer<'a> {
     /// Output channels per block: [`Isa::block`].
     pub block: usize,
     pub blocks: usize,
-    /// `[block][ty][tx][input][channel of the block]`.
+    pub form: Form,
+    /// As [`pack`] made them for `form`.
     pub weights: &'a [f32],
     /// Per packed output channel.
     pub bias: &'a [f32],
@@ -138,7 +199,15 @@ pub fn run(isa: Isa, conv: &Conv, out: &mut [f32], first: usize) {
     assert!(layer.inputs <= conv.pixel, "the input has the channels the layer reads");
     let last_read = ((first + rows + layer.taps - 1) * conv.row) * conv.pixel;
     assert!(rows == 0 || last_read <= conv.input.len(), "the input holds every row the output reads");
-    assert_eq!(layer.weights.len(), layer.blocks * layer.taps * layer.taps * layer.inputs * layer.block);
+    let points = match layer.form {
+        Form::Direct => layer.taps * layer.taps,
+        Form::Winograd => {
+            assert!(layer.taps == 3 && !layer.accumulate, "Winograd runs 3×3 layers that start from their bias");
+            assert!(layer.inputs.is_multiple_of(isa.lanes()), "Winograd's inputs fill whole vectors");
+            36
+        }
+    };
+    assert_eq!(layer.weights.len(), layer.blocks * points * layer.inputs * layer.block);
     assert!(layer.bias.len() >= layer.pixel() && layer.slopes.is_none_or(|slopes| slopes.len() >= layer.pixel()));
     match isa {
         // SAFETY: `Isa::Avx2` is only chosen where the CPU has AVX2 and FMA (`Isa::detect`).
@@ -146,9 +215,24 @@ pub fn run(isa: Isa, conv: &Conv, out: &mut [f32], first: usize) {
         Isa::Avx2 => unsafe { avx2::rows(conv, out, first, rows) },
         // SAFETY: the bounds were checked above.
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => unsafe { conv_rows::<simd128::Simd128>(conv, out, first, rows) },
+        Isa::Simd128 => unsafe { by_form::<simd128::Simd128>(conv, out, first, rows) },
         // SAFETY: the bounds were checked above.
-        Isa::Portable => unsafe { conv_rows::<Portable>(conv, out, first, rows) },
+        Isa::Portable => unsafe { by_form::<Portable>(conv, out, first, rows) },
+    }
+}
+
+/// The rows, by the kernel of the layer's form.
+///
+/// # Safety
+/// The bounds [`run`] checks hold, and `L`'s instructions exist on this CPU.
+#[inline(always)]
+unsafe fn by_form<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: usize) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        match conv.layer.form {
+            Form::Direct => conv_rows::<L>(conv, out, first, rows),
+            Form::Winograd => winograd::conv_rows::<L>(conv, out, first, rows),
+        }
     }
 }
 
@@ -244,6 +328,21 @@ impl Lanes for Portable {
     }
 
     #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] - other.0[i]))
+    }
+
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        Portable(std::array::from_fn(|i| self.0[i] * other.0[i]))
+    }
+
+    #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
         Portable(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
     }
@@ -267,11 +366,11 @@ mod avx2 {
     /// The kernel compiled with AVX2 and FMA: everything below is inlined into it.
     ///
     /// # Safety
-    /// As [`super::conv_rows`]; the CPU has AVX2 and FMA.
+    /// As [`super::by_form`]; the CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn rows(conv: &Conv, out: &mut [f32], first: usize, rows: usize) {
         // SAFETY: the caller's promise.
-        unsafe { super::conv_rows::<Avx2>(conv, out, first, rows) }
+        unsafe { super::by_form::<Avx2>(conv, out, first, rows) }
     }
 
     // SAFETY (every intrinsic below): these methods are only reached from `rows`, which runs
@@ -292,6 +391,21 @@ mod avx2 {
         #[inline(always)]
         fn splat(value: f32) -> Self {
             Avx2(unsafe { _mm256_set1_ps(value) })
+        }
+
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            Avx2(unsafe { _mm256_add_ps(self.0, other.0) })
+        }
+
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            Avx2(unsafe { _mm256_sub_ps(self.0, other.0) })
+        }
+
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            Avx2(unsafe { _mm256_mul_ps(self.0, other.0) })
         }
 
         #[inline(always)]
@@ -337,6 +451,21 @@ mod simd128 {
         #[inline(always)]
         fn splat(value: f32) -> Self {
             Simd128(f32x4_splat(value))
+        }
+
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            Simd128(f32x4_add(self.0, other.0))
+        }
+
+        #[inline(always)]
+        fn sub(self, other: Self) -> Self {
+            Simd128(f32x4_sub(self.0, other.0))
+        }
+
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            Simd128(f32x4_mul(self.0, other.0))
         }
 
         #[inline(always)]

@@ -1,11 +1,12 @@
 //! upres's own CPU inference for the deployed network ([`Net`]), natively and in the browser's
 //! workers: burn stays the reference (the tests hold this engine to its output), the trainer and
-//! the GPU path. The network is one operation repeated, so one kernel (the `upres-kernel` crate,
-//! `kernel/`) runs it all:
-//! a direct 3×3 convolution over weights packed once per model, the bias and the PReLU applied in
-//! registers before its single write. The bicubic residual is the same kernel with 5×5 taps,
-//! adding into the last layer's output; the pixel shuffle is folded into the conversion to 8-bit
-//! RGB, so neither costs a pass of its own over the network's widest activations.
+//! the GPU path. The network is one operation repeated, so one kernel crate (`upres-kernel`,
+//! `kernel/`) runs it all, over weights packed once per model, the bias and the PReLU applied in
+//! registers before each layer's single write: Winograd's F(4×4, 3×3) for the 3×3 layers whose
+//! inputs fill whole vectors (a quarter of the products), a direct convolution for the first
+//! layer's three colours. The bicubic residual is the direct kernel with 5×5 taps, adding into
+//! the last layer's output; the pixel shuffle is folded into the conversion to 8-bit RGB, so
+//! neither costs a pass of its own over the network's widest activations.
 //!
 //! Activations are pixel-major (each pixel's channels together), every buffer of a tile with the
 //! same pixels per row; a layer's output channels are padded to whole blocks of the kernel (the
@@ -19,7 +20,7 @@
 //! grey network runs on each colour in turn.
 
 pub use upres_kernel::Isa;
-use upres_kernel::{self as kernel, Conv, PIXELS};
+use upres_kernel::{self as kernel, Conv, Form, PIXELS};
 
 use burn::prelude::*;
 
@@ -39,7 +40,8 @@ pub struct PackedLayer {
     taps: usize,
     /// Output channels per packed block ([`Isa::block`]).
     block: usize,
-    /// `[block][ty][tx][input][channel of the block]`.
+    /// Which kernel runs the layer, and so how `weights` are packed ([`kernel::pack`]).
+    form: Form,
     weights: Vec<f32>,
     /// Per packed output channel.
     bias: Vec<f32>,
@@ -52,22 +54,11 @@ impl PackedLayer {
     /// `weight`: `[outputs, inputs, taps, taps]`, as burn and PyTorch hold it.
     fn pack(isa: Isa, [inputs, outputs]: [usize; 2], taps: usize, weight: &[f32], bias: &[f32]) -> Self {
         let block = isa.block();
-        let padded = outputs.next_multiple_of(block);
-        let mut weights = vec![0.0; padded * taps * taps * inputs];
-        let mut at = 0;
-        for first in (0..padded).step_by(block) {
-            for tap in 0..taps * taps {
-                for input in 0..inputs {
-                    for output in (first..first + block).filter(|&o| o < outputs) {
-                        weights[at + output - first] = weight[(output * inputs + input) * taps * taps + tap];
-                    }
-                    at += block;
-                }
-            }
-        }
+        let form = Form::choose(isa, inputs, taps);
+        let weights = kernel::pack(isa, form, weight, [inputs, outputs], taps);
         let mut padded_bias = bias.to_vec();
-        padded_bias.resize(padded, 0.0);
-        Self { inputs, outputs, taps, block, weights, bias: padded_bias, slopes: None, accumulate: false }
+        padded_bias.resize(outputs.next_multiple_of(block), 0.0);
+        Self { inputs, outputs, taps, block, form, weights, bias: padded_bias, slopes: None, accumulate: false }
     }
 
     /// The layer as the kernel reads it.
@@ -77,6 +68,7 @@ impl PackedLayer {
             taps: self.taps,
             block: self.block,
             blocks: self.outputs.div_ceil(self.block),
+            form: self.form,
             weights: &self.weights,
             bias: &self.bias,
             slopes: self.slopes.as_deref(),
@@ -283,7 +275,7 @@ impl PackedNet {
         {
             use rayon::prelude::*;
             let rows = out.len() / out_row;
-            let band = rows.div_ceil(4 * rayon::current_num_threads()).max(1);
+            let band = rows.div_ceil(4 * rayon::current_num_threads()).next_multiple_of(kernel::TILE_ROWS);
             out.par_chunks_mut(band * out_row)
                 .enumerate()
                 .for_each(|(index, band_out)| kernel::run(self.isa, conv, band_out, index * band));
