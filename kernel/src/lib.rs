@@ -204,7 +204,7 @@ pub fn run(isa: Isa, conv: &Conv, out: &mut [f32], first: usize) {
         Form::Winograd => {
             assert!(layer.taps == 3 && !layer.accumulate, "Winograd runs 3×3 layers that start from their bias");
             assert!(layer.inputs.is_multiple_of(isa.lanes()), "Winograd's inputs fill whole vectors");
-            36
+            winograd::POINTS
         }
     };
     assert_eq!(layer.weights.len(), layer.blocks * points * layer.inputs * layer.block);

@@ -18,7 +18,7 @@ pub(crate) const OUT: usize = 4;
 /// Input pixels on a side of a tile.
 const IN: usize = OUT + 2;
 /// Points of the transformed tile.
-const POINTS: usize = IN * IN;
+pub(crate) const POINTS: usize = IN * IN;
 /// Tiles transformed together: the products of [`PIXELS`] tiles at a time reuse each weight
 /// vector, and the transformed inputs of this many stay in the first-level cache.
 const TILES: usize = 4 * PIXELS;
