@@ -15,6 +15,11 @@
 # Tried and not kept: --edge-weight 1.0 (L1 on neighbour differences too) from step 3000 with
 # LR 1e-4: after 250 and 500 steps RealSRSet BRISQUE 59.0 and 59.8, NIQE 16.2 and 16.3, and PSNR-Y
 # on the real-LR sets no better (Set14 24.91, 24.77 dB; B100 24.88, 24.73).
+# Tried and not kept (2026-12-08, the teacher on the CPU engine: ~2.2 s a step of 8 patches of
+# 48² on 2 cores, 0.8 s of it the teacher): BLOCKS=12 (126 K parameters, the step-3000 checkpoint
+# deepened with identity layers), TEACHER_WEIGHT=1.0 BATCH=8 PATCH=48, 250 steps at LR 1e-4 or
+# 5e-5: RealSRSet BRISQUE 57.9 / 58.9, NIQE 16.1 / 16.2, PSNR-Y Set14 24.62 / 24.69, B100 24.66 /
+# 24.77; the run at 1e-4, resumed at step 250, diverged before step 500 (mean L1 0.465).
 # Runs at low priority so that builds and timing-sensitive tests stay reliable; checkpoints go to
 # training/NAME and a second run resumes where the first stopped (MINUTES caps one sitting); the
 # model is written to training/ (OUT) until it is judged and copied to models/, which the CLI and
