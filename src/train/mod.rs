@@ -90,8 +90,8 @@ pub struct Distillation {
 
 impl Distillation {
     /// Reads the teacher, refusing one of another scale than the network it teaches, and packs it
-    /// for upres's CPU engine: it runs the teacher 3–4× faster than burn would, and the teacher
-    /// is most of a distillation step's time.
+    /// for upres's CPU engine, which runs it several times faster than burn: on burn the teacher
+    /// was most of a distillation step's time.
     fn load(&self, scale: usize) -> Result<PackedNet> {
         let read = |name: &str| {
             let path = self.teacher.join(name);
