@@ -347,17 +347,19 @@ impl Head<'_> {
     /// ([`model::pixel_shuffle`]).
     fn shuffle_into(&self, rgb: &mut [u8], colours: std::ops::Range<usize>, scale: usize) {
         let count = colours.len();
-        let out_width = self.columns * scale;
-        for y in 0..self.rows {
-            for x in 0..self.columns {
-                let phases = &self.values[(y * self.row + x) * self.pixel..][..count * scale * scale];
+        let out_line = self.columns * scale * 3;
+        // Output row by output row, each written front to back.
+        for (out_y, line) in rgb.chunks_exact_mut(out_line).take(self.rows * scale).enumerate() {
+            let (y, i) = (out_y / scale, out_y % scale);
+            let pixels = &self.values[y * self.row * self.pixel..];
+            for (x, block) in line.chunks_exact_mut(scale * 3).enumerate() {
+                let phases = &pixels[x * self.pixel..][..count * scale * scale];
+                let base = self.base.map(|base| &base[(y * self.row + x) * count..][..count]);
                 for (local, colour) in colours.clone().enumerate() {
-                    let base = self.base.map_or(0.0, |base| base[(y * self.row + x) * count + local]);
-                    for i in 0..scale {
-                        let line = ((y * scale + i) * out_width + x * scale) * 3;
-                        for j in 0..scale {
-                            rgb[line + j * 3 + colour] = to_u8(phases[(local * scale + i) * scale + j] + base);
-                        }
+                    let base = base.map_or(0.0, |base| base[local]);
+                    let row = &phases[(local * scale + i) * scale..][..scale];
+                    for (out, &phase) in block[colour..].iter_mut().step_by(3).zip(row) {
+                        *out = to_u8(phase + base);
                     }
                 }
             }
