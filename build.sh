@@ -142,6 +142,21 @@ finish_module() {
     fi
 }
 
+# The photo the benchmarks crop, or (for the command named in $1) why there is none.
+bench_photo() {
+    local photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
+    [ -f "$photo" ] || { echo "$1: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+    echo "$photo"
+}
+
+# Stops a running `upres train` (BENCH_PAUSE, a pgrep -f pattern; empty stops nothing) until this
+# script ends, however it ends, so that no timing shares the CPU with it; $1: more to do on exit.
+pause_training() {
+    pause_pattern=${BENCH_PAUSE-upres[-a-z]* train}
+    trap "${1:+$1; }[ -z \"\$pause_pattern\" ] || pkill -CONT -f \"\$pause_pattern\" || true" EXIT
+    [ -z "$pause_pattern" ] || pkill -STOP -f "$pause_pattern" || true
+}
+
 run_fuzzer() {
     local target=$1 seeds corpus=fuzz/corpus/$1
     case "$target" in
@@ -218,14 +233,9 @@ case "$cmd" in
     bench)
         # Same photo as the browser benchmark, so the two tables compare like with like. A
         # running `upres train` is stopped for the whole run and continued however this ends.
-        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
-        [ -f "$photo" ] || { echo "bench: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+        photo=$(bench_photo bench)
         cargo build --bin upres
-        pattern=${BENCH_PAUSE-upres[-a-z]* train}
-        if [ -n "$pattern" ]; then
-            trap 'pkill -CONT -f "$pattern" || true' EXIT
-            pkill -STOP -f "$pattern" || true
-        fi
+        pause_training
         "$target_dir/debug/upres" bench --image "$photo" --json bench/results/native.json "${@:2}"
         node scripts/benchmarks-md.mjs
         ;;
@@ -233,19 +243,14 @@ case "$cmd" in
         # upres's CPU engine against ncnn (the engine Upscayl uses, from PyPI, in a virtual
         # environment of its own) on the shared teacher, taking turns, one and two threads; to
         # bench/results/teacher.json and BENCHMARKS.md. A running `upres train` is stopped meanwhile.
-        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
+        photo=$(bench_photo bench-teacher)
         teacher=${UPRES_TEACHER:-../shared/teachers/realesr-general-x4v3}
-        [ -f "$photo" ] || { echo "bench-teacher: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
         [ -f "$teacher/model.param" ] || { echo "bench-teacher: no ncnn model in $teacher (set UPRES_TEACHER)" >&2; exit 2; }
         cargo build --bin upres
         venv="${XDG_CACHE_HOME:-$HOME/.cache}/upres-bench-ncnn"
         [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet ncnn==1.0.20261020 numpy==2.4.6 pillow==13.0.0
-        pattern=${BENCH_PAUSE-upres[-a-z]* train}
-        if [ -n "$pattern" ]; then
-            trap 'pkill -CONT -f "$pattern" || true' EXIT
-            pkill -STOP -f "$pattern" || true
-        fi
+        pause_training
         "$venv/bin/python" scripts/bench-ncnn.py "$target_dir/debug/upres" "$teacher" "$photo" bench/results/teacher.json "${@:2}"
         node scripts/benchmarks-md.mjs
         ;;
@@ -255,17 +260,12 @@ case "$cmd" in
         # against the lossless file as Chromium decodes it, and what each encoder adds to a cold
         # build; to bench/results/encoders.json and encoder-build.json, the README's format table
         # and BENCHMARKS.md. A running `upres train` is stopped while the encoders are timed.
-        photo="${UPRES_DATA:-../shared/data}/train/photos/${BENCH_PHOTO:-path.jpg}"
-        [ -f "$photo" ] || { echo "bench-encoders: no photo at $photo (set UPRES_DATA or BENCH_PHOTO)" >&2; exit 2; }
+        photo=$(bench_photo bench-encoders)
         cargo build --bin upres
         install_npm
         # What the encoders add to a cold build (a throwaway crate, built on one core).
         node scripts/encoder-build-cost.mjs > bench/results/encoder-build.json
-        pattern=${BENCH_PAUSE-upres[-a-z]* train}
-        if [ -n "$pattern" ]; then
-            trap 'pkill -CONT -f "$pattern" || true' EXIT
-            pkill -STOP -f "$pattern" || true
-        fi
+        pause_training
         work=$(mktemp -d)
         "$target_dir/debug/upres" bench-encoders --image "$photo" --out "$work" --backend cpu
         node scripts/bench-encoders.mjs "$work" > bench/results/encoders.json
@@ -280,10 +280,8 @@ case "$cmd" in
         photos="${UPRES_DATA:-../shared/data}/train/photos"
         cargo build --bin upres
         upres="$target_dir/debug/upres"
-        pattern=${BENCH_PAUSE-upres[-a-z]* train}
         work=$(mktemp -d)
-        trap 'rm -rf "$work"; [ -z "$pattern" ] || pkill -CONT -f "$pattern" || true' EXIT
-        [ -z "$pattern" ] || pkill -STOP -f "$pattern" || true
+        pause_training 'rm -rf "$work"'
         for size in ${BATCH_SIZES:-800x600 600x800 720x540 500x500 640x480 800x450 560x700 760x570}; do
             "$upres" upscale "$photos" -o "$work/catalog/$size" --target "$size" --fit cover \
                 --format jpeg --quality 85 --backend cpu 2>/dev/null
