@@ -271,16 +271,8 @@ unsafe fn conv_rows<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: 
                     for ty in 0..taps {
                         for tx in 0..taps {
                             let tap = source.add((ty * conv.row + tx) * pixel);
-                            for channel in 0..inputs {
-                                let vectors: [L; VECTORS] = std::array::from_fn(|v| L::load(w.add(v * L::WIDTH)));
-                                w = w.add(block);
-                                for (p, sum) in sums.iter_mut().enumerate() {
-                                    let value = L::splat(*tap.add(p * pixel + channel));
-                                    for (s, &weight) in sum.iter_mut().zip(&vectors) {
-                                        *s = s.mul_add(value, weight);
-                                    }
-                                }
-                            }
+                            accumulate(&mut sums, w, (tap, pixel), inputs, block);
+                            w = w.add(inputs * block);
                         }
                     }
                     if let Some(slopes) = layer.slopes {
@@ -297,6 +289,34 @@ unsafe fn conv_rows<L: Lanes>(conv: &Conv, out: &mut [f32], first: usize, rows: 
                             s.store(target.add(p * out_pixel + v * L::WIDTH));
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `inputs` channels' products to `sums`, the kernels' register block: for each channel,
+/// its `block` weights (from `weights`, the channels one after another) times that channel of
+/// each of the [`PIXELS`] values (`values.0 + p · values.1 + channel`).
+///
+/// # Safety
+/// The weights and values read are inside their buffers.
+#[inline(always)]
+unsafe fn accumulate<L: Lanes>(
+    sums: &mut [[L; VECTORS]; PIXELS],
+    weights: *const f32,
+    (values, stride): (*const f32, usize),
+    inputs: usize,
+    block: usize,
+) {
+    for channel in 0..inputs {
+        // SAFETY: the caller's promise.
+        unsafe {
+            let vectors: [L; VECTORS] = std::array::from_fn(|v| L::load(weights.add(channel * block + v * L::WIDTH)));
+            for (p, sum) in sums.iter_mut().enumerate() {
+                let value = L::splat(*values.add(p * stride + channel));
+                for (s, &weight) in sum.iter_mut().zip(&vectors) {
+                    *s = s.mul_add(value, weight);
                 }
             }
         }

@@ -11,7 +11,7 @@
 //! bias and the PReLU applied before the single store. Tiles that run past the band's last row
 //! or column are read through a zero-padded copy and stored in part.
 
-use super::{Conv, Lanes, PIXELS, VECTORS};
+use super::{Conv, Lanes, PIXELS, VECTORS, accumulate};
 
 /// Output pixels on a side of a tile.
 pub(crate) const OUT: usize = 4;
@@ -201,16 +201,7 @@ unsafe fn multiply<L: Lanes>(
             for first in (0..count).step_by(PIXELS) {
                 let mut sums = [[L::splat(0.0); VECTORS]; PIXELS];
                 let tiles = transformed.add(first * inputs);
-                for channel in 0..inputs {
-                    let vectors: [L; VECTORS] =
-                        std::array::from_fn(|v| L::load(weights.add(channel * block + v * L::WIDTH)));
-                    for (p, sum) in sums.iter_mut().enumerate() {
-                        let value = L::splat(*tiles.add(p * inputs + channel));
-                        for (s, &weight) in sum.iter_mut().zip(&vectors) {
-                            *s = s.mul_add(value, weight);
-                        }
-                    }
-                }
+                accumulate(&mut sums, weights, (tiles, inputs), inputs, block);
                 for (p, sum) in sums.iter().enumerate() {
                     for (v, s) in sum.iter().enumerate() {
                         s.store(products.add((first + p) * block + v * L::WIDTH));
