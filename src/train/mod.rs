@@ -689,7 +689,15 @@ mod tests {
     #[test]
     fn the_teacher_pads_with_zeros_as_burn_does() {
         let (scale, count, patch, context) = (2, 2, 3, 1);
-        let model = CompactModel::from_ncnn(&graph(3, 8, 6, scale), &weights(3, 8, 6, scale, false)).unwrap();
+        // The test weights scaled up, so that what a layer makes beyond the square (its bias,
+        // unless zeroed again) reaches the targets by more than the 8-bit step.
+        let stronger = 4.0;
+        let bin = weights(3, 8, 6, scale, false);
+        let bin: Vec<u8> = bin
+            .chunks_exact(4)
+            .flat_map(|b| (f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * stronger).to_le_bytes())
+            .collect();
+        let model = CompactModel::from_ncnn(&graph(3, 8, 6, scale), &bin).unwrap();
         assert!(model.context() > context + TEACHER_MARGIN, "the test needs a teacher that reaches past the square");
         let side = patch + 2 * (context + TEACHER_MARGIN);
         let lr: Vec<f32> = (0..count * 3 * side * side).map(|i| (i * 37 % 101) as f32 / 101.0).collect();
